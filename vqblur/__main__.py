@@ -1,0 +1,5 @@
+import sys
+
+from vqblur.cli import main
+
+sys.exit(main())

@@ -1,0 +1,74 @@
+"""The one `vqblur` command line: each subcommand lives in `vqblur/commands/<name>.py`.
+
+A command module defines ``register(subparsers) -> None``, which adds its parser and sets
+``func`` (``args -> int``) as a default. Modules import heavy libraries (torch, onnx,
+matplotlib) inside ``func`` only, so ``vqblur live`` and ``vqblur process`` never load torch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from typing import Sequence
+
+from vqblur.errors import UserError
+
+# name -> module; the order is the order shown in --help.
+COMMAND_MODULES: dict[str, str] = {
+    "demo": "vqblur.commands.demo",
+    "process": "vqblur.commands.process",
+    "live": "vqblur.commands.live",
+    "blur": "vqblur.commands.blur",
+    "render-data": "vqblur.commands.render_data",
+    "train": "vqblur.commands.train",
+    "fit-nb": "vqblur.commands.fit_nb",
+    "export": "vqblur.commands.export",
+    "bench": "vqblur.commands.bench",
+    "report": "vqblur.commands.report",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="vqblur",
+        description=(
+            "vqblur: a real-time neural audio effect. A VQ-VAE turns the spectrogram into a grid "
+            "of integer codes (rows = frequency bands, columns = time); a Naive Bayes model of "
+            "neighbouring codes resamples a zone of that grid; the decoder turns it back into sound."
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    from vqblur import __version__
+
+    parser.add_argument("--version", action="version", version=f"vqblur {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, module_name in COMMAND_MODULES.items():
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:  # a command whose module is not written yet
+            if exc.name == module_name:
+                continue
+            raise
+        module.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except UserError as exc:
+        print(f"vqblur {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"\nvqblur {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
