@@ -1,0 +1,184 @@
+"""Training configuration as dataclasses, read from TOML with `--set key=value` overrides."""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from vqblur.errors import UserError
+
+
+@dataclass
+class AudioConfig:
+    """Signal parameters; see docs/ARCHITECTURE.md (latency = n_fft - 1 + (F - 1) * hop)."""
+
+    sample_rate: int = 48000
+    n_fft: int = 320
+    hop: int = 80
+    model_bins: int = 160
+    frames_per_column: int = 2
+    log_eps: float = 1e-5
+
+
+@dataclass
+class ModelConfig:
+    """2-D conv VQ-VAE over (frequency x time), causal in time."""
+
+    channels: list[int] = field(default_factory=lambda: [32, 48, 64])  # per frequency scale
+    kernel_freq: int = 4  # frequency kernel of the down/up-sampling convs
+    time_kernel: int = 2  # causal time kernel of the residual convs
+    res_blocks: int = 2  # at the code resolution (rows)
+    code_dim: int = 8  # factorised low-dimensional lookup (as in DAC)
+    codebook_size: int = 256
+    l2_normalise: bool = True
+    leaky_slope: float = 0.1
+
+    @property
+    def freq_downsample(self) -> int:
+        return 2 ** len(self.channels)
+
+
+@dataclass
+class VQConfig:
+    """Vector quantiser: straight-through, EMA codebook, dead-code restarts, k-means init."""
+
+    ema: bool = True
+    decay: float = 0.99
+    commitment: float = 0.25
+    codebook_weight: float = 1.0  # used when ema = false
+    restart_threshold: float = 1.0  # EMA count below which a code is dead
+    restart_every: int = 50  # steps
+    kmeans_init_iters: int = 10
+
+
+@dataclass
+class DataConfig:
+    source: str = "gm"  # gm | nsynth | folder
+    path: str = ""  # cache root (gm) or folder
+    train_count: int = 2000  # examples rendered for the gm source
+    segment_frames: int = 64  # STFT frames per training segment (a multiple of F)
+    workers: int = 2
+
+
+@dataclass
+class TrainConfig:
+    seed: int = 0
+    batch_size: int = 32
+    steps: int = 4000
+    max_minutes: float = 0.0  # stop after this wall time (0 = no limit)
+    lr: float = 2e-3
+    lr_min: float = 1e-4
+    weight_decay: float = 0.0
+    grad_clip: float = 1.0
+    sc_weight: float = 1.0  # spectral-convergence term
+    l1_weight: float = 1.0  # L1 on normalised log-magnitude
+    log_every: int = 10
+    checkpoint_every: int = 250
+    eval_every: int = 250
+    eval_examples: int = 32
+    threads: int = 0  # torch threads (0 = torch's default)
+    watts_per_core: float = 10.0  # CPU energy estimate; see training/energy.py
+
+
+@dataclass
+class Config:
+    audio: AudioConfig = field(default_factory=AudioConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    vq: VQConfig = field(default_factory=VQConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    @property
+    def rows(self) -> int:
+        return self.audio.model_bins // self.model.freq_downsample
+
+    @property
+    def latency_samples(self) -> int:
+        a = self.audio
+        return a.n_fft - 1 + (a.frames_per_column - 1) * a.hop
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def _apply(obj: Any, values: dict[str, Any], where: str) -> None:
+    names = {f.name: f for f in dataclasses.fields(obj)}
+    for key, value in values.items():
+        if key not in names:
+            raise UserError(f"{where}: unknown key '{key}' (known: {', '.join(sorted(names))})")
+        current = getattr(obj, key)
+        if dataclasses.is_dataclass(current):
+            if not isinstance(value, dict):
+                raise UserError(f"{where}: '{key}' must be a table")
+            _apply(current, value, f"{where}.{key}")
+        else:
+            setattr(obj, key, _coerce(value, current, f"{where}.{key}"))
+
+
+def _coerce(value: Any, current: Any, where: str) -> Any:
+    if isinstance(current, bool):
+        if isinstance(value, str):
+            if value.lower() in ("1", "true", "yes"):
+                return True
+            if value.lower() in ("0", "false", "no"):
+                return False
+            raise UserError(f"{where}: expected true/false, got {value!r}")
+        return bool(value)
+    if isinstance(current, list):
+        if isinstance(value, str):
+            value = [type(current[0])(v) for v in value.split(",")] if current else value.split(",")
+        return list(value)
+    try:
+        return type(current)(value)
+    except (TypeError, ValueError) as exc:
+        raise UserError(f"{where}: cannot use {value!r} ({exc})") from exc
+
+
+def from_dict(values: dict[str, Any], where: str = "config") -> Config:
+    cfg = Config()
+    _apply(cfg, values, where)
+    validate(cfg)
+    return cfg
+
+
+def load_config(path: str | Path | None, overrides: list[str] | None = None) -> Config:
+    """Read a TOML config (tables audio/model/vq/data/train), then apply `key.sub=value` overrides."""
+    values: dict[str, Any] = {}
+    if path is not None:
+        p = Path(path)
+        if not p.exists():
+            raise UserError(f"config file not found: {p}")
+        try:
+            values = tomllib.loads(p.read_text())
+        except tomllib.TOMLDecodeError as exc:
+            raise UserError(f"{p}: malformed TOML: {exc}") from exc
+    cfg = Config()
+    _apply(cfg, values, str(path or "config"))
+    for item in overrides or []:
+        if "=" not in item:
+            raise UserError(f"--set expects key=value, got {item!r}")
+        key, raw = item.split("=", 1)
+        parts = key.strip().split(".")
+        nested: dict[str, Any] = {}
+        cur = nested
+        for part in parts[:-1]:
+            cur = cur.setdefault(part, {})
+        cur[parts[-1]] = raw.strip()
+        _apply(cfg, nested, "--set")
+    validate(cfg)
+    return cfg
+
+
+def validate(cfg: Config) -> None:
+    a = cfg.audio
+    if a.model_bins % cfg.model.freq_downsample:
+        raise UserError(f"audio.model_bins ({a.model_bins}) must be divisible by {cfg.model.freq_downsample}")
+    if a.model_bins > a.n_fft // 2 + 1:
+        raise UserError("audio.model_bins exceeds n_fft/2+1")
+    if cfg.data.segment_frames % a.frames_per_column:
+        raise UserError("data.segment_frames must be a multiple of audio.frames_per_column")
+    if a.n_fft % a.hop or a.n_fft // a.hop < 2:
+        raise UserError("audio.hop must divide n_fft at least twice")

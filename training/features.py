@@ -1,0 +1,69 @@
+"""Log-magnitude STFT features, identical to what the engine computes with numpy.
+
+Frame k of a clip covers samples [(k+1)R - N, (k+1)R - 1] of the clip left-padded with
+N - R zeros (docs/ARCHITECTURE.md), windowed by a periodic sqrt-Hann, no centre padding.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from vqblur.training.config import AudioConfig
+
+
+def sqrt_hann(n_fft: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    return torch.hann_window(n_fft, periodic=True, dtype=dtype).sqrt()
+
+
+def stft(audio: torch.Tensor, cfg: AudioConfig, pad_left: bool = True) -> torch.Tensor:
+    """Complex STFT. audio [B, n] -> [B, n_bins, T] (T = n // hop when pad_left)."""
+    if pad_left:
+        audio = torch.nn.functional.pad(audio, (cfg.n_fft - cfg.hop, 0))
+    return torch.stft(
+        audio,
+        n_fft=cfg.n_fft,
+        hop_length=cfg.hop,
+        win_length=cfg.n_fft,
+        window=sqrt_hann(cfg.n_fft, audio.dtype).to(audio.device),
+        center=False,
+        return_complex=True,
+    )
+
+
+def log_magnitude(audio: torch.Tensor, cfg: AudioConfig, pad_left: bool = True) -> torch.Tensor:
+    """audio [B, n] -> model log-magnitude [B, model_bins, T] = ln(|X| + eps)."""
+    spec = stft(audio, cfg, pad_left)[:, : cfg.model_bins]
+    return torch.log(spec.abs() + cfg.log_eps)
+
+
+class Normaliser(torch.nn.Module):
+    """Per-bin standardisation of log-magnitudes; the statistics travel with the model."""
+
+    def __init__(self, bins: int) -> None:
+        super().__init__()
+        self.register_buffer("mean", torch.zeros(bins))
+        self.register_buffer("std", torch.ones(bins))
+
+    @torch.no_grad()
+    def fit(self, logmag: torch.Tensor) -> None:
+        """logmag [B, F, T]."""
+        flat = logmag.transpose(0, 1).reshape(logmag.shape[1], -1)
+        self.mean.copy_(flat.mean(dim=1))
+        self.std.copy_(flat.std(dim=1).clamp_min(1e-3))
+
+    def forward(self, logmag: torch.Tensor) -> torch.Tensor:
+        return (logmag - self.mean[:, None]) / self.std[:, None]
+
+    def inverse(self, norm: torch.Tensor) -> torch.Tensor:
+        return norm * self.std[:, None] + self.mean[:, None]
+
+
+def numpy_log_magnitude(audio: np.ndarray, cfg: AudioConfig) -> np.ndarray:
+    """Reference numpy version (the engine's maths): audio [n] -> [model_bins, T]."""
+    x = np.concatenate([np.zeros(cfg.n_fft - cfg.hop, dtype=np.float64), audio.astype(np.float64)])
+    n_frames = (len(x) - cfg.n_fft) // cfg.hop + 1
+    idx = np.arange(cfg.n_fft)[None, :] + cfg.hop * np.arange(n_frames)[:, None]
+    win = np.sqrt(0.5 - 0.5 * np.cos(2 * np.pi * np.arange(cfg.n_fft) / cfg.n_fft))
+    spec = np.fft.rfft(x[idx] * win, axis=1)[:, : cfg.model_bins]
+    return np.log(np.abs(spec) + cfg.log_eps).T.astype(np.float32)

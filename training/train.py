@@ -1,0 +1,251 @@
+"""The training loop: seeded, resumable, single process or DistributedDataParallel (torchrun).
+
+Writes into the run folder: `config.toml`-equivalent `config.json` (the config actually
+used), `metrics.jsonl` (one JSON object per logged step and per evaluation),
+`checkpoint.pt` (latest, for --resume), `model.pt` (final) and `summary.json`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch.nn.parallel import DistributedDataParallel
+
+from vqblur.engine.quality import log_spectral_distance_db, spectral_convergence_db
+from vqblur.training.checkpoint import save_checkpoint
+from vqblur.training.config import Config, from_dict
+from vqblur.training.energy import EnergyMeter, co2e_grams
+from vqblur.training.features import log_magnitude
+from vqblur.training.model import VQVAE
+
+
+def _setup_distributed() -> tuple[int, int, torch.device]:
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world > 1 and not dist.is_initialized():
+        backend = "nccl" if torch.cuda.is_available() else "gloo"
+        dist.init_process_group(backend)
+    rank = dist.get_rank() if dist.is_initialized() else 0
+    if torch.cuda.is_available():
+        local = int(os.environ.get("LOCAL_RANK", "0"))
+        torch.cuda.set_device(local)
+        return rank, world, torch.device("cuda", local)
+    return rank, world, torch.device("cpu")
+
+
+def segment_samples(cfg: Config) -> int:
+    """Audio samples per training segment: segment_frames hops plus one window of history."""
+    return cfg.data.segment_frames * cfg.audio.hop + cfg.audio.n_fft - cfg.audio.hop
+
+
+def losses(model: VQVAE, logmag: torch.Tensor, cfg: Config) -> dict[str, torch.Tensor]:
+    """logmag [B, bins, T] -> dict of loss terms (and 'loss', their weighted sum)."""
+    core = model.module if isinstance(model, DistributedDataParallel) else model
+    recon, vq = model(logmag)
+    target = core.normaliser(logmag)
+    l1 = (recon - target).abs().mean()
+    pred_mag = torch.exp(core.normaliser.inverse(recon))
+    ref_mag = torch.exp(logmag)
+    sc = (torch.linalg.vector_norm(ref_mag - pred_mag, dim=(1, 2)) / torch.linalg.vector_norm(ref_mag, dim=(1, 2)).clamp_min(1e-6)).mean()
+    t = cfg.train
+    loss = t.l1_weight * l1 + t.sc_weight * sc + cfg.vq.commitment * vq.commitment + cfg.vq.codebook_weight * vq.codebook_loss
+    return {"loss": loss, "l1": l1, "sc": sc, "commitment": vq.commitment, "codebook": vq.codebook_loss,
+            "perplexity": vq.perplexity, "usage": vq.usage}
+
+
+@torch.no_grad()
+def evaluate(model: VQVAE, logmags: list[torch.Tensor], K: int) -> dict[str, float]:
+    """Magnitude-domain reconstruction quality and code usage on held-out clips."""
+    model.eval()
+    scs, lsds, hist = [], [], np.zeros(K)
+    for lm in logmags:
+        codes = model.encode(lm[None])
+        rec = model.decode(codes)[0]
+        ref = torch.exp(lm).numpy()
+        est = torch.exp(rec).numpy()
+        scs.append(spectral_convergence_db(ref, est))
+        lsds.append(log_spectral_distance_db(ref, est))
+        hist += np.bincount(codes.flatten().numpy(), minlength=K)
+    model.train()
+    p = hist / max(hist.sum(), 1)
+    nz = p[p > 0]
+    return {"sc_db": float(np.median(scs)), "lsd_db": float(np.median(lsds)),
+            "perplexity": float(np.exp(-(nz * np.log(nz)).sum())), "codes_in_use": float((hist > 0).mean())}
+
+
+def _lr(step: int, cfg: Config) -> float:
+    t = cfg.train
+    warm = min(100, max(t.steps // 20, 1))
+    if step < warm:
+        return t.lr * (step + 1) / warm
+    progress = min((step - warm) / max(t.steps - warm, 1), 1.0)
+    return t.lr_min + 0.5 * (t.lr - t.lr_min) * (1 + math.cos(math.pi * progress))
+
+
+def _load_data(cfg: Config, rank: int):
+    from vqblur.training.data.corpus import SegmentSampler, load_corpus
+
+    render = {"count": cfg.data.train_count, "workers": cfg.data.workers}
+    path = cfg.data.path or None
+    if rank == 0:  # render or check the cache once before the other ranks read it
+        train_clips, report = load_corpus(cfg.data.source, path, "train", cfg.audio.sample_rate, seed=cfg.train.seed, render_kwargs=render)
+    if dist.is_initialized():
+        dist.barrier()
+    if rank != 0:
+        train_clips, report = load_corpus(cfg.data.source, path, "train", cfg.audio.sample_rate, seed=cfg.train.seed, render_kwargs=render)
+    valid_split = "valid" if cfg.data.source in ("gm", "nsynth") else "train"
+    valid_render = {"workers": cfg.data.workers}  # the split's default size, shared with fit-nb
+    if rank == 0:
+        valid_clips, _ = load_corpus(cfg.data.source, path, valid_split, cfg.audio.sample_rate, limit=cfg.train.eval_examples, seed=cfg.train.seed, render_kwargs=valid_render)
+    if dist.is_initialized():
+        dist.barrier()
+    if rank != 0:
+        valid_clips, _ = load_corpus(cfg.data.source, path, valid_split, cfg.audio.sample_rate, limit=cfg.train.eval_examples, seed=cfg.train.seed, render_kwargs=valid_render)
+    return train_clips, report, valid_clips, SegmentSampler
+
+
+def train(cfg: Config, out_dir: str | Path, resume: str | Path | None = None, progress: bool = True) -> dict[str, Any]:
+    """Train the VQ-VAE; returns the summary written to summary.json."""
+    rank, world, device = _setup_distributed()
+    out = Path(out_dir)
+    if rank == 0:
+        out.mkdir(parents=True, exist_ok=True)
+    if cfg.train.threads:
+        torch.set_num_threads(cfg.train.threads)
+    start_step, ckpt = 0, None
+    if resume:
+        ckpt = torch.load(resume, map_location="cpu", weights_only=False)
+        cfg = from_dict(ckpt["config"], str(resume))
+        start_step = int(ckpt["step"])
+    torch.manual_seed(cfg.train.seed)  # identical initial weights on every rank
+
+    train_clips, report, valid_clips, SegmentSampler = _load_data(cfg, rank)
+    n_seg = segment_samples(cfg)
+    sampler = SegmentSampler(train_clips, n_seg, seed=cfg.train.seed * 1000 + rank + start_step)
+
+    model = VQVAE(cfg).to(device)
+    if ckpt is not None:
+        model.load_state_dict(ckpt["model"])
+    else:  # normalisation statistics from the same segments on every rank
+        stats_sampler = SegmentSampler(train_clips, n_seg, seed=cfg.train.seed + 12345)
+        with torch.no_grad():
+            lm = log_magnitude(torch.from_numpy(stats_sampler.sample(128)), cfg.audio, pad_left=False)
+        model.normaliser.fit(lm.to(device))
+    net: torch.nn.Module = DistributedDataParallel(model, broadcast_buffers=False) if world > 1 else model
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
+    if ckpt is not None and "optimizer" in ckpt:
+        opt.load_state_dict(ckpt["optimizer"])
+
+    valid_logmags = []
+    for clip in valid_clips:
+        lm = log_magnitude(torch.from_numpy(clip.audio[None].astype(np.float32)), cfg.audio)[0]
+        T = lm.shape[1] - lm.shape[1] % cfg.audio.frames_per_column
+        valid_logmags.append(lm[:, :T])
+
+    meter = EnergyMeter(cfg.train.watts_per_core, use_gpu=device.type == "cuda")
+    prior_energy = float(ckpt.get("energy_j", 0.0)) if ckpt else 0.0
+    prior_wall = float(ckpt.get("wall_seconds", 0.0)) if ckpt else 0.0
+    metrics_path = out / "metrics.jsonl"
+    if rank == 0:
+        (out / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2))
+        if not resume and metrics_path.exists():
+            metrics_path.unlink()
+        log_file = metrics_path.open("a")
+        log_file.write(json.dumps({"event": "start", "step": start_step, "world_size": world, "device": str(device),
+                                   "train_clips": report.loaded, "skipped_files": report.skipped,
+                                   "valid_clips": len(valid_clips)}) + "\n")
+    bar = None
+    if rank == 0 and progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=cfg.train.steps, initial=start_step, desc="train", unit="step", dynamic_ncols=True)
+
+    t_start = time.perf_counter()
+    step = start_step
+    last_eval: dict[str, float] = {}
+    stop_reason = "steps"
+
+    def energy_total(reduce: bool) -> tuple[float, str, str]:
+        """Energy since the run began; `reduce` (a collective) sums every process's CPU-time estimate."""
+        reading = meter.read()
+        joules = torch.tensor(reading.joules, dtype=torch.float64)
+        if reading.method == "estimated" and world > 1:
+            if reduce:
+                dist.all_reduce(joules)
+            else:  # rank 0 alone: its own share times the number of equal replicas
+                joules *= world
+        return prior_energy + float(joules), reading.method, reading.source
+
+    def checkpoint(path: Path) -> None:
+        joules, _, _ = energy_total(reduce=False)
+        save_checkpoint(path, model, cfg, step, {"optimizer": opt.state_dict(), "energy_j": joules,
+                                                  "wall_seconds": prior_wall + time.perf_counter() - t_start,
+                                                  "last_eval": last_eval})
+
+    while step < cfg.train.steps:
+        for group in opt.param_groups:
+            group["lr"] = _lr(step, cfg)
+        batch = torch.from_numpy(sampler.sample(cfg.train.batch_size)).to(device)
+        with torch.no_grad():
+            logmag = log_magnitude(batch, cfg.audio, pad_left=False)
+        terms = losses(net, logmag, cfg)
+        opt.zero_grad(set_to_none=True)
+        terms["loss"].backward()
+        if cfg.train.grad_clip:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.train.grad_clip)
+        opt.step()
+        step += 1
+
+        elapsed = time.perf_counter() - t_start
+        over_time = cfg.train.max_minutes and prior_wall + elapsed > cfg.train.max_minutes * 60
+        if dist.is_initialized():  # all ranks must agree to stop
+            flag = torch.tensor(int(bool(over_time)))
+            dist.all_reduce(flag)
+            over_time = bool(flag.item())
+        if rank == 0:
+            if step % cfg.train.log_every == 0 or step == 1:
+                record = {"event": "step", "step": step, "lr": _lr(step - 1, cfg), "wall_s": prior_wall + elapsed}
+                record.update({k: float(v.detach()) for k, v in terms.items()})
+                log_file.write(json.dumps(record) + "\n")
+                log_file.flush()
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix(loss=f"{float(terms['loss']):.3f}", sc=f"{float(terms['sc']):.3f}",
+                                ppl=f"{float(terms['perplexity']):.0f}", use=f"{float(terms['usage']):.2f}")
+        do_eval = step % cfg.train.eval_every == 0 or step == cfg.train.steps or over_time
+        if do_eval and rank == 0 and valid_logmags:
+            last_eval = evaluate(model, valid_logmags, cfg.model.codebook_size)
+            log_file.write(json.dumps({"event": "eval", "step": step, **last_eval}) + "\n")
+            log_file.flush()
+        if rank == 0 and (step % cfg.train.checkpoint_every == 0 or over_time):
+            checkpoint(out / "checkpoint.pt")
+        if over_time:
+            stop_reason = "max_minutes"
+            break
+
+    joules, method, source = energy_total(reduce=True)
+    wall = prior_wall + time.perf_counter() - t_start
+    summary: dict[str, Any] = {}
+    if rank == 0:
+        if bar is not None:
+            bar.close()
+        checkpoint(out / "checkpoint.pt")
+        checkpoint(out / "model.pt")
+        summary = {
+            "steps": step, "stop_reason": stop_reason, "world_size": world, "device": str(device),
+            "wall_seconds": wall, "energy_j": joules, "energy_method": method, "energy_source": source,
+            "co2e_g": co2e_grams(joules), "final_eval": last_eval, "train_clips": report.loaded,
+        }
+        (out / "summary.json").write_text(json.dumps(summary, indent=2))
+        log_file.write(json.dumps({"event": "end", **summary}) + "\n")
+        log_file.close()
+    if dist.is_initialized():
+        dist.barrier()
+    return summary
