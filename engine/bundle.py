@@ -1,0 +1,351 @@
+"""Model bundle reader (and the manifest writer the export code uses).
+
+A bundle is a folder (see docs/ARCHITECTURE.md, "Bundle")::
+
+    manifest.json   encoder.onnx   decoder.onnx   nb_table.npz
+
+``load_bundle(path)`` verifies it before anything runs: the manifest parses, its format name
+and ``format_version`` are known (a newer version is refused), every required key is there
+with a sane value, every file named in ``files`` exists and matches its sha256, the encoder,
+decoder and NB files are among them, and the NB table's array shapes match ``rows`` and
+``codebook_size`` (read from the .npy headers only, the arrays are not loaded). Any failure is
+a :class:`vqblur.errors.BundleError` whose message starts with the offending file's path.
+
+numpy only: no onnxruntime, no torch. The ONNX graphs' input/output names are checked against
+the manifest's state specs when :class:`vqblur.engine.codec.OnnxCodec` opens its sessions.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from vqblur.errors import BundleError
+
+FORMAT_NAME = "vqblur-bundle"
+FORMAT_VERSION = 1
+MANIFEST_NAME = "manifest.json"
+WINDOW_NAME = "sqrt_hann_periodic"
+
+# Keys every manifest must carry (the engine needs them). Optional: created, normalisation,
+# precision, training.
+REQUIRED_KEYS = (
+    "format",
+    "format_version",
+    "sample_rate",
+    "n_fft",
+    "hop",
+    "window",
+    "log_eps",
+    "model_bins",
+    "frames_per_column",
+    "rows",
+    "codebook_size",
+    "latency_samples",
+    "encoder",
+    "decoder",
+    "nb",
+    "files",
+)
+
+
+@dataclass(frozen=True)
+class StateSpec:
+    """One streaming state tensor of a step graph: float32, zeros at reset."""
+
+    name_in: str
+    name_out: str
+    shape: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class Bundle:
+    """A verified model bundle: the manifest plus typed fields and absolute paths."""
+
+    root: Path
+    manifest: dict[str, Any] = field(repr=False)
+    sample_rate: int
+    n_fft: int
+    hop: int
+    frames_per_column: int
+    rows: int
+    codebook_size: int
+    model_bins: int
+    latency_samples: int
+    log_eps: float
+    encoder_path: Path
+    decoder_path: Path
+    encoder_states: tuple[StateSpec, ...]
+    decoder_states: tuple[StateSpec, ...]
+    nb_path: Path
+    precision: str = "fp32"
+
+    @property
+    def n_bins(self) -> int:
+        """rfft bins (n_fft/2 + 1); bins >= model_bins pass through with the input magnitude."""
+        return self.n_fft // 2 + 1
+
+    @property
+    def column_samples(self) -> int:
+        """Samples per code column (frames_per_column * hop)."""
+        return self.frames_per_column * self.hop
+
+
+def framing_latency(n_fft: int, hop: int, frames_per_column: int) -> int:
+    """The engine's latency for this framing: ``N - 1 + (F - 1) * R`` (ARCHITECTURE.md)."""
+    return n_fft - 1 + (frames_per_column - 1) * hop
+
+
+def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while True:
+            b = f.read(chunk)
+            if not b:
+                break
+            h.update(b)
+    return h.hexdigest()
+
+
+def _safe_rel(root: Path, rel: Any, where: Path, key: str) -> Path:
+    if not isinstance(rel, str) or not rel:
+        raise BundleError(f"{where}: '{key}' must be a file name, got {rel!r}")
+    p = Path(rel)
+    if p.is_absolute() or ".." in p.parts:
+        raise BundleError(f"{where}: '{key}' = {rel!r} must be a path inside the bundle folder")
+    return root / p
+
+
+def _int_key(m: dict, key: str, where: Path, minimum: int = 1) -> int:
+    v = m[key]
+    if isinstance(v, bool) or not isinstance(v, int) or v < minimum:
+        raise BundleError(f"{where}: '{key}' must be an integer >= {minimum}, got {v!r}")
+    return v
+
+
+def _states(m: dict, part: str, where: Path) -> tuple[StateSpec, ...]:
+    spec = m[part]
+    if not isinstance(spec, dict) or "file" not in spec:
+        raise BundleError(f"{where}: '{part}' must be an object with a 'file' key")
+    states = spec.get("states", [])
+    if not isinstance(states, list):
+        raise BundleError(f"{where}: '{part}.states' must be a list")
+    out = []
+    for i, s in enumerate(states):
+        try:
+            shape = tuple(int(d) for d in s["shape"])
+            if any(d < 1 for d in shape):
+                raise ValueError("non-positive dimension")
+            out.append(StateSpec(str(s["name_in"]), str(s["name_out"]), shape))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise BundleError(
+                f"{where}: '{part}.states[{i}]' needs name_in, name_out and a positive shape ({exc})"
+            ) from None
+    return tuple(out)
+
+
+def _npy_shapes(path: Path) -> dict[str, tuple[int, ...]]:
+    """Array shapes in an .npz from the .npy headers, without loading the data."""
+    shapes: dict[str, tuple[int, ...]] = {}
+    try:
+        with zipfile.ZipFile(path) as zf:
+            for name in zf.namelist():
+                if not name.endswith(".npy"):
+                    continue
+                with zf.open(name) as f:
+                    version = np.lib.format.read_magic(f)
+                    if version == (1, 0):
+                        shape, _, _ = np.lib.format.read_array_header_1_0(f)
+                    else:
+                        shape, _, _ = np.lib.format.read_array_header_2_0(f)
+                shapes[name[:-4]] = tuple(shape)
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError) as exc:
+        raise BundleError(f"{path}: not a readable .npz ({exc})") from None
+    return shapes
+
+
+def check_nb_shapes(path: Path, rows: int, codebook_size: int) -> None:
+    """Refuse an NB table whose shapes do not match the bundle (ARCHITECTURE.md table)."""
+    shapes = _npy_shapes(path)
+    K = codebook_size
+    for key in ("log_prior", "log_row", "log_neigh", "offsets"):
+        if key not in shapes:
+            raise BundleError(f"{path}: NB table has no '{key}' array")
+    if shapes["log_prior"] != (K,):
+        raise BundleError(f"{path}: 'log_prior' has shape {shapes['log_prior']}, expected ({K},)")
+    if shapes["log_row"] != (rows, K):
+        raise BundleError(f"{path}: 'log_row' has shape {shapes['log_row']}, expected ({rows}, {K})")
+    ln = shapes["log_neigh"]
+    if len(ln) != 3 or ln[1:] != (K, K):
+        raise BundleError(f"{path}: 'log_neigh' has shape {ln}, expected (O, {K}, {K})")
+    if shapes["offsets"] != (ln[0], 2):
+        raise BundleError(f"{path}: 'offsets' has shape {shapes['offsets']}, expected ({ln[0]}, 2)")
+
+
+def load_bundle(path: str | Path, verify_hashes: bool = True) -> Bundle:
+    """Read and verify a bundle folder (or its manifest.json). Raises BundleError."""
+    root = Path(path)
+    if root.name == MANIFEST_NAME and root.is_file():
+        root = root.parent
+    if not root.exists():
+        raise BundleError(f"{root}: bundle folder does not exist")
+    if not root.is_dir():
+        raise BundleError(f"{root}: a bundle is a folder (with {MANIFEST_NAME}), not a file")
+    root = root.resolve()
+    mpath = root / MANIFEST_NAME
+    if not mpath.is_file():
+        raise BundleError(f"{mpath}: missing manifest")
+    try:
+        m = json.loads(mpath.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise BundleError(f"{mpath}: manifest is not valid JSON ({exc})") from None
+    if not isinstance(m, dict):
+        raise BundleError(f"{mpath}: manifest must be a JSON object")
+
+    if m.get("format") != FORMAT_NAME:
+        raise BundleError(f"{mpath}: 'format' is {m.get('format')!r}, expected {FORMAT_NAME!r}")
+    fv = m.get("format_version")
+    if isinstance(fv, bool) or not isinstance(fv, int):
+        raise BundleError(f"{mpath}: 'format_version' must be an integer, got {fv!r}")
+    if fv > FORMAT_VERSION:
+        raise BundleError(
+            f"{mpath}: format_version {fv} is newer than this engine reads ({FORMAT_VERSION}); "
+            "update vqblur"
+        )
+    if fv < 1:
+        raise BundleError(f"{mpath}: format_version {fv} is not a valid version")
+    missing = [k for k in REQUIRED_KEYS if k not in m]
+    if missing:
+        raise BundleError(f"{mpath}: missing key(s): {', '.join(missing)}")
+
+    sr = _int_key(m, "sample_rate", mpath)
+    n_fft = _int_key(m, "n_fft", mpath, 2)
+    hop = _int_key(m, "hop", mpath)
+    F = _int_key(m, "frames_per_column", mpath)
+    rows = _int_key(m, "rows", mpath)
+    K = _int_key(m, "codebook_size", mpath, 2)
+    model_bins = _int_key(m, "model_bins", mpath)
+    latency = _int_key(m, "latency_samples", mpath, 0)
+    if m["window"] != WINDOW_NAME:
+        raise BundleError(f"{mpath}: 'window' is {m['window']!r}, this engine supports {WINDOW_NAME!r}")
+    if n_fft % hop != 0 or n_fft // hop < 2:
+        raise BundleError(f"{mpath}: 'hop' {hop} must divide 'n_fft' {n_fft} at least twice")
+    if model_bins > n_fft // 2 + 1:
+        raise BundleError(f"{mpath}: 'model_bins' {model_bins} exceeds n_fft/2+1 = {n_fft // 2 + 1}")
+    want = framing_latency(n_fft, hop, F)
+    if latency != want:
+        raise BundleError(
+            f"{mpath}: 'latency_samples' is {latency}, but the framing (N-1+(F-1)R) gives {want}"
+        )
+    try:
+        log_eps = float(m["log_eps"])
+    except (TypeError, ValueError):
+        raise BundleError(f"{mpath}: 'log_eps' must be a number, got {m['log_eps']!r}") from None
+    if not (log_eps > 0 and np.isfinite(log_eps)):
+        raise BundleError(f"{mpath}: 'log_eps' must be a positive number, got {log_eps!r}")
+
+    files = m["files"]
+    if not isinstance(files, dict) or not files:
+        raise BundleError(f"{mpath}: 'files' must map file names to sha256 digests")
+    enc_states = _states(m, "encoder", mpath)
+    dec_states = _states(m, "decoder", mpath)
+    if not isinstance(m["nb"], dict) or "file" not in m["nb"]:
+        raise BundleError(f"{mpath}: 'nb' must be an object with a 'file' key")
+    enc_path = _safe_rel(root, m["encoder"]["file"], mpath, "encoder.file")
+    dec_path = _safe_rel(root, m["decoder"]["file"], mpath, "decoder.file")
+    nb_path = _safe_rel(root, m["nb"]["file"], mpath, "nb.file")
+    for key, rel in (("encoder", m["encoder"]["file"]), ("decoder", m["decoder"]["file"]),
+                     ("nb", m["nb"]["file"])):
+        if rel not in files:
+            raise BundleError(f"{mpath}: '{key}' file {rel!r} has no sha256 in 'files'")
+
+    for rel, digest in files.items():
+        fpath = _safe_rel(root, rel, mpath, f"files[{rel!r}]")
+        if not fpath.is_file():
+            raise BundleError(f"{fpath}: missing file (listed in {MANIFEST_NAME})")
+        if not isinstance(digest, str) or len(digest) != 64:
+            raise BundleError(f"{mpath}: sha256 of {rel!r} is not a 64-hex-digit string")
+        if verify_hashes:
+            got = sha256_file(fpath)
+            if got != digest.lower():
+                raise BundleError(
+                    f"{fpath}: sha256 mismatch (file altered, truncated or replaced): "
+                    f"manifest says {digest[:12]}..., file is {got[:12]}..."
+                )
+
+    check_nb_shapes(nb_path, rows, K)
+
+    return Bundle(
+        root=root,
+        manifest=m,
+        sample_rate=sr,
+        n_fft=n_fft,
+        hop=hop,
+        frames_per_column=F,
+        rows=rows,
+        codebook_size=K,
+        model_bins=model_bins,
+        latency_samples=latency,
+        log_eps=log_eps,
+        encoder_path=enc_path,
+        decoder_path=dec_path,
+        encoder_states=enc_states,
+        decoder_states=dec_states,
+        nb_path=nb_path,
+        precision=str(m.get("precision", "fp32")),
+    )
+
+
+def default_bundle_path() -> Path:
+    """The shipped bundle ``presets/default_bundle/`` (package data of ``vqblur.presets``).
+
+    Raises BundleError when it is not there (not exported yet, or a broken install).
+    """
+    from importlib import resources
+
+    try:
+        p = Path(str(resources.files("vqblur.presets") / "default_bundle"))
+    except ModuleNotFoundError:  # pragma: no cover - broken install
+        raise BundleError("vqblur.presets: package not installed; pass --bundle DIR") from None
+    if not (p / MANIFEST_NAME).is_file():
+        raise BundleError(
+            f"{p}: no default model bundle shipped here (no {MANIFEST_NAME}); "
+            "pass --bundle DIR, or export one with `vqblur export`"
+        )
+    return p
+
+
+def load_default_bundle() -> Bundle:
+    return load_bundle(default_bundle_path())
+
+
+def write_manifest(root: str | Path, manifest: dict[str, Any]) -> dict[str, Any]:
+    """Write ``root/manifest.json``, filling ``files`` with the sha256 of every bundle file.
+
+    Hashes every name already in ``manifest["files"]`` plus the encoder, decoder and NB files;
+    fills in ``format``/``format_version`` if absent. Returns the manifest as written.
+    """
+    root = Path(root)
+    m = dict(manifest)
+    m.setdefault("format", FORMAT_NAME)
+    m.setdefault("format_version", FORMAT_VERSION)
+    names = list(dict(m.get("files") or {}).keys())
+    for part in ("encoder", "decoder", "nb"):
+        spec = m.get(part)
+        if isinstance(spec, dict) and "file" in spec and spec["file"] not in names:
+            names.append(spec["file"])
+    files = {}
+    for rel in names:
+        fpath = root / rel
+        if not fpath.is_file():
+            raise BundleError(f"{fpath}: cannot hash a missing bundle file")
+        files[rel] = sha256_file(fpath)
+    m["files"] = files
+    (root / MANIFEST_NAME).write_text(json.dumps(m, indent=2) + "\n", encoding="utf-8")
+    return m

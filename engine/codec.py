@@ -1,0 +1,155 @@
+"""Codecs: log-magnitude column <-> code column, with explicit streaming state.
+
+Interface shared by every codec (the Engine relies on nothing else)::
+
+    codec.config            SignalConfig
+    codec.bundle            Bundle or None
+    codec.encode(logmag)    logmag [F, model_bins] float -> codes [rows] int64
+    codec.decode(codes)     codes [rows] int64 -> logmag [F, model_bins] (float32/64)
+    codec.reset()           states back to zeros
+    codec.fork()            a codec with the same model and its own (zero) state
+
+``OnnxCodec`` runs the bundle's encoder/decoder step graphs with onnxruntime (one intra-op
+thread by default, sequential execution); it owns the state arrays and feeds each call's
+``state_out`` back as the next ``state_in``. ``IdentityCodec`` passes the log-magnitude through
+(tests, and the benchmark's DSP-only baseline).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from vqblur.engine.bundle import Bundle, load_bundle
+from vqblur.engine.dsp import SignalConfig
+from vqblur.errors import BundleError
+
+
+class IdentityCodec:
+    """Pass-through codec: ``decode(encode(x)) == x``; codes are all zeros."""
+
+    def __init__(self, config: SignalConfig | Bundle | None = None):
+        if isinstance(config, Bundle):
+            self.bundle: Bundle | None = config
+            config = SignalConfig.from_bundle(config)
+        else:
+            self.bundle = None
+        self.config = config or SignalConfig()
+        c = self.config
+        self._held = np.zeros((c.frames_per_column, c.model_bins))
+        self._codes = np.zeros(c.rows, np.int64)
+
+    def encode(self, logmag: np.ndarray) -> np.ndarray:
+        self._held[:] = logmag
+        return self._codes.copy()
+
+    def decode(self, codes: np.ndarray) -> np.ndarray:
+        return self._held
+
+    def reset(self) -> None:
+        self._held[:] = 0.0
+
+    def fork(self) -> "IdentityCodec":
+        c = IdentityCodec(self.config)
+        c.bundle = self.bundle
+        return c
+
+
+class _Sessions:
+    """The two onnxruntime sessions of a bundle (shared between forked codecs)."""
+
+    def __init__(self, bundle: Bundle, threads: int = 1):
+        import onnxruntime as ort
+
+        so = ort.SessionOptions()
+        so.intra_op_num_threads = int(threads)
+        so.inter_op_num_threads = 1
+        so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        so.log_severity_level = 3
+        self.threads = int(threads)
+        self.enc = self._open(ort, so, bundle.encoder_path)
+        self.dec = self._open(ort, so, bundle.decoder_path)
+        c = SignalConfig.from_bundle(bundle)
+        self._check(bundle.encoder_path, self.enc,
+                    [("logmag", (1, c.frames_per_column, c.model_bins))]
+                    + [(s.name_in, s.shape) for s in bundle.encoder_states],
+                    [("codes", (1, c.rows))] + [(s.name_out, s.shape) for s in bundle.encoder_states])
+        self._check(bundle.decoder_path, self.dec,
+                    [("codes", (1, c.rows))] + [(s.name_in, s.shape) for s in bundle.decoder_states],
+                    [("logmag", (1, c.frames_per_column, c.model_bins))]
+                    + [(s.name_out, s.shape) for s in bundle.decoder_states])
+
+    @staticmethod
+    def _open(ort, so, path: Path):
+        try:
+            return ort.InferenceSession(str(path), sess_options=so, providers=["CPUExecutionProvider"])
+        except Exception as exc:  # onnxruntime raises its own exception types
+            raise BundleError(f"{path}: onnxruntime cannot load this graph ({exc})") from None
+
+    @staticmethod
+    def _check(path, sess, inputs, outputs) -> None:
+        got_in = [(i.name, tuple(i.shape)) for i in sess.get_inputs()]
+        got_out = [(o.name, tuple(o.shape)) for o in sess.get_outputs()]
+        for what, got, want in (("inputs", got_in, inputs), ("outputs", got_out, outputs)):
+            if [n for n, _ in got] != [n for n, _ in want]:
+                raise BundleError(
+                    f"{path}: graph {what} are {[n for n, _ in got]}, the manifest/contract says "
+                    f"{[n for n, _ in want]}"
+                )
+            for (n, gs), (_, ws) in zip(got, want):
+                if len(gs) != len(ws) or any(isinstance(g, int) and g != w for g, w in zip(gs, ws)):
+                    raise BundleError(f"{path}: {n} has shape {list(gs)}, expected {list(ws)}")
+
+
+class OnnxCodec:
+    """A bundle's step graphs in onnxruntime, with the engine-owned streaming state."""
+
+    def __init__(self, bundle: Bundle | str | Path, threads: int = 1, _sessions: _Sessions | None = None):
+        if not isinstance(bundle, Bundle):
+            bundle = load_bundle(bundle)
+        self.bundle = bundle
+        self.config = SignalConfig.from_bundle(bundle)
+        self._s = _sessions or _Sessions(bundle, threads)
+        c = self.config
+        self._logmag = np.zeros((1, c.frames_per_column, c.model_bins), np.float32)
+        self._codes = np.zeros((1, c.rows), np.int64)
+        self._enc_feed = {"logmag": self._logmag}
+        self._dec_feed = {"codes": self._codes}
+        self._enc_states = [(s.name_in, s.name_out) for s in bundle.encoder_states]
+        self._dec_states = [(s.name_in, s.name_out) for s in bundle.decoder_states]
+        for s in bundle.encoder_states:
+            self._enc_feed[s.name_in] = np.zeros(s.shape, np.float32)
+        for s in bundle.decoder_states:
+            self._dec_feed[s.name_in] = np.zeros(s.shape, np.float32)
+        self._enc_out = ["codes"] + [o for _, o in self._enc_states]
+        self._dec_out = ["logmag"] + [o for _, o in self._dec_states]
+
+    @property
+    def threads(self) -> int:
+        return self._s.threads
+
+    def encode(self, logmag: np.ndarray) -> np.ndarray:
+        self._logmag[0] = logmag
+        out = self._s.enc.run(self._enc_out, self._enc_feed)
+        for (name_in, _), new in zip(self._enc_states, out[1:]):
+            self._enc_feed[name_in] = new
+        return out[0][0]
+
+    def decode(self, codes: np.ndarray) -> np.ndarray:
+        self._codes[0] = codes
+        out = self._s.dec.run(self._dec_out, self._dec_feed)
+        for (name_in, _), new in zip(self._dec_states, out[1:]):
+            self._dec_feed[name_in] = new
+        return out[0][0]
+
+    def reset(self) -> None:
+        for s in self.bundle.encoder_states:
+            self._enc_feed[s.name_in] = np.zeros(s.shape, np.float32)
+        for s in self.bundle.decoder_states:
+            self._dec_feed[s.name_in] = np.zeros(s.shape, np.float32)
+
+    def fork(self) -> "OnnxCodec":
+        """Same sessions (no second copy of the model), its own zero state."""
+        return OnnxCodec(self.bundle, _sessions=self._s)

@@ -1,0 +1,330 @@
+"""The streaming engine: STFT -> encoder -> Naive Bayes blur -> decoder -> overlap-add.
+
+``Engine(bundle_or_codec, params=None, channels=1, seed=0)``; ``process(block) -> block`` for
+any block length (``[n]`` or ``[n, channels]``, any float dtype, returns float32 of the same
+shape), ``reset()``, ``set_params(**knobs)`` (thread-safe), ``latency_samples``, ``stats``.
+
+Guarantees
+* Block-size invariance: the output depends only on the input samples (and the knob values
+  at each block), never on how the stream is cut. Work is done per code column (F*R = 160
+  samples) on an absolute sample clock; host blocks larger than ``CHUNK`` are split.
+* Latency: ``y[n] = x[n - D]`` with ``D = N - 1 + (F-1) R`` (399 samples = 8.3 ms at 48 kHz)
+  when the codec is an identity; the dry path is delayed by the same D so dry/wet mixing is
+  phase-aligned.
+* Knobs are read from an immutable :class:`Params` snapshot once per ``process`` call (another
+  thread may call ``set_params`` at any time; it swaps the snapshot). Smoothing:
+  zone size, temperature and centre with a one-pole per code column (time constant
+  ``CODEC_KNOB_TAU`` = 20 ms); mix and bypass with a per-sample one-pole (``GAIN_TAU`` = 10 ms,
+  computed in closed form, vectorised). Bypass > 0.5 crossfades to the delayed dry signal.
+* Safety: NaN/Inf input samples become 0; decoded log-magnitudes are sanitised and clamped;
+  the output goes through a memoryless soft limiter (identity up to ``LIMIT_KNEE`` = 0.89,
+  about -1 dBFS, then a tanh knee that never reaches 1) and a final clip, so every output
+  sample is finite and within [-1, 1].
+* Channels: every channel has its own STFT history, its own codec state (``codec.fork()``:
+  the ONNX sessions are shared, the state arrays are not) and its own blur sampler (seed
+  ``seed + 1_000_003 * channel``). There is no mono mode: a stereo input is two independent
+  streams through the same model.
+
+Knob mapping (docs/ARCHITECTURE.md "Knobs"): the blur sampler receives the smoothed 0..1 knob
+values ``zone_size``, ``centre`` and ``temperature``; it maps them to rows/temperature
+(half-height ``zone_size * rows``, ``T = 2 t^2``, centre row ``centre * (rows - 1)``).
+The sampler is ``vqblur.engine.blur.ZoneSampler`` when that module exists and the codec has a
+bundle with an NB table; without it, zone size has no effect (``engine.blur_available`` is
+False) and the engine is the codec alone.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from vqblur.engine.bundle import Bundle, load_bundle
+from vqblur.engine.dsp import StreamingStft
+
+CHUNK = 4096  # largest piece of a host block processed at once (buffers are sized for it)
+CODEC_KNOB_TAU = 0.020  # s, one-pole per column for zone_size / temperature / centre
+GAIN_TAU = 0.010  # s, per-sample one-pole for mix / bypass gains
+LIMIT_KNEE = 0.89  # soft limiter: identity below, tanh knee above, never reaching 1.0
+
+KNOBS = ("zone_size", "temperature", "centre", "mix", "bypass")
+
+
+@dataclass(frozen=True)
+class Params:
+    """Knob values, each 0..1 (values outside are clamped; NaN or non-numbers are refused)."""
+
+    zone_size: float = 0.0
+    temperature: float = 0.5
+    centre: float = 0.5
+    mix: float = 1.0
+    bypass: float = 0.0
+
+    def __post_init__(self) -> None:
+        for f in KNOBS:
+            v = getattr(self, f)
+            if isinstance(v, bool) or not isinstance(v, (int, float, np.floating, np.integer)):
+                raise ValueError(f"knob {f} must be a number in 0..1, got {v!r}")
+            v = float(v)
+            if math.isnan(v):
+                raise ValueError(f"knob {f} must be a number in 0..1, got NaN")
+            object.__setattr__(self, f, min(1.0, max(0.0, v)))
+
+    def replace(self, **kw) -> "Params":
+        unknown = set(kw) - set(KNOBS)
+        if unknown:
+            raise ValueError(f"unknown knob(s): {', '.join(sorted(unknown))}; knobs are {', '.join(KNOBS)}")
+        return dataclasses.replace(self, **kw)
+
+    def as_dict(self) -> dict[str, float]:
+        return {f: getattr(self, f) for f in KNOBS}
+
+
+@dataclass
+class EngineStats:
+    """Cheap perf_counter accumulators (seconds) for the benchmark."""
+
+    columns: int = 0
+    samples: int = 0
+    stft: float = 0.0
+    encoder: float = 0.0
+    blur: float = 0.0
+    decoder: float = 0.0
+    overlap_add: float = 0.0
+    mix: float = 0.0  # dry/wet, bypass, limiter
+    column_times: np.ndarray = dataclasses.field(
+        default_factory=lambda: np.zeros(1 << 16), repr=False
+    )  # ring of per-column compute times (s); the last min(columns, 65536) are valid
+
+    def reset(self) -> None:
+        self.columns = self.samples = 0
+        self.stft = self.encoder = self.blur = self.decoder = self.overlap_add = self.mix = 0.0
+        self.column_times[:] = 0.0
+
+    @property
+    def total(self) -> float:
+        return self.stft + self.encoder + self.blur + self.decoder + self.overlap_add + self.mix
+
+    def recent_column_times(self) -> np.ndarray:
+        n = min(self.columns, len(self.column_times))
+        if self.columns <= len(self.column_times):
+            return self.column_times[:n].copy()
+        i = self.columns % len(self.column_times)
+        return np.concatenate([self.column_times[i:], self.column_times[:i]])
+
+    def as_dict(self) -> dict[str, float]:
+        return {
+            "columns": self.columns, "samples": self.samples, "stft": self.stft,
+            "encoder": self.encoder, "blur": self.blur, "decoder": self.decoder,
+            "overlap_add": self.overlap_add, "mix": self.mix, "total": self.total,
+        }
+
+
+def soft_limit(y: np.ndarray, knee: float = LIMIT_KNEE) -> np.ndarray:
+    """Memoryless safety limiter in place: identity for |y| <= knee, tanh knee to (knee, 1)."""
+    a = np.abs(y)
+    over = a > knee
+    if over.any():
+        head = 1.0 - knee
+        y[over] = np.sign(y[over]) * (knee + head * np.tanh((a[over] - knee) / head))
+    np.clip(y, -1.0, 1.0, out=y)
+    return y
+
+
+def _load_blur():
+    try:
+        from vqblur.engine import blur  # written by the blur engineer
+    except ImportError:
+        return None
+    if not (hasattr(blur, "ZoneSampler") and hasattr(blur, "load_nb_table")):
+        return None
+    return blur
+
+
+class Engine:
+    """One model, any number of channels, any host block size. See the module docstring."""
+
+    def __init__(self, bundle_or_codec, params: Params | None = None, channels: int = 1,
+                 seed: int = 0, threads: int = 1):
+        from vqblur.engine.codec import OnnxCodec
+
+        if isinstance(bundle_or_codec, (str, Path)):
+            bundle_or_codec = load_bundle(bundle_or_codec)
+        if isinstance(bundle_or_codec, Bundle):
+            codec = OnnxCodec(bundle_or_codec, threads=threads)
+        else:
+            codec = bundle_or_codec
+        channels = int(channels)
+        if channels < 1:
+            raise ValueError("channels must be >= 1")
+        self.channels = channels
+        self.codecs = [codec] + [codec.fork() for _ in range(channels - 1)]
+        self.config = codec.config
+        self.bundle: Bundle | None = getattr(codec, "bundle", None)
+        self.sample_rate = self.config.sample_rate
+        self.seed = int(seed)
+        self.stft = StreamingStft(self.config, channels, max_block=CHUNK)
+        self._lock = threading.Lock()  # only set_params takes it; never the audio path
+        self._params = params if params is not None else Params()
+        if not isinstance(self._params, Params):
+            raise TypeError("params must be a vqblur.engine.core.Params")
+
+        # blur sampler (optional until vqblur.engine.blur exists)
+        self.samplers = None
+        blur = _load_blur()
+        if blur is not None and self.bundle is not None:
+            table = blur.load_nb_table(self.bundle.nb_path)
+            self.samplers = [
+                blur.ZoneSampler(table, self.config.rows, seed=self.seed + 1_000_003 * ch)
+                for ch in range(channels)
+            ]
+        self.blur_available = self.samplers is not None
+
+        sr = self.sample_rate
+        self._col_alpha = 1.0 - math.exp(-self.config.column_samples / (CODEC_KNOB_TAU * sr))
+        r = math.exp(-1.0 / (GAIN_TAU * sr))
+        self._pow = r ** np.arange(1, CHUNK + 1, dtype=np.float64)
+        D = self.stft.latency
+        self._dry = np.zeros((channels, D + CHUNK))
+        self._codes_out = np.zeros((channels, self.config.frames_per_column, self.config.model_bins))
+        self.stats = EngineStats()
+        self.reset()
+
+    # ---- knobs ------------------------------------------------------------------------
+    @property
+    def params(self) -> Params:
+        return self._params
+
+    def set_params(self, params: Params | None = None, **kw) -> Params:
+        """Swap in a new knob snapshot (thread-safe). ``set_params(zone_size=0.3)``."""
+        with self._lock:
+            p = params if params is not None else self._params
+            if kw:
+                p = p.replace(**kw)
+            self._params = p
+        return p
+
+    def _snap_knobs(self, p: Params) -> None:
+        self._k_zone, self._k_temp, self._k_centre = p.zone_size, p.temperature, p.centre
+        self._g_mix = p.mix
+        self._g_byp = 1.0 if p.bypass > 0.5 else 0.0
+
+    # ---- state ------------------------------------------------------------------------
+    @property
+    def latency_samples(self) -> int:
+        """Declared latency in samples at the engine's (the bundle's) sample rate."""
+        return self.stft.latency
+
+    def reset(self) -> None:
+        """Clear all audio state (STFT history, codec and sampler state); keep the knobs."""
+        self.stft.reset()
+        for c in self.codecs:
+            c.reset()
+        if self.samplers:
+            for s in self.samplers:
+                s.reset()
+        self._dry[:] = 0.0
+        self._dry_len = self.stft.latency
+        self._snap_knobs(self._params)
+
+    # ---- processing -------------------------------------------------------------------
+    def process(self, block: np.ndarray) -> np.ndarray:
+        """Process any number of samples: [n] (mono engine) or [n, channels] -> float32, same shape."""
+        x = np.asarray(block)
+        mono = x.ndim == 1
+        if mono:
+            if self.channels != 1:
+                raise ValueError(f"engine has {self.channels} channels; pass [n, {self.channels}]")
+            x = x[:, None]
+        if x.ndim != 2 or x.shape[1] != self.channels:
+            raise ValueError(f"expected a block of shape [n] or [n, {self.channels}], got {x.shape}")
+        n = x.shape[0]
+        y = np.empty((n, self.channels), np.float32)
+        p = self._params  # one snapshot per block
+        for a in range(0, n, CHUNK):
+            b = min(n, a + CHUNK)
+            y[a:b] = self._process_chunk(x[a:b], p)
+        return y[:, 0] if mono else y
+
+    def _process_chunk(self, x: np.ndarray, p: Params) -> np.ndarray:
+        st = self.stats
+        pc = time.perf_counter
+        n = x.shape[0]
+        x = np.asarray(x, dtype=np.float64)
+        if not np.isfinite(x).all():
+            x = np.where(np.isfinite(x), x, 0.0)
+        stft = self.stft
+        t0 = pc()
+        stft.push(x)
+        st.stft += pc() - t0
+        a = self._col_alpha
+        out = self._codes_out
+        while stft.column_ready():
+            tc = t0 = pc()
+            lm = stft.analyse_column()
+            t1 = pc()
+            st.stft += t1 - t0
+            # per-column one-pole smoothing of the codec knobs
+            self._k_zone = _approach(self._k_zone, p.zone_size, a)
+            self._k_temp = _approach(self._k_temp, p.temperature, a)
+            self._k_centre = _approach(self._k_centre, p.centre, a)
+            for ch, codec in enumerate(self.codecs):
+                t0 = pc()
+                codes = codec.encode(lm[ch])
+                t1 = pc()
+                st.encoder += t1 - t0
+                if self.samplers is not None:
+                    codes = self.samplers[ch].step(codes, self._k_zone, self._k_centre, self._k_temp)
+                    t2 = pc()
+                    st.blur += t2 - t1
+                    t1 = t2
+                out[ch] = codec.decode(codes)
+                st.decoder += pc() - t1
+            t0 = pc()
+            stft.synthesise_column(out)
+            t1 = pc()
+            st.overlap_add += t1 - t0
+            st.column_times[st.columns % len(st.column_times)] = t1 - tc
+            st.columns += 1
+        t0 = pc()
+        wet = stft.pull(n)  # [n, C]
+        # latency-aligned dry
+        D = self._dry_len
+        self._dry[:, D : D + n] = x.T
+        dry = self._dry[:, :n].T.copy()
+        self._dry[:, :D] = self._dry[:, n : n + D]
+        t1 = pc()
+        st.overlap_add += t1 - t0
+        # gains: wet = (1 - bypass) * mix, dry = 1 - wet (equal-gain crossfade)
+        gm = self._ramp("_g_mix", p.mix, n)
+        gb = self._ramp("_g_byp", 1.0 if p.bypass > 0.5 else 0.0, n)
+        gw = (1.0 - gb) * gm
+        if np.ndim(gw):
+            gw = gw[:, None]
+        y = dry + gw * (wet - dry)
+        soft_limit(y)
+        st.mix += pc() - t1
+        st.samples += n
+        return y
+
+    def _ramp(self, name: str, target: float, n: int):
+        """Per-sample one-pole toward target over the next n samples (closed form)."""
+        g = getattr(self, name)
+        if g == target:
+            return g
+        seq = target + (g - target) * self._pow[:n]
+        last = float(seq[-1])
+        setattr(self, name, target if abs(last - target) < 1e-9 else last)
+        return seq
+
+
+def _approach(cur: float, target: float, a: float) -> float:
+    if cur == target:
+        return cur
+    v = cur + a * (target - cur)
+    return target if abs(target - v) < 1e-4 else v
