@@ -521,6 +521,22 @@ def render_split(
         phrase_fraction=float(phrase_fraction),
     )
     out = split_dir(root, split)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    # One renderer per split at a time (e.g. every rank of a torchrun job calls this): the
+    # others wait on the lock, then find the cache filled.
+    import fcntl
+
+    with open(out.parent / f".{out.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            return _render_split_locked(out, params, sf_path, workers, progress, force)
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _render_split_locked(out: Path, params: RenderParams, sf_path: Path,
+                         workers: int | None, progress: bool, force: bool) -> Path:
+    split, count, seed, hold = params.split, params.count, params.seed, params.hold
     pfile = out / "params.json"
     if not force and pfile.is_file() and (out / "examples.json").is_file():
         try:
@@ -537,7 +553,7 @@ def render_split(
         shutil.rmtree(audio)
     audio.mkdir(parents=True, exist_ok=True)
 
-    targets = _kind_counts(count, drum_fraction, phrase_fraction)
+    targets = _kind_counts(count, params.drum_fraction, params.phrase_fraction)
     cands = plan_candidates(split, seed, hold)
     examples = _render_all(targets, cands, params, sf_path, audio, workers, progress)
 
