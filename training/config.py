@@ -27,7 +27,7 @@ class AudioConfig:
 class ModelConfig:
     """2-D conv VQ-VAE over (frequency x time), causal in time."""
 
-    channels: list[int] = field(default_factory=lambda: [32, 48, 64])  # per frequency scale
+    channels: list[int] = field(default_factory=lambda: [32, 64, 96])  # per frequency scale
     kernel_freq: int = 4  # frequency kernel of the down/up-sampling convs
     time_kernel: int = 2  # causal time kernel of the residual convs
     res_blocks: int = 2  # at the code resolution (rows)
