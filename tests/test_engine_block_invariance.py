@@ -59,14 +59,14 @@ def test_random_block_sizes_match_one_call(kind, toy, channels):
 def test_invariance_with_blur_and_knobs(toy):
     """Zone > 0 (sampler, seeded), mix and a non-default centre: still invariant."""
     p = Params(zone_size=0.4, temperature=0.7, centre=0.3, mix=0.8)
-    x = _signal(16000, 1, seed=5)
+    x = _signal(4000, 1, seed=5)
     ref = _make("toy", toy, 1, p).process(x)
     got = _random_blocks(_make("toy", toy, 1, p), x, seed=9)
     assert np.max(np.abs(got - ref)) <= 1e-6
 
 
 def test_reset_restarts_identically(toy):
-    x = _signal(8000, 1)
+    x = _signal(4000, 1)
     eng = _make("toy", toy, 1, Params(zone_size=0.3))
     a = eng.process(x)
     eng.reset()
