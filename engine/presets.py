@@ -1,0 +1,124 @@
+"""Effect presets: TOML files of knob values (and optionally a controller map to use).
+
+Shipped presets live in ``presets/effects/<name>.toml`` (package ``vqblur.presets``); a preset
+is chosen by name (``"smear"``) or by path (``"./my.toml"``). Format::
+
+    name = "Smear"                 # optional, shown to the user
+    description = "..."            # optional
+
+    [knobs]                        # every key optional; missing knobs keep Params() defaults
+    zone_size = 0.5                # each a number in 0..1 (docs/ARCHITECTURE.md "Knobs")
+    temperature = 0.45
+    centre = 0.4
+    mix = 1.0
+    bypass = 0.0
+
+    [controller]                   # optional
+    map = "generic"                # a map name in presets/controllers/ (or a path), used by
+                                   # `vqblur live`; this module only records the reference
+
+Anything else (an unknown key or table, a value outside 0..1, a non-number, malformed TOML)
+raises :class:`vqblur.errors.PresetError` naming the file and the key.
+"""
+
+from __future__ import annotations
+
+import math
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+from vqblur.engine.core import KNOBS, Params
+from vqblur.errors import PresetError
+
+TOP_KEYS = {"name", "description", "knobs", "controller"}
+CONTROLLER_KEYS = {"map"}
+
+
+@dataclass(frozen=True)
+class Preset:
+    name: str
+    params: Params
+    description: str = ""
+    controller: str | None = None  # controller map name or path (presets/controllers/)
+    path: Path | None = None
+
+
+def effects_dir() -> Path:
+    from importlib import resources
+
+    return Path(str(resources.files("vqblur.presets") / "effects"))
+
+
+def list_presets() -> list[str]:
+    d = effects_dir()
+    return sorted(p.stem for p in d.glob("*.toml")) if d.is_dir() else []
+
+
+def resolve_preset_path(name_or_path: str | Path) -> Path:
+    s = str(name_or_path)
+    p = Path(s).expanduser()
+    if p.suffix == ".toml" or "/" in s or p.exists():
+        if not p.is_file():
+            raise PresetError(f"{p}: preset file not found")
+        return p
+    cand = effects_dir() / f"{s}.toml"
+    if not cand.is_file():
+        known = ", ".join(list_presets()) or "(none shipped)"
+        raise PresetError(f"{s}: no such preset; shipped presets: {known} (or give a path to a .toml)")
+    return cand
+
+
+def parse_preset(data: dict, path: str | Path = "<memory>", default_name: str = "preset") -> Preset:
+    where = str(path)
+    unknown = set(data) - TOP_KEYS
+    if unknown:
+        raise PresetError(
+            f"{where}: unknown key(s) {', '.join(sorted(unknown))}; a preset has "
+            f"{', '.join(sorted(TOP_KEYS))}"
+        )
+    name = data.get("name", default_name)
+    desc = data.get("description", "")
+    if not isinstance(name, str):
+        raise PresetError(f"{where}: key 'name' must be a string")
+    if not isinstance(desc, str):
+        raise PresetError(f"{where}: key 'description' must be a string")
+    knobs = data.get("knobs", {})
+    if not isinstance(knobs, dict):
+        raise PresetError(f"{where}: 'knobs' must be a table ([knobs])")
+    values = {}
+    for k, v in knobs.items():
+        if k not in KNOBS:
+            raise PresetError(f"{where}: unknown knob 'knobs.{k}'; knobs are {', '.join(KNOBS)}")
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or math.isnan(v):
+            raise PresetError(f"{where}: 'knobs.{k}' must be a number in 0..1, got {v!r}")
+        if not 0.0 <= v <= 1.0:
+            raise PresetError(f"{where}: 'knobs.{k}' = {v} is out of range 0..1")
+        values[k] = float(v)
+    controller = None
+    if "controller" in data:
+        c = data["controller"]
+        if not isinstance(c, dict):
+            raise PresetError(f"{where}: 'controller' must be a table ([controller])")
+        bad = set(c) - CONTROLLER_KEYS
+        if bad:
+            raise PresetError(f"{where}: unknown key(s) controller.{', controller.'.join(sorted(bad))}")
+        if "map" in c:
+            if not isinstance(c["map"], str) or not c["map"]:
+                raise PresetError(f"{where}: 'controller.map' must be a controller map name")
+            controller = c["map"]
+    return Preset(name=name, params=Params(**values), description=desc, controller=controller,
+                  path=Path(path) if where != "<memory>" else None)
+
+
+def load_preset(name_or_path: str | Path) -> Preset:
+    """Load a shipped preset by name or any preset file by path. Raises PresetError."""
+    p = resolve_preset_path(name_or_path)
+    try:
+        with open(p, "rb") as f:
+            data = tomllib.load(f)
+    except tomllib.TOMLDecodeError as exc:
+        raise PresetError(f"{p}: malformed TOML ({exc})") from None
+    except OSError as exc:
+        raise PresetError(f"{p}: cannot read ({exc.strerror})") from None
+    return parse_preset(data, p, default_name=p.stem)
