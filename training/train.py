@@ -40,6 +40,17 @@ def _setup_distributed() -> tuple[int, int, torch.device]:
     return rank, world, torch.device("cpu")
 
 
+def state_sha256(model: torch.nn.Module) -> str:
+    """A fingerprint of every parameter and buffer, to check DDP replicas stay identical."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for name, tensor in sorted(model.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
 def segment_samples(cfg: Config) -> int:
     """Audio samples per training segment: segment_frames hops plus one window of history."""
     return cfg.data.segment_frames * cfg.audio.hop + cfg.audio.n_fft - cfg.audio.hop
@@ -231,6 +242,11 @@ def train(cfg: Config, out_dir: str | Path, resume: str | Path | None = None, pr
             break
 
     joules, method, source = energy_total(reduce=True)
+    replica_hashes = [state_sha256(model)]
+    if dist.is_initialized():
+        gathered: list[Any] = [None] * world
+        dist.all_gather_object(gathered, replica_hashes[0])
+        replica_hashes = gathered
     wall = prior_wall + time.perf_counter() - t_start
     summary: dict[str, Any] = {}
     if rank == 0:
@@ -242,6 +258,7 @@ def train(cfg: Config, out_dir: str | Path, resume: str | Path | None = None, pr
             "steps": step, "stop_reason": stop_reason, "world_size": world, "device": str(device),
             "wall_seconds": wall, "energy_j": joules, "energy_method": method, "energy_source": source,
             "co2e_g": co2e_grams(joules), "final_eval": last_eval, "train_clips": report.loaded,
+            "replica_sha256": replica_hashes, "replicas_identical": len(set(replica_hashes)) == 1,
         }
         (out / "summary.json").write_text(json.dumps(summary, indent=2))
         log_file.write(json.dumps({"event": "end", **summary}) + "\n")

@@ -64,6 +64,19 @@ class VectorQuantizer(nn.Module):
         return self.codebook()[codes].permute(0, 3, 1, 2)
 
     # -- training-time maintenance ------------------------------------------------------
+    def _kmeans_plus_plus(self, data: torch.Tensor) -> torch.Tensor:
+        """k-means++ seeding: each new centre drawn with probability ~ squared distance. [N, D] -> [K, D]."""
+        n = data.shape[0]
+        sample = data[torch.randperm(n, device=data.device)[: min(n, 16 * self.K)]]
+        centres = [sample[torch.randint(0, sample.shape[0], (1,))].squeeze(0)]
+        d2 = (sample - centres[0]).pow(2).sum(1)
+        for _ in range(1, self.K):
+            probs = d2 / d2.sum() if float(d2.sum()) > 0 else torch.full_like(d2, 1.0 / len(d2))
+            pick = sample[torch.multinomial(probs, 1)].squeeze(0)
+            centres.append(pick)
+            d2 = torch.minimum(d2, (sample - pick).pow(2).sum(1))
+        return torch.stack(centres) + 1e-4 * torch.randn(self.K, self.dim, device=data.device)
+
     @torch.no_grad()
     def _kmeans_init(self, flat: torch.Tensor) -> None:
         data = flat.detach()
@@ -71,10 +84,7 @@ class VectorQuantizer(nn.Module):
             centroids = torch.empty(self.K, self.dim, device=flat.device)
         else:
             n = data.shape[0]
-            idx = torch.randperm(n, device=data.device)[: self.K]
-            if n < self.K:
-                idx = torch.randint(0, n, (self.K,), device=data.device)
-            centroids = data[idx] + 1e-3 * torch.randn(self.K, self.dim, device=data.device)
+            centroids = self._kmeans_plus_plus(data)
             for _ in range(self.cfg.kmeans_init_iters):
                 cb = self._prepare(centroids)
                 assign = (data @ cb.t()).argmax(1) if self.l2 else torch.cdist(data, cb).argmin(1)
