@@ -1,0 +1,683 @@
+"""The live path: audio interface -> rings -> worker (Engine) -> rings -> audio interface.
+
+Threads
+-------
+* **audio callback** (PortAudio's thread, via sounddevice): copies ``indata`` into the
+  input ring and the output ring into ``outdata``. Nothing else: no buffer allocation,
+  no lock, no print, no Python loop over samples (a handful of numpy slice copies). It
+  nudges the worker through an eventfd (one ``write`` syscall, no lock) where the OS has
+  one, otherwise the worker polls.
+* **worker**: takes new input from the input ring, reads the knob snapshot (MIDI) once per
+  chunk, runs ``processor.process`` (the Engine) and appends the result to the output ring.
+* **main thread**: prints a one-line status a few times a second and watches the stream.
+
+Timing and latency
+------------------
+Positions are absolute frame counts since the stream started. Input frame ``n`` arrives
+in the callback that also plays output frame ``n``. The engine's output for input ``n``
+(which, by the engine's contract, is ``x[n - D]``, ``D = processor.latency_samples``) is
+written at output position ``n + P``, where ``P`` is the **prefill**: one host block.
+So the worker has one full host period to turn the block it got in callback ``k`` into
+the block played in callback ``k + 1``, and the live latency is fixed:
+
+    declared live latency = D + P   (engine latency + one host block)
+
+not counting the audio interface's own converter/driver buffers (PortAudio reports
+those as ``stream.latency``; on JACK they are the server's periods). The JACK test
+measures the latency from the port of a test client to the port of another, and it
+equals the declared figure.
+
+When the worker is late (its block is not in the output ring when the callback needs
+it), the callback plays the **latency-aligned dry input** (the input ring still holds it)
+instead of a gap, crossfading over a short ramp, counts an *under-run*, and skips the
+positions it could not fill; the worker's late samples are dropped when they arrive
+(a *deadline miss*), so the latency never drifts. If the worker falls far behind (more
+than ``resync_s``) it skips input to catch up (*resync*). An *over-run* is input the worker
+had not consumed when the callback had to overwrite it.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from vqblur.errors import UserError
+from vqblur.engine.ring import Ring
+
+
+# ============================================================================ devices
+def _sd():
+    try:
+        import sounddevice as sd
+    except OSError as exc:  # PortAudio library missing
+        raise UserError(f"cannot load the PortAudio library for audio I/O ({exc}); "
+                        "install libportaudio2") from None
+    return sd
+
+
+def _hostapi_name(sd, dev: dict) -> str:
+    try:
+        return sd.query_hostapis(dev["hostapi"])["name"]
+    except Exception:
+        return "?"
+
+
+def describe_devices() -> str:
+    """All audio devices with their host API and channel counts (for --list-devices)."""
+    sd = _sd()
+    devices = sd.query_devices()
+    if len(devices) == 0:
+        return no_device_message(sd)
+    lines = []
+    try:
+        din, dout = sd.default.device
+    except Exception:
+        din = dout = -1
+    for i, d in enumerate(devices):
+        mark = ("<" if i == din else " ") + (">" if i == dout else " ")
+        lines.append(
+            f"{mark} [{i}] {d['name']}  ({_hostapi_name(sd, d)}; "
+            f"{d['max_input_channels']} in, {d['max_output_channels']} out; "
+            f"default {d['default_samplerate']:g} Hz)"
+        )
+    lines.append("   < default input, > default output")
+    return "\n".join(lines)
+
+
+def no_device_message(sd=None) -> str:
+    sd = sd or _sd()
+    try:
+        apis = ", ".join(a["name"] for a in sd.query_hostapis()) or "none"
+    except Exception:
+        apis = "unknown"
+    return ("no audio device found (PortAudio host APIs: " + apis + "). Connect an audio "
+            "interface, or start a JACK server (e.g. `jackd -d alsa` or `jackd -d dummy`) "
+            "before running `vqblur live`.")
+
+
+def find_device(spec: str | int | None, kind: str) -> int | None:
+    """Resolve a device index from an index or a name substring; ``kind`` is input/output.
+
+    A substring is matched case-insensitively against "name (host API)"; an exact name
+    wins over a substring match. Unknown names list what exists.
+    """
+    sd = _sd()
+    devices = sd.query_devices()
+    if len(devices) == 0:
+        raise UserError(no_device_message(sd))
+    key = "max_input_channels" if kind == "input" else "max_output_channels"
+    usable = [(i, d) for i, d in enumerate(devices) if d[key] > 0]
+    if not usable:
+        raise UserError(f"no audio {kind} device; devices:\n{describe_devices()}")
+    if spec is None or spec == "":
+        default = sd.default.device[0 if kind == "input" else 1]
+        if default is None or default < 0:
+            return usable[0][0]
+        return int(default)
+    s = str(spec).strip()
+    if s.lstrip("-").isdigit():
+        idx = int(s)
+        if not 0 <= idx < len(devices):
+            raise UserError(f"no audio device {idx}; devices:\n{describe_devices()}")
+        if devices[idx][key] <= 0:
+            raise UserError(f"audio device [{idx}] {devices[idx]['name']} has no {kind} channels; "
+                            f"devices:\n{describe_devices()}")
+        return idx
+    needle = s.lower()
+    exact = [i for i, d in usable if d["name"].lower() == needle]
+    if exact:
+        return exact[0]
+    subs = [i for i, d in usable if needle in f"{d['name']} ({_hostapi_name(sd, d)})".lower()]
+    if subs:
+        return subs[0]
+    raise UserError(f"no audio {kind} device matches '{spec}'; devices:\n{describe_devices()}")
+
+
+def set_jack_client_name(name: str) -> bool:
+    """Name PortAudio's JACK client (its ports become ``<name>:in_1``, ``<name>:out_1``).
+
+    PortAudio reads the name when it initialises, so this re-initialises PortAudio; call it
+    before opening any stream. Returns False when the PortAudio build has no JACK API.
+    """
+    import ctypes
+
+    sd = _sd()
+    try:
+        lib = ctypes.CDLL(sd._libname)
+        fn = lib.PaJack_SetClientName
+    except (OSError, AttributeError):
+        return False
+    fn.argtypes = [ctypes.c_char_p]
+    # PortAudio keeps the pointer: keep the bytes alive for the life of the process.
+    buf = ctypes.create_string_buffer(name.encode())
+    _JACK_NAME_KEEPALIVE.append(buf)
+    if fn(buf) != 0:
+        return False
+    sd._terminate()
+    sd._initialize()
+    return True
+
+
+_JACK_NAME_KEEPALIVE: list = []
+
+
+class realtime_thread:
+    """Context manager: SCHED_FIFO ``priority`` for the calling thread, restored on exit.
+
+    Python threads share one lock (the GIL); if a normal-priority thread holding it is
+    preempted by other work on a busy machine, the audio callback waits for it. Giving the
+    few Python threads of the live path (worker, status loop) a real-time priority below
+    the audio server's keeps them from being preempted while they hold it.
+    """
+
+    def __init__(self, priority: int = 1):
+        self.priority = priority
+        self.active = False
+        self._old = None
+
+    def __enter__(self):
+        if self.priority > 0 and hasattr(os, "sched_getscheduler"):
+            try:
+                self._old = (os.sched_getscheduler(0), os.sched_getparam(0))
+            except OSError:
+                self._old = None
+            self.active = _try_realtime(self.priority)
+        return self
+
+    def __exit__(self, *exc):
+        if self.active and self._old is not None:
+            try:
+                os.sched_setscheduler(0, self._old[0], self._old[1])
+            except OSError:
+                pass
+        self.active = False
+
+
+def _try_realtime(priority: int) -> bool:
+    """Give the calling thread SCHED_FIFO ``priority`` if allowed (Linux, root or rtprio)."""
+    if priority <= 0 or not hasattr(os, "sched_setscheduler"):
+        return False
+    try:
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(priority))  # 0 = this thread
+        return True
+    except (OSError, PermissionError):
+        return False
+
+
+# ============================================================================ runner
+class PassThrough:
+    """A stand-in processor: output = input (latency 0). For tests and `--bundle none`."""
+
+    latency_samples = 0
+
+    def process(self, x: np.ndarray) -> np.ndarray:
+        return np.array(x, dtype=np.float32, copy=True)
+
+
+@dataclass
+class LiveStats:
+    callbacks: int
+    frames: int
+    host_block: int
+    underruns: int
+    underrun_frames: int
+    overruns: int
+    deadline_misses: int
+    late_frames: int
+    resyncs: int
+    status_flags: int
+    worker_chunks: int
+    worker_busy_s: float
+    worker_max_chunk_s: float
+    latency_samples: int
+    elapsed_s: float
+
+
+class LiveRunner:
+    """Duplex audio stream + worker thread around a processor (the Engine).
+
+    ``processor`` needs ``process(x[n, channels]) -> y[n, channels]`` and
+    ``latency_samples``; optional ``set_params(**knobs)``. ``knobs`` is a callable
+    returning the current knob dict (e.g. :meth:`KnobReader.read`), read once per chunk.
+    """
+
+    def __init__(self, processor, *, samplerate: int = 48000, blocksize: int = 0,
+                 channels: int = 1, input_device=None, output_device=None,
+                 knobs: Callable[[], dict] | None = None, ring_seconds: float = 2.0,
+                 max_chunk: int = 2048, fade: int = 64, resync_s: float = 0.25,
+                 capture_seconds: float = 0.0, jack_client_name: str | None = None,
+                 latency: str | float = "low", worker_priority: int = 0) -> None:
+        self.processor = processor
+        self.samplerate = int(samplerate)
+        self.blocksize = int(blocksize or 0)
+        self.channels = int(channels)
+        self.knobs = knobs
+        self.engine_latency = int(getattr(processor, "latency_samples", 0))
+        self.max_chunk = int(max_chunk)
+        self.fade = int(fade)
+        self.resync_frames = int(resync_s * self.samplerate)
+        self.input_device = input_device
+        self.output_device = output_device
+        self.jack_client_name = jack_client_name
+        self.stream_latency_arg = latency
+        # SCHED_FIFO priority for the worker (0 = off). The worker must turn each host
+        # block around within one host period even when the machine is busy; a real-time
+        # priority below the audio server's (JACK uses 10 for its own thread) does that.
+        self.worker_priority = int(worker_priority)
+        self.worker_realtime = False
+
+        cap = 1 << int(np.ceil(np.log2(max(ring_seconds * self.samplerate, 8192))))
+        self.in_ring = Ring(cap, self.channels)
+        self.out_ring = Ring(cap, self.channels)
+        self._max_block = 8192
+        self._dry = np.zeros((self._max_block, self.channels), dtype=np.float32)
+        self._tmp = np.zeros((self._max_block, self.channels), dtype=np.float32)
+        ramp = (0.5 - 0.5 * np.cos(np.pi * (np.arange(self.fade) + 0.5) / self.fade)).astype(np.float32)
+        self._ramp_in = ramp.reshape(-1, 1)
+        self._ramp_out = (1.0 - ramp).reshape(-1, 1)
+        self._chunk = np.zeros((self.max_chunk, self.channels), dtype=np.float32)
+
+        # callback state (written by the callback only)
+        self.prefill = self.blocksize  # 0 = unknown until the first callback
+        self.host_block = self.blocksize
+        self.callbacks = 0
+        self.frames = 0
+        self.underruns = 0
+        self.underrun_frames = 0
+        self.overruns = 0
+        self.status_flags = 0
+        self.last_underrun_pos = -1
+        self._wet = True
+        # worker state (written by the worker only)
+        self.deadline_misses = 0
+        self.late_frames = 0
+        self.resyncs = 0
+        self.worker_chunks = 0
+        self.worker_busy_s = 0.0
+        self.worker_max_chunk_s = 0.0
+        self.worker_error: BaseException | None = None
+        self.knob_values: dict = {}
+
+        self.capture_frames = int(capture_seconds * self.samplerate)
+        self.capture_in = np.zeros((self.capture_frames, self.channels), np.float32) if self.capture_frames else None
+        self.capture_out = np.zeros((self.capture_frames, self.channels), np.float32) if self.capture_frames else None
+
+        self.stream = None
+        self._worker: threading.Thread | None = None
+        self._running = False
+        self._finished = threading.Event()
+        self._t_start = 0.0
+        self._efd = -1
+        self._old_switch = None
+
+    # ------------------------------------------------------------------ info
+    @property
+    def latency_samples(self) -> int:
+        """Declared live latency: engine latency + prefill (one host block)."""
+        return self.engine_latency + self.prefill
+
+    @property
+    def latency_ms(self) -> float:
+        return 1000.0 * self.latency_samples / self.samplerate
+
+    def stats(self) -> LiveStats:
+        return LiveStats(
+            callbacks=self.callbacks, frames=self.frames, host_block=self.host_block,
+            underruns=self.underruns, underrun_frames=self.underrun_frames,
+            overruns=self.overruns, deadline_misses=self.deadline_misses,
+            late_frames=self.late_frames, resyncs=self.resyncs,
+            status_flags=self.status_flags, worker_chunks=self.worker_chunks,
+            worker_busy_s=self.worker_busy_s, worker_max_chunk_s=self.worker_max_chunk_s,
+            latency_samples=self.latency_samples,
+            elapsed_s=(time.monotonic() - self._t_start) if self._t_start else 0.0,
+        )
+
+    # ---------------------------------------------------------------- callback
+    def _callback(self, indata, outdata, frames, time_info, status) -> None:
+        # PortAudio thread. Copies only; see the module docstring.
+        if status:
+            self.status_flags += 1
+        if self.prefill == 0:
+            self.prefill = frames
+            self.host_block = frames
+        self.callbacks += 1
+        inr = self.in_ring
+        if inr.write_pos + frames - inr.read_pos > inr.capacity:
+            self.overruns += 1
+        inr.write(indata, overwrite=True)
+        if self._efd >= 0:
+            try:
+                os.eventfd_write(self._efd, 1)
+            except OSError:
+                pass
+        outr = self.out_ring
+        pos = outr.read_pos
+        self.frames = pos + frames
+        if frames > self._max_block:  # cannot happen with sane block sizes
+            outdata.fill(0)
+            outr.advance_read(frames)
+            self.underruns += 1
+            return
+        if pos + frames <= self.prefill:  # the prefill: silence by design
+            outdata.fill(0)
+            outr.advance_read(frames)
+            return
+        avail = outr.write_pos - pos
+        f = self.fade
+        if avail >= frames:
+            outr.read(outdata)
+            if not self._wet:  # back from dry: fade the wet signal in
+                self._wet = True
+                k = f if f <= frames else frames
+                dry = self._dry[:k]
+                inr.read_at(pos - self.engine_latency - self.prefill, dry)
+                tmp = self._tmp[:k]
+                np.subtract(outdata[:k], dry, out=tmp)
+                np.multiply(tmp, self._ramp_in[:k], out=tmp)
+                np.add(dry, tmp, out=outdata[:k])
+            return
+        # Under-run: play the latency-aligned dry input for this block.
+        self.underruns += 1
+        self.last_underrun_pos = pos
+        self.underrun_frames += frames - (avail if avail > 0 else 0)
+        inr.read_at(pos - self.engine_latency - self.prefill, outdata)
+        if self._wet and avail >= f:  # crossfade wet -> dry over the start of the block
+            wet = self._tmp[:f]
+            outr.peek(wet)
+            np.multiply(wet, self._ramp_out, out=wet)
+            dry = self._dry[:f]
+            np.multiply(outdata[:f], self._ramp_in, out=dry)
+            np.add(wet, dry, out=outdata[:f])
+        self._wet = False
+        outr.advance_read(frames)
+
+    def _finished_callback(self) -> None:
+        self._finished.set()
+
+    # ------------------------------------------------------------------ worker
+    def _wait_input(self, timeout: float) -> None:
+        if self._efd >= 0:
+            import select
+
+            r, _, _ = select.select([self._efd], [], [], timeout)
+            if r:
+                try:
+                    os.eventfd_read(self._efd)
+                except OSError:
+                    pass
+        else:
+            time.sleep(min(timeout, 0.0005))
+
+    def _worker_loop(self) -> None:
+        self.worker_realtime = _try_realtime(self.worker_priority)
+        try:
+            self._worker_run()
+        except BaseException as exc:  # reported by the main thread
+            self.worker_error = exc
+
+    def _worker_run(self) -> None:
+        inr, outr = self.in_ring, self.out_ring
+        while self._running and self.prefill == 0:
+            self._wait_input(0.01)
+        P = self.prefill
+        next_in = 0
+        outr.set_write_pos(next_in + P)
+        proc = self.processor
+        set_params = getattr(proc, "set_params", None)
+        last_knobs: dict = {}
+        chunk = self._chunk
+        while self._running:
+            while self._running:
+                w = inr.write_pos
+                avail = w - next_in
+                if avail <= 0:
+                    break
+                # Far behind (or input overwritten): skip ahead so output can recover.
+                behind = outr.read_pos - (next_in + P)
+                if inr.overrun_since(next_in) or behind > self.resync_frames:
+                    new_next = max(next_in, outr.read_pos - P, w - inr.capacity // 2)
+                    new_next = min(new_next, w)
+                    next_in = new_next
+                    inr.set_read_pos(next_in)
+                    outr.set_write_pos(next_in + P)
+                    self.resyncs += 1
+                    continue
+                n = min(avail, self.max_chunk)
+                x = chunk[:n]
+                inr.read_at(next_in, x)
+                if inr.overrun_since(next_in):  # overwritten while we copied
+                    continue
+                inr.set_read_pos(next_in + n)
+                if self.knobs is not None:
+                    kv = self.knobs()
+                    if kv != last_knobs:
+                        last_knobs = dict(kv)
+                        self.knob_values = last_knobs
+                        if set_params is not None:
+                            set_params(**last_knobs)
+                t0 = time.perf_counter()
+                y = proc.process(x)
+                dt = time.perf_counter() - t0
+                y = np.asarray(y, dtype=np.float32)
+                if y.ndim == 1:
+                    y = y.reshape(-1, 1)
+                if outr.write_space() < n:  # consumer stalled (stream stopped)
+                    time.sleep(0.01)
+                    break
+                dropped = outr.write(y)
+                if dropped:
+                    self.deadline_misses += 1
+                    self.late_frames += dropped
+                if self.capture_frames:
+                    self._capture(next_in, x, y, P)
+                next_in += n
+                self.worker_chunks += 1
+                self.worker_busy_s += dt
+                if dt > self.worker_max_chunk_s:
+                    self.worker_max_chunk_s = dt
+            self._wait_input(0.05)
+
+    def _capture(self, pos: int, x: np.ndarray, y: np.ndarray, P: int) -> None:
+        N = self.capture_frames
+        n = x.shape[0]
+        if pos < N:
+            k = min(n, N - pos)
+            self.capture_in[pos:pos + k] = x[:k]
+        op = pos + P
+        if op < N:
+            k = min(n, N - op)
+            self.capture_out[op:op + k] = y[:k]
+
+    # -------------------------------------------------------------- lifecycle
+    def start(self) -> None:
+        sd = _sd()
+        if self.jack_client_name:
+            set_jack_client_name(self.jack_client_name)
+        in_dev = find_device(self.input_device, "input")
+        out_dev = find_device(self.output_device, "output")
+        devs = sd.query_devices()
+        for idx, kind, key in ((in_dev, "input", "max_input_channels"),
+                               (out_dev, "output", "max_output_channels")):
+            have = devs[idx][key]
+            if have < self.channels:
+                raise UserError(f"audio {kind} device [{idx}] {devs[idx]['name']} has {have} "
+                                f"{kind} channel(s), {self.channels} requested (--channels)")
+        self.in_device_index, self.out_device_index = in_dev, out_dev
+        self._warm_up()
+        if hasattr(os, "eventfd"):
+            self._efd = os.eventfd(0, os.EFD_NONBLOCK)
+        self._old_switch = sys.getswitchinterval()
+        # The worker is mostly numpy/onnxruntime (GIL released), but its Python glue must
+        # hand the GIL to the audio callback quickly: 0.5 ms instead of the default 5 ms.
+        sys.setswitchinterval(0.0005)
+        self._running = True
+        self._worker = threading.Thread(target=self._worker_loop, name="vqblur-worker", daemon=True)
+        self._worker.start()
+        try:
+            self.stream = sd.Stream(
+                samplerate=self.samplerate, blocksize=self.blocksize,
+                device=(in_dev, out_dev), channels=(self.channels, self.channels),
+                dtype="float32", latency=self.stream_latency_arg,
+                callback=self._callback, finished_callback=self._finished_callback,
+            )
+        except sd.PortAudioError as exc:
+            self._stop_worker()
+            raise UserError(f"cannot open the audio stream on input [{in_dev}] "
+                            f"{devs[in_dev]['name']} / output [{out_dev}] {devs[out_dev]['name']} "
+                            f"at {self.samplerate} Hz, block {self.blocksize or 'auto'}: {exc}") from None
+        self._t_start = time.monotonic()
+        self.stream.start()
+
+    def _warm_up(self) -> None:
+        """Run the processor once before the stream starts (first inference calls are
+        slow: onnxruntime allocates on first use), then reset its audio state."""
+        reset = getattr(self.processor, "reset", None)
+        if reset is None:
+            return
+        n = 4096
+        self.processor.process(np.zeros((n, self.channels), np.float32))
+        reset()
+
+    @property
+    def active(self) -> bool:
+        s = self.stream
+        try:
+            return bool(s is not None and s.active and not self._finished.is_set())
+        except Exception:
+            return False
+
+    def _stop_worker(self) -> None:
+        self._running = False
+        if self._efd >= 0:
+            try:
+                os.eventfd_write(self._efd, 1)
+            except OSError:
+                pass
+        if self._worker is not None:
+            self._worker.join(timeout=5.0)
+            self._worker = None
+        if self._efd >= 0:
+            os.close(self._efd)
+            self._efd = -1
+        if self._old_switch is not None:
+            sys.setswitchinterval(self._old_switch)
+            self._old_switch = None
+
+    def stop(self, timeout_s: float = 3.0) -> bool:
+        """Stop and close the stream and the worker. Returns False if closing hung
+        (e.g. the audio server died): the stream is then abandoned, not waited for."""
+        ok = True
+        stream, self.stream = self.stream, None
+        if stream is not None:
+            def _close():
+                try:
+                    stream.abort(ignore_errors=True)
+                    stream.close(ignore_errors=True)
+                except Exception:
+                    pass
+            t = threading.Thread(target=_close, name="vqblur-close", daemon=True)
+            t.start()
+            t.join(timeout_s)
+            ok = not t.is_alive()
+        self._stop_worker()
+        return ok
+
+    def __enter__(self):
+        self.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+# ============================================================================ status
+def format_status(runner: LiveRunner, midi=None, cpu: float | None = None,
+                  dsp: float | None = None) -> str:
+    kv = runner.knob_values or {}
+
+    def k(name, fmt="{:.2f}"):
+        v = kv.get(name)
+        return "-" if v is None else fmt.format(v)
+
+    parts = []
+    if cpu is not None:
+        parts.append(f"cpu {cpu:5.1f}%")
+    if dsp is not None:
+        parts.append(f"dsp {dsp:5.1f}%")
+    parts.append(f"lat {runner.latency_ms:5.2f} ms")
+    parts.append(f"zone {k('zone_size')} temp {k('temperature')} ctr {k('centre')} "
+                 f"mix {k('mix')} byp {'on' if kv.get('bypass', 0) > 0.5 else 'off'}")
+    parts.append(f"under {runner.underruns} over {runner.overruns} late {runner.deadline_misses}")
+    if midi is not None:
+        parts.append(f"midi {midi.events} ign {midi.ignored}")
+    return " | ".join(parts)
+
+
+def run_live(runner: LiveRunner, *, midi=None, duration_s: float | None = None,
+             out=sys.stderr, refresh_s: float = 0.25, stall_s: float = 2.0) -> int:
+    """Start ``runner``, print a refreshing status line until Ctrl-C, ``duration_s``, or the
+    stream dies. Returns an exit code (0 = stopped normally, 1 = the stream died)."""
+    tty = hasattr(out, "isatty") and out.isatty()
+    runner.start()
+    print(f"vqblur live: {runner.samplerate} Hz, {runner.channels} ch, host block "
+          f"{runner.blocksize or 'auto'}; engine latency {runner.engine_latency} samples"
+          + (f"; MIDI: {midi.port_name}" if midi is not None and midi.port_name else "")
+          + "; Ctrl-C stops", file=out, flush=True)
+    code = 0
+    reason = ""
+    t0 = time.monotonic()
+    last_t, last_cpu, last_busy = t0, time.process_time(), 0.0
+    last_frames, last_frames_t = 0, t0
+    last_print = 0.0
+    try:
+        while True:
+            time.sleep(refresh_s)
+            now = time.monotonic()
+            if runner.worker_error is not None:
+                code, reason = 1, f"the engine failed: {runner.worker_error!r}"
+                break
+            if not runner.active:
+                code, reason = 1, "the audio stream stopped (device removed or audio server gone?)"
+                break
+            if runner.frames != last_frames:
+                last_frames, last_frames_t = runner.frames, now
+            elif now - last_frames_t > stall_s:
+                code, reason = 1, f"no audio for {stall_s:g} s: the audio server or device stopped"
+                break
+            cpu_now, busy = time.process_time(), runner.worker_busy_s
+            dt = max(now - last_t, 1e-9)
+            cpu = 100.0 * (cpu_now - last_cpu) / dt
+            dsp = 100.0 * (busy - last_busy) / dt
+            last_t, last_cpu, last_busy = now, cpu_now, busy
+            line = format_status(runner, midi, cpu, dsp)
+            if tty:
+                print("\r" + line[:200] + "\x1b[K", end="", file=out, flush=True)
+            elif now - last_print >= 2.0:
+                print(line, file=out, flush=True)
+                last_print = now
+            if duration_s is not None and now - t0 >= duration_s:
+                break
+    except KeyboardInterrupt:
+        reason = "stopped (Ctrl-C)"
+    finally:
+        closed = runner.stop()
+        if tty:
+            print(file=out)
+    st = runner.stats()
+    if reason:
+        print(f"vqblur live: {reason}", file=out)
+    if not closed:
+        print("vqblur live: the audio stream did not close in time; abandoned it", file=out)
+    print(f"vqblur live: {st.callbacks} callbacks, {st.frames / runner.samplerate:.1f} s of audio, "
+          f"latency {runner.latency_samples} samples ({runner.latency_ms:.2f} ms = engine "
+          f"{runner.engine_latency} + one host block {runner.prefill}), under-runs {st.underruns}, "
+          f"over-runs {st.overruns}, deadline misses {st.deadline_misses}, resyncs {st.resyncs}"
+          + (f", MIDI messages {midi.received} (ignored {midi.ignored})" if midi is not None else ""),
+          file=out, flush=True)
+    return code
