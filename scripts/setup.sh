@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Set up a fresh Debian machine for vqblur: system packages, a venv in .venv, the package.
+# Usage: scripts/setup.sh [EXTRAS]   (EXTRAS e.g. "train,dev"; default: none = the engine only)
+# Idempotent: installs only what is missing. Never lets pip pick a torch version: it is pinned.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+extras="${1:-}"
+
+# -- Debian packages: JACK + PortAudio (live path), FluidSynth + GM soundfonts (data) ------------
+pkgs=(jackd2 libportaudio2 libsndfile1 fluidsynth fluid-soundfont-gm timgm6mb-soundfont)
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "setup: installing Debian packages: ${missing[*]}"
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# -- Python venv ---------------------------------------------------------------------------------
+PY="${PYTHON:-python3}"
+if [ ! -x .venv/bin/python ]; then
+  echo "setup: creating .venv"
+  "$PY" -m venv .venv
+fi
+VPY=.venv/bin/python
+stamp=".venv/.vqblur-installed-${extras:-engine}"
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+  "$VPY" -m pip install -q --upgrade pip
+  if [[ ",$extras," == *",train,"* ]]; then
+    # The CPU build of torch from this machine's disk; pinned so pip never resolves a CUDA build.
+    "$VPY" -m pip install -q "torch==2.13.0"
+  fi
+  spec="."
+  [ -n "$extras" ] && spec=".[${extras}]"
+  echo "setup: pip install -e '$spec'"
+  "$VPY" -m pip install -q -e "$spec"
+  touch "$stamp"
+fi
