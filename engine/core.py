@@ -127,6 +127,8 @@ class EngineStats:
 
 def soft_limit(y: np.ndarray, knee: float = LIMIT_KNEE) -> np.ndarray:
     """Memoryless safety limiter in place: identity for |y| <= knee, tanh knee to (knee, 1)."""
+    if y.size == 0 or (y.max() <= knee and y.min() >= -knee):
+        return y
     a = np.abs(y)
     over = a > knee
     if over.any():

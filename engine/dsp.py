@@ -19,6 +19,7 @@ more than ``max_block`` samples at once, which :class:`vqblur.engine.core.Engine
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -90,7 +91,7 @@ class StreamingStft:
             logmag = stft.analyse_column()   # [channels, F, model_bins] float64 (a view)
             ...                              # codec
             stft.synthesise_column(logmag_out)
-        y = stft.pull(n)                     # [n, channels] float64, a view valid until next call
+        y = stft.pull(n)                     # [n, channels] float64
     """
 
     # |X| of a full-scale input is at most sum(w) ~ 0.64 N: clamp decoded log-magnitudes 12 dB
@@ -182,14 +183,14 @@ class StreamingStft:
     def synthesise_column(self, logmag: np.ndarray) -> None:
         """Decoded logmag [channels, F, model_bins] x kept phase -> irfft -> OLA -> output FIFO."""
         mag = self._mag
-        lm = np.nan_to_num(
-            np.asarray(logmag, dtype=np.float64), nan=self.logmag_min,
-            posinf=self.logmag_max, neginf=self.logmag_min,
-        )
-        np.clip(lm, self.logmag_min, self.logmag_max, out=mag[..., : self.mb])
-        np.exp(mag[..., : self.mb], out=mag[..., : self.mb])
-        mag[..., : self.mb] -= self.eps
-        np.maximum(mag[..., : self.mb], 0.0, out=mag[..., : self.mb])
+        m = mag[..., : self.mb]
+        # clamp (+-inf go to the bounds); NaN survives clip, so check once and replace it
+        np.clip(logmag, self.logmag_min, self.logmag_max, out=m)
+        if math.isnan(m.sum()):
+            m[np.isnan(m)] = self.logmag_min
+        np.exp(m, out=m)
+        m -= self.eps
+        np.maximum(m, 0.0, out=m)
         mag[..., self.mb :] = self._absx[..., self.mb :]
         # X_out = X * mag/|X|; where |X| == 0 (no phase) use phase 0.
         tiny = 1e-300
@@ -197,8 +198,8 @@ class StreamingStft:
         np.divide(mag, self._ratio, out=self._ratio)
         spec = self._spec
         spec *= self._ratio
-        zero = self._absx < tiny
-        if zero.any():
+        if self._absx.min() < tiny:
+            zero = self._absx < tiny
             spec[zero] = mag[zero]
         frames = np.fft.irfft(spec, n=self.N, axis=-1)
         frames *= self.syn_window
@@ -225,7 +226,7 @@ class StreamingStft:
         return self._out_len
 
     def pull(self, n: int) -> np.ndarray:
-        """Take n samples from the output FIFO: [n, channels] (a view, valid until next call)."""
+        """Take n samples from the output FIFO: [n, channels] float64 (a new array)."""
         if n > self._out_len:  # cannot happen with the framing above; keep length anyway
             self._out[:, self._out_len : n] = 0.0
             self._out_len = n
