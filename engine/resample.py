@@ -15,7 +15,10 @@ the input evaluated at time ``t_j = (j * in_rate + c) / out_rate`` from ``2W`` t
 (``W = 16`` input samples, scaled up by ``in/out`` when decimating; cut-off 0.92 of the lower
 Nyquist; each phase normalised to unity DC gain). It is symmetric (zero phase), so its only
 delay is that it needs ``W`` samples of look-ahead, and its output count after ``n`` inputs is
-a fixed function of ``n``: block-size invariant and exactly accountable.
+a fixed function of ``n``: block-size invariant and exactly accountable. Measured through
+the whole wrapper (identity codec) at 44.1 kHz: flat to 16 kHz (error -89 dB), -0.5 dB at
+18 kHz, -3 dB at 19 kHz, -22 dB at 21 kHz; at 96 kHz flat to 18 kHz, > 99 dB rejection of
+30-40 kHz (the model's band ends at 24 kHz anyway).
 
 Latency at the I/O rate. With D the engine's latency (model samples), the downsampler's time
 offset ``c = (D * io) mod model`` makes the path a pure integer delay ``Lr = floor(D * io /
