@@ -91,12 +91,13 @@ def evaluate(model: VQVAE, logmags: list[torch.Tensor], K: int) -> dict[str, flo
             "perplexity": float(np.exp(-(nz * np.log(nz)).sum())), "codes_in_use": float((hist > 0).mean())}
 
 
-def _lr(step: int, cfg: Config) -> float:
+def _lr(step: int, cfg: Config, time_fraction: float = 0.0) -> float:
+    """Linear warm-up, then cosine decay over whichever budget ends first: steps or max_minutes."""
     t = cfg.train
     warm = min(100, max(t.steps // 20, 1))
     if step < warm:
         return t.lr * (step + 1) / warm
-    progress = min((step - warm) / max(t.steps - warm, 1), 1.0)
+    progress = min(max((step - warm) / max(t.steps - warm, 1), time_fraction), 1.0)
     return t.lr_min + 0.5 * (t.lr - t.lr_min) * (1 + math.cos(math.pi * progress))
 
 
@@ -201,8 +202,12 @@ def train(cfg: Config, out_dir: str | Path, resume: str | Path | None = None, pr
                                                   "last_eval": last_eval})
 
     while step < cfg.train.steps:
+        time_fraction = 0.0
+        if cfg.train.max_minutes:
+            time_fraction = (prior_wall + time.perf_counter() - t_start) / (cfg.train.max_minutes * 60)
+        lr = _lr(step, cfg, time_fraction)
         for group in opt.param_groups:
-            group["lr"] = _lr(step, cfg)
+            group["lr"] = lr
         batch = torch.from_numpy(sampler.sample(cfg.train.batch_size)).to(device)
         with torch.no_grad():
             logmag = log_magnitude(batch, cfg.audio, pad_left=False)
@@ -222,13 +227,13 @@ def train(cfg: Config, out_dir: str | Path, resume: str | Path | None = None, pr
             over_time = bool(flag.item())
         if rank == 0:
             if step % cfg.train.log_every == 0 or step == 1:
-                record = {"event": "step", "step": step, "lr": _lr(step - 1, cfg), "wall_s": prior_wall + elapsed}
+                record = {"event": "step", "step": step, "lr": lr, "wall_s": prior_wall + elapsed}
                 record.update({k: float(v.detach()) for k, v in terms.items()})
                 log_file.write(json.dumps(record) + "\n")
                 log_file.flush()
             if bar is not None:
                 bar.update(1)
-                bar.set_postfix(loss=f"{float(terms['loss']):.3f}", sc=f"{float(terms['sc']):.3f}",
+                bar.set_postfix(loss=f"{float(terms['loss'].detach()):.3f}", sc=f"{float(terms['sc'].detach()):.3f}",
                                 ppl=f"{float(terms['perplexity']):.0f}", use=f"{float(terms['usage']):.2f}")
         do_eval = step % cfg.train.eval_every == 0 or step == cfg.train.steps or over_time
         if do_eval and rank == 0 and valid_logmags:
