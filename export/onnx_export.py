@@ -1,0 +1,189 @@
+"""PyTorch VQ-VAE -> two per-step ONNX graphs with explicit streaming state.
+
+The step graphs follow docs/ARCHITECTURE.md ("Step graphs"): opset 17, batch 1, fixed
+shapes, no dynamic axes.
+
+``encoder.onnx``: ``logmag`` float32 [1, F, model_bins] + ``enc_s{i}_in`` ->
+``codes`` int64 [1, rows] + ``enc_s{i}_out``.
+``decoder.onnx``: ``codes`` int64 [1, rows] + ``dec_s{i}_in`` ->
+``logmag`` float32 [1, F, model_bins] + ``dec_s{i}_out``.
+
+States are the causal convolution caches, in the order of ``model.encoder_state_shapes()`` /
+``model.decoder_state_shapes()`` (the order ``step`` consumes and produces them). The
+per-bin normalisation and the codebook lookup are inside the graphs, so the engine feeds raw
+log-magnitudes and gets raw log-magnitudes back.
+
+Hygiene: the model is deep-copied and every parametrisation (``torch.nn.utils.parametrize``,
+e.g. ``weight_norm``) and old-style ``weight_norm`` hook removed before tracing (the plain
+weights are baked in); constants are folded by the exporter; the saved graphs pass
+``onnx.checker.check_model(full_check=True)`` and carry inferred shapes for every value.
+"""
+
+from __future__ import annotations
+
+import copy
+import io
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from vqblur.training.model import VQVAE
+
+OPSET = 17
+ENCODER_FILE = "encoder.onnx"
+DECODER_FILE = "decoder.onnx"
+
+
+@dataclass(frozen=True)
+class StateInfo:
+    name_in: str
+    name_out: str
+    shape: tuple[int, ...]
+
+    def as_manifest(self) -> dict:
+        return {"name_in": self.name_in, "name_out": self.name_out, "shape": list(self.shape)}
+
+
+def state_infos(model: VQVAE) -> tuple[list[StateInfo], list[StateInfo]]:
+    """(encoder states, decoder states) with the contract's names, in step order."""
+    enc = [StateInfo(f"enc_s{i}_in", f"enc_s{i}_out", tuple(int(d) for d in s))
+           for i, s in enumerate(model.encoder_state_shapes())]
+    dec = [StateInfo(f"dec_s{i}_in", f"dec_s{i}_out", tuple(int(d) for d in s))
+           for i, s in enumerate(model.decoder_state_shapes())]
+    return enc, dec
+
+
+def strip_parametrizations(model: nn.Module) -> nn.Module:
+    """A deep copy of ``model`` in eval mode with every parametrisation / weight-norm hook removed.
+
+    ``parametrize.remove_parametrizations(..., leave_parametrized=True)`` keeps the current
+    (parametrised) weight values as plain parameters, so the output does not change.
+    """
+    from torch.nn.utils import parametrize
+
+    m = copy.deepcopy(model).eval()
+    for module in m.modules():
+        if parametrize.is_parametrized(module):
+            for name in list(module.parametrizations.keys()):
+                parametrize.remove_parametrizations(module, name, leave_parametrized=True)
+        # old-style torch.nn.utils.weight_norm: weight_g / weight_v + a forward pre-hook
+        if hasattr(module, "weight_g") and hasattr(module, "weight_v"):
+            try:
+                torch.nn.utils.remove_weight_norm(module)
+            except ValueError:
+                pass
+    for p in m.parameters():
+        p.requires_grad_(False)
+    return m
+
+
+def has_parametrizations(model: nn.Module) -> bool:
+    from torch.nn.utils import parametrize
+
+    return any(parametrize.is_parametrized(mod) or hasattr(mod, "weight_g") for mod in model.modules())
+
+
+class EncoderStep(nn.Module):
+    """``(logmag [1,F,bins], *states) -> (codes [1,rows] int64, *new_states)``."""
+
+    def __init__(self, model: VQVAE) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, logmag: torch.Tensor, *states: torch.Tensor):
+        codes, new = self.model.encoder_step(logmag, list(states))
+        return (codes, *new)
+
+
+class DecoderStep(nn.Module):
+    """``(codes [1,rows] int64, *states) -> (logmag [1,F,bins], *new_states)``."""
+
+    def __init__(self, model: VQVAE) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, codes: torch.Tensor, *states: torch.Tensor):
+        y, new = self.model.decoder_step(codes, list(states))
+        return (y, *new)
+
+
+def _export(module: nn.Module, args: tuple, input_names: list[str], output_names: list[str],
+            opset: int):
+    import onnx
+
+    buf = io.BytesIO()
+    with torch.no_grad():
+        torch.onnx.export(
+            module, args, buf,
+            input_names=input_names, output_names=output_names,
+            opset_version=opset, do_constant_folding=True, dynamo=False,
+            export_params=True, keep_initializers_as_inputs=False,
+        )
+    return onnx.load_from_string(buf.getvalue())
+
+
+def finalize(model_proto, path: Path, doc: str = ""):
+    """Shape inference + full checker, then save. Returns the checked ModelProto."""
+    import onnx
+
+    model_proto.producer_name = "vqblur-export"
+    if doc:
+        model_proto.doc_string = doc
+    inferred = onnx.shape_inference.infer_shapes(model_proto, check_type=True, strict_mode=True,
+                                                 data_prop=True)
+    onnx.checker.check_model(inferred, full_check=True)
+    onnx.save(inferred, str(path))
+    return inferred
+
+
+def export_step_graphs(model: VQVAE, out_dir: str | Path, opset: int = OPSET
+                       ) -> tuple[Path, Path, list[StateInfo], list[StateInfo]]:
+    """Write ``encoder.onnx`` and ``decoder.onnx`` into ``out_dir``.
+
+    Returns (encoder path, decoder path, encoder states, decoder states).
+    """
+    if opset < 17:
+        raise ValueError(f"opset {opset} < 17 (the bundle contract needs 17 or newer)")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    m = strip_parametrizations(model)
+    F, bins, rows = m.frames, m.bins, m.rows
+    enc_states, dec_states = state_infos(m)
+
+    enc_args = (torch.zeros(1, F, bins),) + tuple(torch.zeros(s.shape) for s in enc_states)
+    enc_proto = _export(EncoderStep(m), enc_args,
+                        ["logmag"] + [s.name_in for s in enc_states],
+                        ["codes"] + [s.name_out for s in enc_states], opset)
+    enc_path = out / ENCODER_FILE
+    finalize(enc_proto, enc_path,
+             "vqblur encoder step: raw log-magnitude column [1,F,bins] + states -> codes [1,rows] + states")
+
+    dec_args = (torch.zeros(1, rows, dtype=torch.int64),) + tuple(torch.zeros(s.shape) for s in dec_states)
+    dec_proto = _export(DecoderStep(m), dec_args,
+                        ["codes"] + [s.name_in for s in dec_states],
+                        ["logmag"] + [s.name_out for s in dec_states], opset)
+    dec_path = out / DECODER_FILE
+    finalize(dec_proto, dec_path,
+             "vqblur decoder step: codes [1,rows] + states -> raw log-magnitude column [1,F,bins] + states")
+    return enc_path, dec_path, enc_states, dec_states
+
+
+def optimize_offline(path: str | Path, out_path: str | Path | None = None) -> Path:
+    """onnxruntime's offline graph optimisation at the *basic* level (portable standard ops:
+    constant folding, redundant-node elimination), saved as a plain ONNX file.
+
+    Not used by default: the engine opens its sessions with ORT_ENABLE_ALL anyway, which does
+    the same work (and more) at load time; see export/INT8.md for the measurement.
+    """
+    import onnxruntime as ort
+
+    path = Path(path)
+    out_path = Path(out_path) if out_path else path
+    so = ort.SessionOptions()
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
+    so.optimized_model_filepath = str(out_path)
+    so.log_severity_level = 3
+    ort.InferenceSession(str(path), sess_options=so, providers=["CPUExecutionProvider"])
+    return out_path

@@ -1,0 +1,130 @@
+"""Small helpers for the export tests (and smoke checks): a tiny untrained checkpoint, a test
+signal and a Naive Bayes table of the documented shapes. No training needed: one forward in
+train mode initialises the codebook by k-means from the encoder's outputs, which is enough
+for the export/parity machinery (it checks the graphs, not the model's quality).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+EIGHT_NEIGHBOURS = np.array(
+    [(-1, -1), (-1, 0), (-1, 1), (0, -1), (0, 1), (1, -1), (1, 0), (1, 1)], dtype=np.int64
+)
+
+
+def harmonic_signal(seconds: float, sample_rate: int = 48000, seed: int = 0) -> np.ndarray:
+    """A deterministic synthetic test signal: gliding harmonic tones with note onsets, decays,
+    a little noise and a few silent gaps (so codes change and the states matter). float32 [n]."""
+    rng = np.random.default_rng(seed)
+    n = int(round(seconds * sample_rate))
+    t = np.arange(n) / sample_rate
+    out = np.zeros(n)
+    note = 0.5  # seconds per note
+    for start in np.arange(0.0, seconds, note):
+        i0, i1 = int(start * sample_rate), min(n, int((start + note) * sample_rate))
+        if rng.random() < 0.12:  # a silent gap
+            continue
+        tt = t[i0:i1] - start
+        f0 = 55.0 * 2 ** (rng.integers(0, 48) / 12) * (1 + 0.02 * tt)  # slight glide
+        phase = 2 * np.pi * np.cumsum(f0) / sample_rate
+        env = np.exp(-tt * rng.uniform(2.0, 8.0)) * np.minimum(1.0, tt / 0.005)
+        tone = np.zeros_like(tt)
+        for h in range(1, 12):
+            if h * f0[0] > sample_rate / 2.2:
+                break
+            tone += rng.uniform(0.2, 1.0) / h * np.sin(h * phase + rng.uniform(0, 2 * np.pi))
+        out[i0:i1] += env * tone
+    out += 0.003 * rng.standard_normal(n)
+    out *= 0.5 / max(1e-9, np.abs(out).max())
+    return out.astype(np.float32)
+
+
+def tiny_config(channels=(8, 12, 16), codebook_size: int = 32):
+    from vqblur.training.config import Config
+
+    cfg = Config()
+    cfg.model.channels = list(channels)
+    cfg.model.codebook_size = int(codebook_size)
+    cfg.train.batch_size = 2
+    return cfg
+
+
+def make_tiny_checkpoint(path: str | Path, channels=(8, 12, 16), codebook_size: int = 32,
+                         seed: int = 0, run_folder: bool = True) -> Path:
+    """Write an untrained tiny model (normaliser fitted, codebook k-means initialised).
+
+    ``path`` is a folder (a run folder: model.pt + config.json, and with ``run_folder`` a
+    metrics.jsonl / summary.json like a training run leaves). Returns the checkpoint path.
+    """
+    import json
+
+    import torch
+
+    from vqblur.training.checkpoint import save_checkpoint
+    from vqblur.training.features import log_magnitude
+    from vqblur.training.model import VQVAE
+
+    torch.manual_seed(seed)
+    cfg = tiny_config(channels, codebook_size)
+    root = Path(path)
+    root.mkdir(parents=True, exist_ok=True)
+    model = VQVAE(cfg)
+    audio = torch.from_numpy(np.stack([harmonic_signal(1.0, cfg.audio.sample_rate, seed + i)
+                                       for i in range(2)]))
+    lm = log_magnitude(audio, cfg.audio)
+    T = lm.shape[2] - lm.shape[2] % cfg.audio.frames_per_column
+    lm = lm[:, :, :T]
+    model.normaliser.fit(lm)
+    model.train()
+    with torch.no_grad():
+        model(lm)  # k-means codebook init (+ one EMA update)
+    model.eval()
+    ckpt = root / "model.pt"
+    save_checkpoint(ckpt, model, cfg, step=1)
+    if run_folder:
+        (root / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2))
+        (root / "metrics.jsonl").write_text(json.dumps({"step": 1, "loss": 1.0}) + "\n")
+        (root / "summary.json").write_text(json.dumps({"steps": 1, "tiny": True}) + "\n")
+    return ckpt
+
+
+def uniform_nb_table(path: str | Path, rows: int, K: int, offsets=EIGHT_NEIGHBOURS) -> Path:
+    """A Laplace-uniform NB table of the documented shapes (ARCHITECTURE.md)."""
+    offs = np.asarray(offsets, dtype=np.int64)
+    O = len(offs)
+    np.savez(
+        path,
+        log_prior=np.full(K, -np.log(K), np.float32),
+        log_row=np.full((rows, K), -np.log(rows), np.float32),
+        log_neigh=np.full((O, K, K), -np.log(K), np.float32),
+        offsets=offs,
+        alpha=np.float32(1.0),
+        n_cells=np.int64(0),
+        codebook_size=np.int64(K),
+        rows=np.int64(rows),
+    )
+    return Path(path)
+
+
+def make_nb_table(path: str | Path, rows: int, K: int, seed: int = 0) -> Path:
+    """An NB table fitted on random codemaps with ``training.nb_fit`` when it exists,
+    else a Laplace-uniform table of the same shapes."""
+    try:
+        from vqblur.training.nb_fit import fit_nb, save_nb_table
+    except ImportError:
+        return uniform_nb_table(path, rows, K)
+    rng = np.random.default_rng(seed)
+    maps = [rng.integers(0, K, size=(rows, 30)) for _ in range(3)]
+    table = fit_nb(maps, K, EIGHT_NEIGHBOURS, 1.0)
+    save_nb_table(table, path) if _takes_table_first(save_nb_table) else save_nb_table(path, table)
+    return Path(path)
+
+
+def _takes_table_first(fn) -> bool:
+    import inspect
+
+    params = list(inspect.signature(fn).parameters)
+    return bool(params) and params[0] not in ("path", "out", "out_path", "file", "filename")
