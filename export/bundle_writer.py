@@ -137,12 +137,14 @@ def _prepare_out(out: Path) -> None:
 
 def export_bundle(checkpoint: str | Path, nb_path: str | Path, out_dir: str | Path,
                   int8: bool = False, calibration_audio: np.ndarray | None = None,
-                  calibration_seconds: float = 20.0, opset: int = 17) -> Path:
+                  calibration_seconds: float = 20.0, opset: int = 17,
+                  int8_parts=("encoder", "decoder")) -> Path:
     """Write a verified bundle folder; returns its path.
 
-    ``int8``: quantise both step graphs (static QDQ, calibrated on real columns: see
-    :mod:`vqblur.export.quantize`); ``calibration_audio`` (float32 at the model's rate)
-    defaults to the rendered test/valid split when cached, else a synthetic signal.
+    ``int8``: quantise the step graphs named in ``int8_parts`` (static, calibrated on real
+    columns in streaming order: see :mod:`vqblur.export.quantize` and export/INT8.md);
+    ``calibration_audio`` (float32 at the model's rate) defaults to the rendered test/valid
+    split when cached, else a synthetic signal.
     """
     from vqblur.engine.bundle import load_bundle, write_manifest
     from vqblur.export.onnx_export import DECODER_FILE, ENCODER_FILE, OPSET, export_step_graphs
@@ -170,7 +172,7 @@ def export_bundle(checkpoint: str | Path, nb_path: str | Path, out_dir: str | Pa
                 calibration_audio, calib_src = default_audio(cfg, calibration_seconds)
             else:
                 calib_src = "given array"
-            quant = quantize_step_graphs(tmp, model, cfg, calibration_audio)
+            quant = quantize_step_graphs(tmp, model, cfg, calibration_audio, parts=tuple(int8_parts))
             quant["calibration_audio"] = calib_src
             precision = "int8"
         shutil.copyfile(nb_path, tmp / NB_FILE)

@@ -1,11 +1,13 @@
-"""Optional int8 step graphs (onnxruntime.quantization, static QDQ) and a step-graph timer.
+"""Optional int8 step graphs (onnxruntime.quantization, static) and a step-graph timer.
 
 Static quantisation, because the graphs are convolutions (dynamic quantisation in
 onnxruntime only covers MatMul/Gemm well; ConvInteger is slow on CPU). Calibration runs the
 fp32 step graphs over real columns *in streaming order*, so every state input sees the values
-it sees in use. Only Conv / ConvTranspose are quantised (per-channel int8 weights, uint8
-activations); the normalisation, the codebook distance + ArgMin and the lookup stay fp32 --
-quantising the distance MatMul flips codes wholesale.
+it sees in use. Only the Conv nodes are quantised (per-channel int8 weights, uint8
+activations, MinMax ranges), in QOperator format (QLinearConv: measured faster here than QDQ,
+whose decoder was slower than fp32); the normalisation, the ConvTranspose upsamplers, the
+codebook distance + ArgMin and the lookup stay fp32 -- quantising the distance MatMul would
+flip codes wholesale. All ops are standard ONNX (the checker passes).
 
 See export/INT8.md for the measured speed and quality against fp32.
 """
@@ -21,7 +23,8 @@ from typing import Any
 
 import numpy as np
 
-QUANT_OPS = ["Conv", "ConvTranspose"]
+QUANT_OPS = ["Conv"]
+QUANT_FORMAT = "QOperator"  # or "QDQ"
 
 
 def _session(path: Path, threads: int = 1):
@@ -79,7 +82,7 @@ class _Reader:
         return next(self._it, None)
 
 
-def _quantize_one(src: Path, dst: Path, feeds: list[dict]) -> None:
+def _quantize_one(src: Path, dst: Path, feeds: list[dict], fmt: str = QUANT_FORMAT) -> None:
     from onnxruntime.quantization import (
         CalibrationMethod, QuantFormat, QuantType, quantize_static)
     from onnxruntime.quantization.shape_inference import quant_pre_process
@@ -89,7 +92,7 @@ def _quantize_one(src: Path, dst: Path, feeds: list[dict]) -> None:
         quant_pre_process(str(src), str(pre), skip_symbolic_shape=True)
         quantize_static(
             str(pre), str(dst), _Reader(feeds),
-            quant_format=QuantFormat.QDQ,
+            quant_format=QuantFormat.QOperator if fmt == "QOperator" else QuantFormat.QDQ,
             op_types_to_quantize=QUANT_OPS,
             per_channel=True,
             activation_type=QuantType.QUInt8,
@@ -100,9 +103,11 @@ def _quantize_one(src: Path, dst: Path, feeds: list[dict]) -> None:
 
 
 def quantize_step_graphs(folder: str | Path, model, cfg, audio: np.ndarray,
-                         max_columns: int = 3000) -> dict[str, Any]:
-    """Replace ``folder``'s encoder.onnx / decoder.onnx by static-QDQ int8 versions,
-    calibrated on ``audio`` (float32 at the model's rate). Returns a summary for the manifest."""
+                         max_columns: int = 3000, parts=("encoder", "decoder"),
+                         fmt: str = QUANT_FORMAT) -> dict[str, Any]:
+    """Replace ``folder``'s encoder.onnx and/or decoder.onnx (``parts``) by static int8
+    versions, calibrated on ``audio`` (float32 at the model's rate). Returns a summary for the
+    manifest."""
     import onnx
     import torch
 
@@ -117,15 +122,17 @@ def quantize_step_graphs(folder: str | Path, model, cfg, audio: np.ndarray,
                                         max_columns)
     if not enc_feeds:
         raise ValueError("int8 calibration needs at least one code column of audio")
-    for name, feeds in ((ENCODER_FILE, enc_feeds), (DECODER_FILE, dec_feeds)):
+    for part, name, feeds in (("encoder", ENCODER_FILE, enc_feeds), ("decoder", DECODER_FILE, dec_feeds)):
+        if part not in parts:
+            continue
         src = folder / name
         dst = folder / (name + ".int8")
-        _quantize_one(src, dst, feeds)
+        _quantize_one(src, dst, feeds, fmt)
         m = onnx.load(str(dst))
         onnx.checker.check_model(m, full_check=True)
         shutil.move(str(dst), str(src))
-    return {"method": "static QDQ, per-channel int8 weights, uint8 activations, MinMax",
-            "ops": QUANT_OPS, "calibration_columns": len(enc_feeds)}
+    return {"method": f"static {fmt}, per-channel int8 weights, uint8 activations, MinMax",
+            "ops": QUANT_OPS, "parts": list(parts), "calibration_columns": len(enc_feeds)}
 
 
 def time_step_graphs(bundle_dir: str | Path, columns: int = 600, threads: int = 1,
@@ -158,3 +165,58 @@ def time_step_graphs(bundle_dir: str | Path, columns: int = 600, threads: int = 
 
     return {"encoder_median_us": us(te), "decoder_median_us": us(td), "total_median_us": us(tt),
             "total_p99_us": us(tt, 0.99), "columns": columns, "threads": threads}
+
+
+def compare_bundles(reference_dir: str | Path, other_dir: str | Path, audio: np.ndarray,
+                    timing_columns: int = 1000, repeats: int = 2) -> dict[str, Any]:
+    """Quality and speed of bundle ``other`` (e.g. int8) against ``reference`` (fp32).
+
+    Both are streamed end to end (each its own codes) over ``audio``; quality is measured on
+    the model's bins against the input's magnitudes (spectral convergence and log-spectral
+    distance, dB, engine/quality.py) and between the two (code agreement, mean/max abs
+    log-magnitude difference). Speed: median us per column (encoder + decoder, one thread),
+    best of ``repeats`` interleaved runs (a background load inflates both alike).
+    """
+    from vqblur.engine.bundle import load_bundle
+    from vqblur.engine.quality import log_spectral_distance_db, spectral_convergence_db
+    from vqblur.export.parity import stream_bundle
+
+    ref_b, oth_b = load_bundle(reference_dir), load_bundle(other_dir)
+    lm = _numpy_logmag(audio, ref_b)
+    out: dict[str, Any] = {}
+    rc, ry, _ = stream_bundle(ref_b, lm)
+    oc, oy, _ = stream_bundle(oth_b, lm)
+    T = ry.shape[1]
+    ref_mag = np.exp(lm[:, :T].astype(np.float64))
+    for tag, y in (("reference", ry), ("other", oy)):
+        est = np.maximum(np.exp(y.astype(np.float64)) - ref_b.log_eps, 0.0)
+        out[f"{tag}_sc_db"] = spectral_convergence_db(ref_mag, est)
+        out[f"{tag}_lsd_db"] = log_spectral_distance_db(ref_mag, est)
+    d = np.abs(oy.astype(np.float64) - ry)
+    out["code_agreement"] = float((rc == oc).mean())
+    out["logmag_mean_abs_diff"] = float(d.mean())
+    out["logmag_max_abs_diff"] = float(d.max())
+    times: dict[str, list] = {"reference": [], "other": []}
+    for _ in range(repeats):
+        for tag, b in (("reference", reference_dir), ("other", other_dir)):
+            times[tag].append(time_step_graphs(b, timing_columns))
+    for tag, rs in times.items():
+        best = min(rs, key=lambda r: r["total_median_us"])
+        out[f"{tag}_encoder_us"] = best["encoder_median_us"]
+        out[f"{tag}_decoder_us"] = best["decoder_median_us"]
+        out[f"{tag}_total_us"] = best["total_median_us"]
+    out["speedup"] = out["reference_total_us"] / out["other_total_us"]
+    out["seconds"] = round(lm.shape[1] * ref_b.hop / ref_b.sample_rate, 2)
+    return out
+
+
+def _numpy_logmag(audio: np.ndarray, b) -> np.ndarray:
+    """The engine's framing (left-padded, sqrt-Hann, no centre): audio -> [model_bins, T]."""
+    x = np.concatenate([np.zeros(b.n_fft - b.hop), np.asarray(audio, np.float64)])
+    n = (len(x) - b.n_fft) // b.hop + 1
+    idx = np.arange(b.n_fft)[None, :] + b.hop * np.arange(n)[:, None]
+    win = np.sqrt(0.5 - 0.5 * np.cos(2 * np.pi * np.arange(b.n_fft) / b.n_fft))
+    spec = np.fft.rfft(x[idx] * win, axis=1)[:, : b.model_bins]
+    lm = np.log(np.abs(spec) + b.log_eps).T.astype(np.float32)
+    F = b.frames_per_column
+    return lm[:, : lm.shape[1] - lm.shape[1] % F]
