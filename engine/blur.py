@@ -9,8 +9,9 @@ Model (docs/ARCHITECTURE.md, "Naive Bayes table")::
 A neighbour that does not exist (off the grid, in the future, or not yet seen after a
 ``reset``) drops its factor. The temperature divides the log-probabilities; T = 0 takes
 the most probable code. Sampling is Gumbel-max: ``argmax(logp / T + g)`` with
-``g = -log(E)``, ``E ~ Exp(1)`` drawn from a seeded ``np.random.Generator`` (for T > 0
-this equals ``argmax(logp - T log E)``, which is what is computed).
+``g = -log(-log u)``, ``u ~ U(0, 1)`` (float32, clamped at 2**-30) from a seeded
+``np.random.Generator`` (PCG64); for T > 0 this equals ``argmax(logp + T g)``, which is
+what is computed. The streaming sampler works in float32.
 
 Knob mappings (all knobs are 0..1, as in ARCHITECTURE.md):
 
@@ -327,35 +328,21 @@ def zone_probabilities(
 _U_MIN = np.float32(2.0**-30)
 
 
-def _gumbel(rng: np.random.Generator, out: np.ndarray) -> np.ndarray:
-    """Fill float32 ``out`` with standard Gumbel noise ``-log(-log(u))``, u uniform (0, 1)."""
-    rng.random(dtype=np.float32, out=out)
-    np.maximum(out, _U_MIN, out=out)  # u = 0 would give -log(0)
-    np.log(out, out=out)
-    np.negative(out, out=out)
-    np.log(out, out=out)
-    np.negative(out, out=out)
-    return out
-
-
-
 class ZoneSampler:
     """Streaming zone resampler: one code column per :meth:`step`.
 
     ``table``: an :class:`NBTable`, the dict ``fit_nb`` returns, or a path.
+    ``rows``: checked against the table (``BundleError`` on mismatch).
     ``offsets``: ``"causal"`` (the table's offsets with ``d_col < 0`` or same-column
     ``d_row != 0``) or an explicit list (each in the table, none in the future).
+    ``seed``: seeds the ``np.random.Generator`` (PCG64); ``reset()`` restarts it.
 
-    Preallocated: ``step`` allocates nothing but numpy's scalar temporaries (and the
-    result array when ``out`` is not given).
+    All buffers are preallocated: ``step`` allocates nothing but numpy's scalar
+    temporaries (and the result array when neither ``out`` is given nor the zone is empty).
+    Codes must lie in ``0..K-1`` (not checked per step).
     """
 
-    POOL_SIZE = 1 << 16
-    POOL_REFRESH = 256
-
-    def __init__(
-        self, table, rows: int | None = None, seed: int = 0, offsets="causal", noise: str = "pool"
-    ):
+    def __init__(self, table, rows: int | None = None, seed: int = 0, offsets="causal"):
         table = _as_table(table)
         if rows is not None and rows != table.rows:
             raise BundleError(
@@ -377,7 +364,7 @@ class ZoneSampler:
         self._same_column = any(dc == 0 for _, dc in offs)
 
         # Stacked table: block j (K+1 rows) = log_neigh[sel[j]] plus a zero row for
-        # "missing"; then R rows of log_prior + log_row[r].
+        # "missing" (code K); then R rows of log_prior + log_row[r].
         B = K + 1
         big = np.zeros((O * B + R, K), dtype=np.float32)
         for j, i in enumerate(sel):
@@ -385,53 +372,40 @@ class ZoneSampler:
         big[O * B :] = np.asarray(table.log_prior, np.float64)[None, :] + table.log_row
         self._big = big
 
-        # Context vector: [current column (R) | history col -1 (R) | ... | row ids (R) | K].
+        # Context vector: [current column (R) | output col -1 (R) | ... | row ids (R) | K].
         n_ctx = R * (1 + H) + R + 1
         self._ctx = np.full(n_ctx, K, dtype=np.intp)
-        self._rowid_at = R * (1 + H)
-        self._ctx[self._rowid_at : self._rowid_at + R] = np.arange(R)
-        self._sentinel_at = n_ctx - 1
-        src = np.full((R, O + 1), self._sentinel_at, dtype=np.intp)
+        rowid_at = R * (1 + H)
+        self._ctx[rowid_at : rowid_at + R] = np.arange(R)
+        sentinel_at = n_ctx - 1
+        # gather index of cell r, factor j = ooff[r, j] + ctx[src[r, j]]
+        src = np.full((R, O + 1), sentinel_at, dtype=np.intp)
         ooff = np.empty((R, O + 1), dtype=np.intp)
         for j, (dr, dc) in enumerate(offs):
             ooff[:, j] = j * B
             for r in range(R):
                 if 0 <= r + dr < R:
                     src[r, j] = (-dc) * R + r + dr
-        src[:, O] = self._rowid_at + np.arange(R)
+        src[:, O] = rowid_at + np.arange(R)
         ooff[:, O] = O * B
 
-        # Per-parity contiguous buffers (parity 0: rows 0,2,4..; 1: rows 1,3,..). Without
-        # same-column offsets a single "parity" holds every row.
+        # Per-parity contiguous buffers (group 0: rows 0,2,4..; group 1: rows 1,3,..).
+        # Without same-column offsets one group holds every row (a single pass).
         groups = [np.arange(0, R, 2), np.arange(1, R, 2)] if self._same_column else [np.arange(R)]
         self._groups = []
         for rows_g in groups:
             n = len(rows_g)
             self._groups.append(
-                dict(
-                    rows=rows_g,
-                    src=np.ascontiguousarray(src[rows_g]),
-                    ooff=np.ascontiguousarray(ooff[rows_g]),
-                    idx=np.empty((n, O + 1), dtype=np.intp),
-                    gather=np.empty((n, O + 1, K), dtype=np.float32),
-                    logits=np.empty((n, K), dtype=np.float32),
-                    noise=np.empty((n, K), dtype=np.float32),
-                    res=np.empty(n, dtype=np.intp),
-                    nidx=np.empty((n, K), dtype=np.intp),
+                (
+                    np.ascontiguousarray(src[rows_g]),
+                    np.ascontiguousarray(ooff[rows_g]),
+                    np.empty((n, O + 1), dtype=np.intp),  # idx
+                    np.empty((n, O + 1, K), dtype=np.float32),  # gathered factors
+                    np.empty((n, K), dtype=np.float32),  # logits
+                    np.empty(n, dtype=np.intp),  # result
                 )
             )
-        if noise not in ("pool", "exact"):
-            raise ValueError(f"noise must be 'pool' or 'exact', not {noise!r}")
-        self.noise = noise
-        # Gumbel pool (noise="pool"): POOL_SIZE + K values; a cell's noise vector is the
-        # window pool[o : o + K] at a uniformly random offset o; every step refreshes
-        # POOL_REFRESH values with fresh Gumbel noise (the whole pool every
-        # POOL_SIZE / POOL_REFRESH steps = 0.85 s at 300 columns/s).
-        self._pool = np.empty(self.POOL_SIZE + K, dtype=np.float32)
-        self._arangeK = np.arange(K, dtype=np.intp)
-        self._pool_ptr = 0
-        self._u2 = np.empty(R, dtype=np.float64)
-        self._offs = np.zeros(R, dtype=np.intp)
+        self._noise = np.empty((R, K), dtype=np.float32)  # T * Gumbel, row order
         self._u = np.empty(R, dtype=np.float64)
         self._accept = np.zeros(R, dtype=bool)
         self._prob = np.zeros(R, dtype=np.float64)
@@ -444,22 +418,14 @@ class ZoneSampler:
         random stream (from ``seed`` if given, else the constructor's)."""
         if seed is not None:
             self.seed = seed
-        R = self.rows
-        self._ctx[: R * (1 + self.history)] = self.codebook_size
+        self._ctx[: self.rows * (1 + self.history)] = self.codebook_size
         self._rng = np.random.Generator(np.random.PCG64(self.seed))
-        if self.noise == "pool":
-            _gumbel(self._rng, self._pool)
-            self._pool_ptr = 0
 
-    def _zone(self, h: float, c: float) -> tuple[int, int]:
-        R = self.rows
-        lo = max(0, math.floor(c - h) + 1)
-        hi = min(R, math.ceil(c + h))
-        key = (h, c)
-        if key != self._prob_key:
-            self._prob[:] = zone_profile(self._rowpos - c, h, h / 2.0)
-            self._prob_key = key
-        return lo, hi
+    def zone_rows(self, zone_size: float, centre: float) -> np.ndarray:
+        """Resampling probability of each row for these knob values (a copy)."""
+        h = float(zone_size) * self.rows
+        c = float(centre) * (self.rows - 1)
+        return zone_profile(self._rowpos - c, h, h / 2.0)
 
     def _push(self, col: np.ndarray) -> None:
         R, H, ctx = self.rows, self.history, self._ctx
@@ -485,28 +451,31 @@ class ZoneSampler:
             out.reshape(-1)[:] = col
             return out
         c = float(centre) * (R - 1)
-        lo, hi = self._zone(h, c)
+        lo = max(0, math.floor(c - h) + 1)  # rows with |r - c| < h
+        hi = min(R, math.ceil(c + h))
+        if (h, c) != self._prob_key:
+            self._prob[:] = zone_profile(self._rowpos - c, h, h / 2.0)
+            self._prob_key = (h, c)
         ctx = self._ctx
         cur = ctx[:R]
         cur[:] = col
-        rng = self._rng
         if hi > lo:
+            rng = self._rng
             T = 2.0 * float(temperature) ** 2
             rng.random(out=self._u[lo:hi])
             np.less(self._u[lo:hi], self._prob[lo:hi], out=self._accept[lo:hi])
-            pool = T > 0.0 and self.noise == "pool"
-            if pool:
-                k = self._pool_ptr
-                _gumbel(rng, self._pool[k : k + self.POOL_REFRESH])
-                self._pool_ptr = (k + self.POOL_REFRESH) % self._pool.shape[0]
-                u2 = self._u2[lo:hi]
-                rng.random(out=u2)
-                u2 *= self.POOL_SIZE + 1
-                np.copyto(self._offs[lo:hi], u2, casting="unsafe")
-            ngroups = len(self._groups)
-            for p, g in enumerate(self._groups):
-                # rows lo..hi-1 of this parity: contiguous a..b in the group's arrays
-                if ngroups == 2:
+            if T > 0.0:
+                # T * Gumbel = -T log(-log u), u ~ U(0, 1), for every zone cell at once
+                N = self._noise[lo:hi]
+                rng.random(dtype=np.float32, out=N)
+                np.maximum(N, _U_MIN, out=N)  # u = 0 would give log(0)
+                np.log(N, out=N)
+                np.negative(N, out=N)
+                np.log(N, out=N)
+                N *= -T
+            two = len(self._groups) == 2
+            for p, (src, ooff, idx, G, L, res) in enumerate(self._groups):
+                if two:  # rows lo..hi-1 of parity p are a..b-1 in the group's arrays
                     a = (lo - p + 1) // 2
                     b = (hi - p + 1) // 2
                     rsl = slice(2 * a + p, 2 * b + p, 2)
@@ -515,24 +484,16 @@ class ZoneSampler:
                     rsl = slice(lo, hi)
                 if b <= a:
                     continue
-                idx = g["idx"][a:b]
-                np.take(ctx, g["src"][a:b], out=idx, mode="clip")
-                np.add(idx, g["ooff"][a:b], out=idx)
-                G = g["gather"][a:b]
+                idx = idx[a:b]
+                np.take(ctx, src[a:b], out=idx, mode="clip")
+                np.add(idx, ooff[a:b], out=idx)
+                G = G[a:b]
                 np.take(self._big, idx, axis=0, out=G, mode="clip")
-                L = g["logits"][a:b]
+                L = L[a:b]
                 np.add.reduce(G, axis=1, out=L)
                 if T > 0.0:
-                    N = g["noise"][a:b]
-                    if pool:
-                        nidx = g["nidx"][a:b]
-                        np.add(self._offs[rsl, None], self._arangeK, out=nidx)
-                        np.take(self._pool, nidx, out=N, mode="clip")
-                    else:
-                        _gumbel(rng, N)
-                    N *= T
-                    np.add(L, N, out=L)
-                res = g["res"][a:b]
+                    np.add(L, self._noise[rsl], out=L)
+                res = res[a:b]
                 np.argmax(L, axis=1, out=res)
                 np.copyto(cur[rsl], res, where=self._accept[rsl])
         if out is None:
@@ -623,7 +584,7 @@ def blur_grid(
                 idx += ooff
                 L = big[idx].sum(axis=1)
                 if T > 0:
-                    N = rng.standard_exponential(size=L.shape, dtype=np.float32)
-                    L -= T * np.log(N)
+                    u = np.maximum(rng.random(L.shape, dtype=np.float32), _U_MIN)
+                    L -= T * np.log(-np.log(u))
                 flat[pos[s:e]] = np.argmax(L, axis=1)
     return gpad[pr : pr + R, pc : pc + Tn].copy()
