@@ -1,0 +1,132 @@
+"""`vqblur bench --quick` on the toy bundle: every documented key exists with sane values.
+
+Benchmarks are not timed tests: nothing here asserts a speed, only that the measurements are
+there, consistent (p50 <= p99 <= max, measured latency = declared on a pure-delay-at-zone-0
+engine) and labelled (energy method and source). The bench runs once, in a subprocess, so the
+test also checks that it never imports torch.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from tests.toy_bundle import make_toy_bundle
+
+_RUN = r"""
+import sys
+from vqblur.cli import main
+rc = main(sys.argv[1:])
+print("TORCH_IMPORTED", "torch" in sys.modules)
+sys.exit(rc)
+"""
+
+
+@pytest.fixture(scope="module")
+def bench(tmp_path_factory):
+    d = tmp_path_factory.mktemp("bench")
+    root = make_toy_bundle(d / "toy")
+    out = d / "bench.json"
+    r = subprocess.run(
+        [sys.executable, "-c", _RUN, "bench", "--bundle", str(root), "--quick", "--quiet",
+         "--json", str(out), "--blocks", "64,512"],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert r.returncode == 0, r.stderr[-3000:]
+    return json.loads(out.read_text()), r.stdout
+
+
+def test_prints_table_and_no_torch(bench):
+    res, stdout = bench
+    assert "latency declared / measured" in stdout
+    assert "TORCH_IMPORTED False" in stdout
+
+
+def test_top_level(bench):
+    res, _ = bench
+    assert res["vqblur_bench_version"] == 1
+    assert res["host"]["onnxruntime"]
+    assert res["settings"]["quick"] is True
+    assert len(res["bundles"]) == 1
+
+
+def test_latency(bench):
+    b = bench[0]["bundles"][0]
+    assert b["latency_samples"]["declared"] == 399
+    assert abs(b["latency_samples"]["measured"] - 399) <= 3
+    assert b["latency_ms"]["declared"] == pytest.approx(399 / 48, rel=1e-9)
+    assert abs(b["latency_ms"]["measured"] - b["latency_ms"]["declared"]) < 0.1
+    j = b["jitter_ms"]
+    assert j["std"] >= 0 and j["range"] >= 0
+    assert len(b["latency_measurements_samples"]) >= 3
+    # broadband bursts through the toy model come out exactly D later
+    assert b["latency_by_excitation_samples"]["noise"] == 399
+    # the DSP-only engine is a pure delay: no jitter at all
+    base = b["baseline_dsp"]
+    assert base["latency_samples"]["measured"] == 399
+    assert base["jitter_ms"]["std"] == 0.0
+
+
+def test_compute(bench):
+    b = bench[0]["bundles"][0]
+    assert set(b["rtf"]) == {"1"}
+    assert b["rtf"]["1"] > 0
+    for B in ("64", "512"):
+        k = b["blocks"][B]
+        assert k["block_ms"] == pytest.approx(int(B) / 48, rel=1e-9)
+        assert 0 < k["block_ms_p50"] <= k["block_ms_p99"] <= k["block_ms_max"]
+        assert 0 <= k["deadline_misses"] <= k["blocks"]
+        assert len(k["times_ms"]) == k["blocks"]
+    c = b["columns"]
+    assert c["column_samples"] == 160
+    assert 0 < c["column_ms_p50"] <= c["column_ms_p99"] <= c["column_ms_max"]
+    br = b["breakdown"]
+    parts = ("stft", "encoder", "blur", "decoder", "overlap_add", "mix")
+    assert all(br[p] >= 0 for p in parts)
+    assert sum(br[p] for p in parts) == pytest.approx(1.0, abs=1e-6)
+    assert br["encoder"] > 0 and br["decoder"] > 0 and br["stft"] > 0
+
+
+def test_baseline_ratio(bench):
+    b = bench[0]["bundles"][0]
+    base = b["baseline_dsp"]
+    assert base["rtf"] > 0
+    assert base["rtf_ratio"] == pytest.approx(b["rtf"]["1"] / base["rtf"], rel=1e-6)
+    assert base["model_share"] < 1
+
+
+def test_memory_energy(bench):
+    b = bench[0]["bundles"][0]
+    assert 10 < b["peak_rss_mb"] < 2000
+    assert b["memory"]["torch_imported"] is False
+    assert b["memory"]["runtime_rss_mb"] <= b["peak_rss_mb"]
+    assert 0 < b["bundle_mb"] < 20
+    assert b["energy_j_per_audio_s"] > 0
+    assert b["energy_method"] in ("measured", "estimated")
+    assert b["energy_source"]
+
+
+def test_quality_nb_curve_training(bench):
+    b = bench[0]["bundles"][0]
+    q = b["quality"]["test"]
+    assert q["clips"] >= 1 and math.isfinite(q["sc_db"]) and math.isfinite(q["lsd_db"])
+    assert b["sc_db"] == q["sc_db"] and b["lsd_db"] == q["lsd_db"]
+    nb = b["nb"]["heldout"]
+    # the toy table is uniform: exactly log K nats, no better than the prior
+    assert nb["nll_nats"] == pytest.approx(np.log(256), abs=1e-3)
+    assert nb["unigram_nll_nats"] == pytest.approx(np.log(256), abs=1e-3)
+    assert 0 <= nb["top1"] <= nb["top5"] <= 1
+    curve = b["blur_curve"]
+    assert len(curve) >= 3
+    z0 = [p for p in curve if p["zone_size"] == 0.0][0]
+    assert z0["lsd_db"] == pytest.approx(0.0, abs=1e-6) and z0["codes_changed"] == 0.0
+    big = max(curve, key=lambda p: p["zone_size"])
+    assert big["codes_changed"] > 0.5 and big["lsd_db"] > 1.0
+    tc = b["training_cost"]
+    assert "co2e_g" in tc and tc["grid_g_co2e_per_kwh"] > 0
+    assert set(b["targets"]) >= {"latency_ms", "rtf_1_thread", "peak_rss_mb", "sc_db"}

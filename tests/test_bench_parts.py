@@ -1,0 +1,73 @@
+"""The bench's building blocks, without running a bench: schedule, delay, energy, int8 lookup."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from vqblur.engine.bench import (
+    excitation,
+    find_int8_sibling,
+    measure_delay,
+    simulate_schedule,
+    training_cost,
+)
+from vqblur.engine.energy import EnergyMeter, co2e_grams
+
+
+def test_schedule_no_miss_when_fast():
+    assert simulate_schedule(np.full(100, 0.5e-3), 1e-3)["deadline_misses"] == 0
+
+
+def test_schedule_queueing_counts():
+    # one block takes 3.5 block durations: it misses, and so do the two queued behind it
+    d = np.full(10, 0.1)
+    d[3] = 3.5
+    s = simulate_schedule(d, 1.0)
+    assert s["deadline_misses"] == 3
+    assert s["worst_slack_ms"] < 0
+
+
+def test_schedule_exact_deadline_is_not_a_miss():
+    assert simulate_schedule(np.full(5, 1.0), 1.0)["deadline_misses"] == 0
+
+
+@pytest.mark.parametrize("kind", ["noise", "tone", "harmonic"])
+def test_measure_delay_pure_delay(kind):
+    rng = np.random.default_rng(1)
+    x = excitation(kind, 48000, 12000, rng).astype(np.float64)
+    y = np.concatenate([np.zeros(399), x])[: len(x) + 600]
+    assert measure_delay(x, y, 2400) == 399
+
+
+def test_energy_estimate_uses_cpu_time_and_watts():
+    m = EnergyMeter(watts_per_core=7.0, force_estimate=True)
+    s = 0.0
+    for i in range(200000):
+        s += i
+    r = m.read()
+    assert r.method == "estimated" and "7 W" in r.source
+    assert r.joules == pytest.approx(7.0 * r.cpu_seconds)
+    assert r.joules > 0
+
+
+def test_co2e():
+    assert co2e_grams(3.6e6) == pytest.approx(400.0)
+    assert co2e_grams(3.6e6, 100.0) == pytest.approx(100.0)
+
+
+def test_training_cost_from_manifest():
+    m = {"training": {"metrics": {"wall_seconds": 3600.0, "energy_j": 7.2e6, "energy_method": "estimated"}}}
+    t = training_cost(m)
+    assert t["recorded"] and t["co2e_g"] == pytest.approx(800.0)
+    assert training_cost({})["recorded"] is False
+
+
+def test_int8_sibling(tmp_path):
+    a = tmp_path / "bundle"
+    a.mkdir()
+    assert find_int8_sibling(a) is None
+    s = tmp_path / "bundle_int8"
+    s.mkdir()
+    (s / "manifest.json").write_text("{}")
+    assert find_int8_sibling(a) == s

@@ -1,0 +1,121 @@
+"""`vqblur bench`: latency, compute per block, real-time factor, memory, energy and quality of a
+bundle on this machine. numpy + onnxruntime only (never torch). See vqblur.engine.bench."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def _int_list(s: str) -> list[int]:
+    try:
+        v = [int(p) for p in s.split(",") if p.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {s!r}") from None
+    if not v or any(x < 1 for x in v):
+        raise argparse.ArgumentTypeError(f"expected positive integers, got {s!r}")
+    return v
+
+
+def _positive_float(s: str) -> float:
+    try:
+        v = float(s)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {s!r}") from None
+    if not v > 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {s!r}")
+    return v
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "bench",
+        help="benchmark a bundle: latency, jitter, RTF, per-block deadlines, memory, energy, quality",
+        description=(
+            "Measure what the effect costs and how it sounds on this machine: declared and measured "
+            "latency (cross-correlation over random excitations) and its jitter; real-time factor per "
+            "thread count; per-host-block compute p50/p99/max against the block's duration and "
+            "deadline misses under a simulated real-time schedule; where the time goes; peak RSS; "
+            "energy per second of audio (RAPL when readable, else CPU time x watts per core, labelled "
+            "'estimated'); a DSP-only baseline; zone-0 quality; Naive Bayes held-out scores; a "
+            "blur-strength curve; training cost from the manifest. An int8 sibling bundle "
+            "(DIR_int8, DIR-int8 or DIR/int8) is benchmarked side by side."
+        ),
+        epilog=(
+            "examples:\n"
+            "  vqblur bench\n"
+            "  vqblur bench --bundle presets/default_bundle,my_int8_bundle --json bench.json\n"
+            "  vqblur bench --threads 1 --blocks 64,512 --seconds 30 --audio ~/music/stems\n"
+            "  vqblur bench --quick --json /tmp/b.json      # about 30 s, for tests"
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--bundle", metavar="DIR[,DIR]", default=None,
+                   help="bundle folder(s), comma-separated (default: the shipped presets/default_bundle)")
+    p.add_argument("--threads", type=_int_list, default=None, metavar="N,N",
+                   help="onnxruntime intra-op thread counts for the RTF (default 1,2)")
+    p.add_argument("--blocks", type=_int_list, default=None, metavar="B,B",
+                   help="host block sizes in samples (default 32,64,128,256,512,1024)")
+    p.add_argument("--seconds", type=_positive_float, default=None, metavar="S",
+                   help="seconds of audio per timing run (default 10; --quick: 2)")
+    p.add_argument("--audio", metavar="DIR", default=None,
+                   help="also measure zone-0 quality on the audio files in DIR")
+    p.add_argument("--json", metavar="OUT", default=None, help="write the full results as JSON")
+    p.add_argument("--watts-per-core", type=_positive_float, default=None, metavar="W",
+                   help="per-core power for the energy estimate when no counter is readable (default 10 W)")
+    p.add_argument("--repeats", type=int, default=None, metavar="N", help="RTF repeats (median; default 3)")
+    p.add_argument("--seed", type=int, default=0, help="seed for excitations and the blur sampler")
+    p.add_argument("--no-int8", action="store_true", help="do not look for an int8 sibling bundle")
+    p.add_argument("--quick", action="store_true",
+                   help="short runs everywhere (threads 1, blocks 64,512, 2 s): about 30 s")
+    p.add_argument("--quiet", action="store_true", help="no progress lines")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    import json
+    import os
+    from pathlib import Path
+
+    from vqblur.engine.bench import BenchOptions, format_table, run_bench, strip_for_json
+    from vqblur.engine.bundle import default_bundle_path
+    from vqblur.errors import UserError
+
+    if args.bundle:
+        bundles = [Path(b.strip()) for b in args.bundle.split(",") if b.strip()]
+    else:
+        bundles = [default_bundle_path()]
+    for b in bundles:
+        if not b.exists():
+            raise UserError(f"{b}: bundle folder not found")
+    if args.audio and not os.path.isdir(args.audio):
+        raise UserError(f"{args.audio}: --audio must be a folder of audio files")
+    if args.json:
+        parent = os.path.dirname(os.path.abspath(args.json))
+        if not os.path.isdir(parent):
+            raise UserError(f"{args.json}: folder {parent} does not exist")
+    if args.repeats is not None and args.repeats < 1:
+        raise UserError("--repeats must be at least 1")
+    kw = {}
+    if args.threads:
+        kw["threads"] = args.threads
+    elif args.quick:
+        kw["threads"] = [1]
+    if args.blocks:
+        kw["blocks"] = args.blocks
+    elif args.quick:
+        kw["blocks"] = [64, 512]
+    if args.seconds:
+        kw["seconds"] = args.seconds
+    if args.repeats:
+        kw["repeats"] = args.repeats
+    log = (lambda s: None) if args.quiet else (lambda s: print(f"  {s}", file=sys.stderr, flush=True))
+    opts = BenchOptions(bundles=bundles, audio_dir=args.audio, watts_per_core=args.watts_per_core,
+                        quick=args.quick, seed=args.seed, find_int8=not args.no_int8, log=log, **kw)
+    res = strip_for_json(run_bench(opts))
+    print(format_table(res))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(res, f, indent=1)
+        print(f"wrote {args.json}")
+    return 0
