@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import copy
 import io
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -66,8 +67,17 @@ def strip_parametrizations(model: nn.Module) -> nn.Module:
     m = copy.deepcopy(model).eval()
     for module in m.modules():
         if parametrize.is_parametrized(module):
-            for name in list(module.parametrizations.keys()):
-                parametrize.remove_parametrizations(module, name, leave_parametrized=True)
+            # Not parametrize.remove_parametrizations: a deep copy shares the dynamically
+            # created Parametrized<Class> with the original, and removing deletes the
+            # property from that shared class, breaking the caller's model. Swap the copy
+            # back to its plain class and store the evaluated weights instead.
+            with torch.no_grad():
+                values = {name: getattr(module, name).detach().clone()
+                          for name in module.parametrizations.keys()}
+            module.__class__ = module.__class__.__bases__[0]
+            del module._modules["parametrizations"]
+            for name, value in values.items():
+                module.register_parameter(name, nn.Parameter(value, requires_grad=False))
         # old-style torch.nn.utils.weight_norm: weight_g / weight_v + a forward pre-hook
         if hasattr(module, "weight_g") and hasattr(module, "weight_v"):
             try:
@@ -114,7 +124,10 @@ def _export(module: nn.Module, args: tuple, input_names: list[str], output_names
     import onnx
 
     buf = io.BytesIO()
-    with torch.no_grad():
+    with torch.no_grad(), warnings.catch_warnings():
+        # the TorchScript exporter (dynamo=False) is deprecated but exports these step graphs
+        # cleanly; the dynamo exporter is not needed for fixed-shape, control-flow-free graphs
+        warnings.simplefilter("ignore", DeprecationWarning)
         torch.onnx.export(
             module, args, buf,
             input_names=input_names, output_names=output_names,
