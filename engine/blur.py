@@ -28,7 +28,9 @@ from ``d >= h`` on (those cells are *outside* the zone and never change). In row
 band is half the half-height (``e = h / 2``). Offline, the time axis has the same profile
 with ``e = min(h_t / 2, 8 columns)`` (8 columns = 26.7 ms at 300 columns/s). Whether an
 edge cell is resampled is drawn once per cell (once per column when streaming, once per
-``blur_grid`` call offline).
+``blur_grid`` call offline); at temperature 0 it is not drawn but decided the most
+probable way (resampled iff its probability is >= 1/2), so T = 0 does not depend on the
+seed at all.
 
 Streaming sweep order (``ZoneSampler``)
 ---------------------------------------
@@ -462,8 +464,11 @@ class ZoneSampler:
         if hi > lo:
             rng = self._rng
             T = 2.0 * float(temperature) ** 2
-            rng.random(out=self._u[lo:hi])
-            np.less(self._u[lo:hi], self._prob[lo:hi], out=self._accept[lo:hi])
+            if T > 0.0:
+                rng.random(out=self._u[lo:hi])
+                np.less(self._u[lo:hi], self._prob[lo:hi], out=self._accept[lo:hi])
+            else:  # T = 0: the most probable choice for the edge too (p >= 1/2)
+                np.greater_equal(self._prob[lo:hi], 0.5, out=self._accept[lo:hi])
             if T > 0.0:
                 # T * Gumbel = -T log(-log u), u ~ U(0, 1), for every zone cell at once
                 N = self._noise[lo:hi]
@@ -541,7 +546,8 @@ def blur_grid(
         if prob.shape != grid.shape:
             raise ValueError(f"zone mask shape {prob.shape} != codes shape {grid.shape}")
     rng = np.random.Generator(np.random.PCG64(seed))
-    selected = rng.random(grid.shape) < prob
+    T = knob_to_temperature(temperature)
+    selected = rng.random(grid.shape) < prob if T > 0 else prob >= 0.5
     out = grid.astype(np.int64, copy=True)
     if not selected.any() or sweeps <= 0:
         return out
@@ -553,7 +559,6 @@ def blur_grid(
     for j, i in enumerate(sel):
         big[j * B : j * B + K] = table.log_neigh[i]
     big[O * B :] = np.asarray(table.log_prior, np.float64)[None, :] + table.log_row
-    T = knob_to_temperature(temperature)
 
     pr = max(abs(dr) for dr, _ in offs)
     pc = max(abs(dc) for _, dc in offs)
