@@ -25,7 +25,10 @@ the block played in callback ``k + 1``, and the live latency is fixed:
 not counting the audio interface's own converter/driver buffers (PortAudio reports
 those as ``stream.latency``; on JACK they are the server's periods). The JACK test
 measures the latency from the port of a test client to the port of another, and it
-equals the declared figure.
+equals the declared figure. On JACK, a fixed ``blocksize`` other than 0 makes PortAudio
+put its buffer adapter in the path, which adds one more block (measured: 2 x 128 with
+``blocksize=128`` on a 128-frame server); the declared figure counts it. With
+``blocksize=0`` (the default) PortAudio calls back at the server's period directly.
 
 When the worker is late (its block is not in the output ring when the callback needs
 it), the callback plays the **latency-aligned dry input** (the input ring still holds it)
@@ -235,6 +238,7 @@ class LiveStats:
     worker_chunks: int
     worker_busy_s: float
     worker_max_chunk_s: float
+    slow_chunks: int
     latency_samples: int
     elapsed_s: float
 
@@ -268,9 +272,12 @@ class LiveRunner:
         self.stream_latency_arg = latency
         # SCHED_FIFO priority for the worker (0 = off). The worker must turn each host
         # block around within one host period even when the machine is busy; a real-time
-        # priority below the audio server's (JACK uses 10 for its own thread) does that.
+        # priority *below* the audio callback's does that (JACK runs its server thread at 10
+        # and client process threads, hence PortAudio's callback, at 5: use 1..4).
         self.worker_priority = int(worker_priority)
         self.worker_realtime = False
+        self.adapter_latency = 0
+        self.hostapi = ""
 
         cap = 1 << int(np.ceil(np.log2(max(ring_seconds * self.samplerate, 8192))))
         self.in_ring = Ring(cap, self.channels)
@@ -301,6 +308,8 @@ class LiveRunner:
         self.worker_chunks = 0
         self.worker_busy_s = 0.0
         self.worker_max_chunk_s = 0.0
+        self.slow_chunks = 0  # chunks whose processing took longer than one host period
+        self._slow_chunk_s = max(self.blocksize, 128) / self.samplerate
         self.worker_error: BaseException | None = None
         self.knob_values: dict = {}
 
@@ -319,8 +328,10 @@ class LiveRunner:
     # ------------------------------------------------------------------ info
     @property
     def latency_samples(self) -> int:
-        """Declared live latency: engine latency + prefill (one host block)."""
-        return self.engine_latency + self.prefill
+        """Declared live latency: engine latency + prefill (one host block), plus one more
+        block where PortAudio adapts a fixed --blocksize to the host's (JACK with an
+        explicit blocksize: measured, see the module docstring)."""
+        return self.engine_latency + self.prefill + self.adapter_latency
 
     @property
     def latency_ms(self) -> float:
@@ -334,7 +345,7 @@ class LiveRunner:
             late_frames=self.late_frames, resyncs=self.resyncs,
             status_flags=self.status_flags, worker_chunks=self.worker_chunks,
             worker_busy_s=self.worker_busy_s, worker_max_chunk_s=self.worker_max_chunk_s,
-            latency_samples=self.latency_samples,
+            slow_chunks=self.slow_chunks, latency_samples=self.latency_samples,
             elapsed_s=(time.monotonic() - self._t_start) if self._t_start else 0.0,
         )
 
@@ -479,6 +490,8 @@ class LiveRunner:
                 next_in += n
                 self.worker_chunks += 1
                 self.worker_busy_s += dt
+                if dt > self._slow_chunk_s:
+                    self.slow_chunks += 1
                 if dt > self.worker_max_chunk_s:
                     self.worker_max_chunk_s = dt
             self._wait_input(0.05)
@@ -509,9 +522,23 @@ class LiveRunner:
                 raise UserError(f"audio {kind} device [{idx}] {devs[idx]['name']} has {have} "
                                 f"{kind} channel(s), {self.channels} requested (--channels)")
         self.in_device_index, self.out_device_index = in_dev, out_dev
+        self.hostapi = _hostapi_name(sd, devs[in_dev])
+        if "jack" in self.hostapi.lower() and self.blocksize:
+            # PortAudio's JACK host API runs the callback at the server's period; a fixed
+            # blocksize goes through its buffer adapter, one block later (measured in the
+            # JACK test). Leave --blocksize at 0 on JACK to avoid it.
+            self.adapter_latency = self.blocksize
         self._warm_up()
         if hasattr(os, "eventfd"):
             self._efd = os.eventfd(0, os.EFD_NONBLOCK)
+        # Python's cyclic GC can stop every thread for milliseconds while it walks all
+        # objects; freeze what exists now (the engine, the bundle, the host program) so the
+        # collections during the run only look at new objects.
+        import gc
+
+        gc.collect()
+        gc.freeze()
+        self._gc_frozen = True
         self._old_switch = sys.getswitchinterval()
         # The worker is mostly numpy/onnxruntime (GIL released), but its Python glue must
         # hand the GIL to the audio callback quickly: 0.5 ms instead of the default 5 ms.
@@ -568,6 +595,11 @@ class LiveRunner:
         if self._old_switch is not None:
             sys.setswitchinterval(self._old_switch)
             self._old_switch = None
+        if getattr(self, "_gc_frozen", False):
+            import gc
+
+            gc.unfreeze()
+            self._gc_frozen = False
 
     def stop(self, timeout_s: float = 3.0) -> bool:
         """Stop and close the stream and the worker. Returns False if closing hung
@@ -631,6 +663,8 @@ def run_live(runner: LiveRunner, *, midi=None, duration_s: float | None = None,
           + "; Ctrl-C stops", file=out, flush=True)
     code = 0
     reason = ""
+    rt = realtime_thread(1 if runner.worker_priority > 0 else 0)
+    rt.__enter__()
     t0 = time.monotonic()
     last_t, last_cpu, last_busy = t0, time.process_time(), 0.0
     last_frames, last_frames_t = 0, t0
@@ -667,6 +701,7 @@ def run_live(runner: LiveRunner, *, midi=None, duration_s: float | None = None,
         reason = "stopped (Ctrl-C)"
     finally:
         closed = runner.stop()
+        rt.__exit__(None, None, None)
         if tty:
             print(file=out)
     st = runner.stats()

@@ -18,6 +18,7 @@ Use in a test module::
 
 from __future__ import annotations
 
+import atexit
 import itertools
 import os
 import shutil
@@ -53,6 +54,65 @@ class JackServer:
     def alive(self) -> bool:
         return self.process.poll() is None
 
+    def log_size(self) -> int:
+        try:
+            return os.path.getsize(self.log_path)
+        except OSError:
+            return 0
+
+    def xrun_report(self, since: int, dut: str, upstream: str) -> dict:
+        """Classify the server's xruns logged after byte offset ``since``.
+
+        * ``driver``: the dummy driver's own cycle started late ("JackTimedDriver::Process
+          XRun"): the machine did not run the server's real-time thread on time; no client
+          is involved (an idle server with no clients shows these too on a busy machine).
+        * ``graph_env``: a graph xrun in which the ``upstream`` client (the test player, which
+          does not depend on the device under test) was late as well: the whole cycle was
+          late, not the device under test.
+        * ``dut``: a graph xrun in which ``dut`` was late while ``upstream`` was not, or in
+          which ``dut`` had started running and did not finish: the device under test's fault.
+        """
+        with open(self.log_path, encoding="utf-8", errors="replace") as f:
+            f.seek(since)
+            lines = f.read().splitlines()
+        rep = {"driver": 0, "graph_env": 0, "dut": 0, "lines": []}
+        group: dict[str, str] = {}
+
+        def flush():
+            if not group:
+                return
+            late_dut = [st for cl, st in group.items() if cl.startswith(dut)]
+            up_late = any(cl.startswith(upstream) for cl in group)
+            if late_dut and (not up_late or any(st != "Triggered" for st in late_dut)):
+                rep["dut"] += 1
+            else:
+                rep["graph_env"] += 1
+            group.clear()
+
+        for line in lines:
+            if "JackTimedDriver::Process XRun" in line:
+                rep["driver"] += 1
+                rep["lines"].append(line)
+            elif line.startswith("JackEngine::XRun: client = "):
+                rest = line[len("JackEngine::XRun: client = "):]
+                client, _, st = rest.partition(" was not finished, state = ")
+                group[client.strip()] = st.strip()
+                rep["lines"].append(line)
+            elif "ProcessGraphAsyncMaster: Process error" in line or "Process error" in line:
+                flush()
+        flush()
+        return rep
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: SIGTERM it when the process that started it dies (Linux)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except Exception:
+        pass
+
 
 def _reinit_portaudio() -> None:
     """PortAudio lists host APIs/devices once at initialisation: re-scan now JACK is up."""
@@ -78,10 +138,11 @@ def start_jack_server(samplerate: int = SAMPLE_RATE, period: int = PERIOD,
     proc = subprocess.Popen(
         [jackd, *JACKD_OPTS, "-n", name, "-d", "dummy", "-r", str(samplerate), "-p", str(period)],
         stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env,
-        start_new_session=True,
+        start_new_session=True, preexec_fn=_die_with_parent,
     )
     log.close()
     server = JackServer(name, samplerate, period, proc, log_path)
+    atexit.register(stop_jack_server, server)  # a crashed test run must not leave it behind
     import jack
 
     deadline = time.monotonic() + timeout_s
@@ -279,7 +340,7 @@ def _playrec_main(argv=None) -> int:
     # Real-time priority for this thread too: if it were preempted while holding the GIL,
     # the player/recorder callbacks (JACK's real-time threads) would wait for it.
     try:
-        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(3))
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(1))
     except (AttributeError, OSError):
         pass
     sig = np.load(a.signal)
