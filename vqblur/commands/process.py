@@ -83,16 +83,23 @@ def register(subparsers) -> None:
     p.set_defaults(func=run)
 
 
+#: sample rates `process` accepts (the resampler's filters grow as 1/rate below the model's)
+MIN_RATE, MAX_RATE = 1000, 768000
+
+
 def _output_subtype(sf, out_path: str, in_subtype: str) -> tuple[str, str]:
     import os
 
+    from vqblur.errors import UserError
+
     ext = os.path.splitext(out_path)[1].lower().lstrip(".")
+    if not ext:
+        raise UserError(f"{out_path}: output file has no extension; the format comes from it "
+                        "(try .wav or .flac)")
     fmts = {k.lower(): k for k in sf.available_formats()}
     aliases = {"aif": "aiff", "oga": "ogg", "opus": "ogg"}
     fmt = fmts.get(aliases.get(ext, ext))
     if fmt is None:
-        from vqblur.errors import UserError
-
         raise UserError(f"{out_path}: unknown output format '.{ext}' (try .wav or .flac)")
     if ext == "opus":
         return fmt, "OPUS"
@@ -101,8 +108,36 @@ def _output_subtype(sf, out_path: str, in_subtype: str) -> tuple[str, str]:
     return fmt, sf.default_subtype(fmt)
 
 
+def _check_paths(inp: str, out: str) -> None:
+    """Clear UserErrors for the input/output paths before any work is done."""
+    import os
+
+    from vqblur.errors import UserError
+
+    if os.path.isdir(inp):
+        raise UserError(f"{inp}: is a folder, not an audio file")
+    if not os.path.exists(inp):
+        raise UserError(f"{inp}: input file not found")
+    if not os.path.isfile(inp):
+        raise UserError(f"{inp}: not a regular file")
+    if not os.access(inp, os.R_OK):
+        raise UserError(f"{inp}: cannot read the input file (permission denied)")
+    if os.path.abspath(inp) == os.path.abspath(out) or (
+        os.path.exists(out) and os.path.samefile(inp, out)
+    ):
+        raise UserError(f"{out}: output would overwrite the input")
+    if os.path.isdir(out):
+        raise UserError(f"{out}: is a folder; give an output file name (e.g. {os.path.join(out, 'out.wav')})")
+    folder = os.path.dirname(os.path.abspath(out))
+    if not os.path.isdir(folder):
+        raise UserError(f"{out}: output folder {folder} does not exist")
+    if not os.access(folder, os.W_OK):
+        raise UserError(f"{out}: cannot write into {folder} (permission denied)")
+
+
 def run(args) -> int:
     import os
+    import tempfile
     import time
 
     import numpy as np
@@ -114,15 +149,20 @@ def run(args) -> int:
     from vqblur.engine.resample import make_engine
     from vqblur.errors import UserError
 
-    if not os.path.isfile(args.input):
-        raise UserError(f"{args.input}: input file not found")
-    if os.path.abspath(args.input) == os.path.abspath(args.output):
-        raise UserError(f"{args.output}: output would overwrite the input")
+    _check_paths(args.input, args.output)
     try:
         info = sf.info(args.input)
     except (RuntimeError, sf.LibsndfileError) as exc:
         raise UserError(f"{args.input}: cannot read audio ({exc})") from None
     sr, channels, frames = int(info.samplerate), int(info.channels), int(info.frames)
+    if not MIN_RATE <= sr <= MAX_RATE:
+        raise UserError(f"{args.input}: sample rate {sr} Hz is outside the supported range "
+                        f"{MIN_RATE}..{MAX_RATE} Hz")
+    if channels < 1:
+        raise UserError(f"{args.input}: no audio channels")
+    if frames <= 0:
+        raise UserError(f"{args.input}: no audio samples in this file (empty or damaged)")
+    fmt, subtype = _output_subtype(sf, args.output, info.subtype)
 
     params = Params()
     preset_name = None
@@ -145,7 +185,6 @@ def run(args) -> int:
     eng = make_engine(bundle, sample_rate=sr, params=params, channels=channels, seed=args.seed,
                       threads=args.threads)
     L = eng.latency_samples
-    fmt, subtype = _output_subtype(sf, args.output, info.subtype)
 
     say = (lambda *a: None) if args.quiet else (lambda *a: print(*a, file=sys.stderr))
     say(f"vqblur process: {args.input} -> {args.output} ({sr} Hz, {channels} ch, "
@@ -162,6 +201,7 @@ def run(args) -> int:
     to_drop = L
     written = 0
     fed = 0
+    n_read = 0  # input samples actually decoded (the header's count is not trusted)
     t_start = time.perf_counter()
     t_engine = 0.0
     bar = tqdm(total=frames, unit="sample", unit_scale=True, disable=args.quiet,
@@ -179,27 +219,71 @@ def run(args) -> int:
             d = min(to_drop, len(y))
             y = y[d:]
             to_drop -= d
-        y = y[: frames - written]
+        y = y[: n_read - written]
         if len(y):
             fout.write(y)
             written += len(y)
 
+    # Render into a hidden temporary file next to OUT and move it into place only when the
+    # whole file is done: a failure (damaged input, full disk, Ctrl-C) leaves no half-written
+    # OUT and does not destroy an existing one.
+    out_dir = os.path.dirname(os.path.abspath(args.output))
+    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(args.output) + ".",
+                               suffix=".partial", dir=out_dir)
+    os.close(fd)
+    done = False
+    fout = None
+    stage = "open"
     try:
-        with sf.SoundFile(args.input) as fin, sf.SoundFile(
-            args.output, "w", samplerate=sr, channels=channels, format=fmt, subtype=subtype
-        ) as fout:
-            for blk in fin.blocks(blocksize=B, dtype="float32", always_2d=True):
-                feed(blk, fout)
-                bar.update(len(blk))
-            zeros = np.zeros((B, channels), np.float32)
-            while written < frames:  # flush the latency with silence
-                feed(zeros[: min(B, frames - written + to_drop)], fout)
-    except (RuntimeError, sf.LibsndfileError) as exc:
-        raise UserError(f"cannot process {args.input} -> {args.output}: {exc}") from None
+        try:
+            stage = "read"
+            with sf.SoundFile(args.input) as fin:
+                stage = "open"
+                fout = sf.SoundFile(tmp, "w", samplerate=sr, channels=channels, format=fmt,
+                                    subtype=subtype)
+                blocks = fin.blocks(blocksize=B, dtype="float32", always_2d=True)
+                while True:
+                    stage = "read"
+                    blk = next(blocks, None)
+                    if blk is None:
+                        break
+                    n_read += len(blk)
+                    stage = "write"
+                    feed(blk, fout)
+                    bar.update(len(blk))
+                if n_read == 0:
+                    raise UserError(f"{args.input}: no audio samples could be decoded (damaged file)")
+                zeros = np.zeros((B, channels), np.float32)
+                stage = "write"
+                while written < n_read:  # flush the latency with silence
+                    feed(zeros[: min(B, n_read - written + to_drop)], fout)
+                fout.close()
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(tmp, 0o666 & ~umask)  # mkstemp made it 0600; give OUT the usual mode
+            os.replace(tmp, args.output)
+            done = True
+        except (RuntimeError, sf.LibsndfileError) as exc:
+            if stage == "read":
+                raise UserError(f"{args.input}: damaged or truncated audio, decoding failed after "
+                                f"{n_read} of {frames} samples ({exc}); nothing written") from None
+            if stage == "open":
+                raise UserError(f"{args.output}: cannot write a {fmt}/{subtype} file with "
+                                f"{channels} channels at {sr} Hz ({exc})") from None
+            raise UserError(f"cannot process {args.input} -> {args.output}: {exc}") from None
+        except OSError as exc:
+            raise UserError(f"cannot process {args.input} -> {args.output}: {exc}") from None
     finally:
         bar.close()
+        if fout is not None and not fout.closed:
+            fout.close()
+        if not done:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
     wall = time.perf_counter() - t_start
-    dur = max(frames / sr, 1e-9)
+    dur = max(n_read / sr, 1e-9)
     say(f"  wrote {written} samples ({written / sr:.2f} s); real-time factor {wall / dur:.3f} "
         f"(engine {t_engine / dur:.3f}; {1000 * t_engine / dur:.1f} ms per second of audio)")
     return 0
