@@ -373,11 +373,15 @@ def nb_heldout(bundle: Bundle, grids: list[np.ndarray]) -> dict:
 
 
 def manifest_nb_metrics(manifest: dict) -> dict | None:
-    """The NB fitting's own metrics, wherever the manifest records them (nb.metrics,
-    training.metrics.nb, or keys with nll/top in training.metrics)."""
+    """The NB fitting's own held-out evaluation, wherever the manifest records it:
+    ``nb.evaluation`` (what `vqblur export` copies from the fit's eval JSON: ``{"n_cells",
+    "models": {"unigram", "row_only", "full", "causal": {nll_nats, top1, top5, ...}}}``),
+    ``nb.metrics``, ``training.metrics.nb``, or nll/top keys in ``training.metrics``."""
     nb = manifest.get("nb") or {}
-    if isinstance(nb, dict) and isinstance(nb.get("metrics"), dict) and nb["metrics"]:
-        return nb["metrics"]
+    if isinstance(nb, dict):
+        for key in ("evaluation", "metrics"):
+            if isinstance(nb.get(key), dict) and nb[key]:
+                return nb[key]
     tm = (manifest.get("training") or {}).get("metrics") or {}
     if isinstance(tm.get("nb"), dict):
         return tm["nb"]
@@ -386,8 +390,13 @@ def manifest_nb_metrics(manifest: dict) -> dict | None:
 
 
 def training_cost(manifest: dict) -> dict:
+    """Training time / energy / CO2e from the manifest's ``training.metrics`` (its ``summary``
+    record as `vqblur export` writes it, or flat keys)."""
     tm = (manifest.get("training") or {}).get("metrics") or {}
-    get = lambda *ks: next((tm[k] for k in ks if k in tm and tm[k] is not None), None)  # noqa: E731
+    src = dict(tm)
+    if isinstance(tm.get("summary"), dict):
+        src.update(tm["summary"])
+    get = lambda *ks: next((src[k] for k in ks if src.get(k) is not None), None)  # noqa: E731
     wall = get("wall_seconds", "train_seconds", "time_s")
     joules = get("energy_j", "train_energy_j")
     out: dict[str, Any] = {
@@ -472,6 +481,7 @@ def bench_latency(make: Callable[[], Engine], sr: int, n_exc: int, seed: int) ->
                            f"vs zone-0 output, lags 0..{max_lag}"),
         "latency_by_excitation_samples": by_kind,
         "latency_measurements_samples": [int(v) for v in delays],
+        "latency_excitations": kinds,
     }
 
 
@@ -656,7 +666,8 @@ def bench_bundle(path: Path, o: BenchOptions, clips, clip_source: str, audio_cli
         "breakdown": breakdown_of(bstats, bwall),
     }
     res["baseline_dsp"].update(bench_latency(lambda: _dsp_engine(bundle, ZONE0), sr, min(o.excitations, 6), o.seed))
-    for k in ("latency_measurements_samples", "latency_by_excitation_samples", "latency_method"):
+    for k in ("latency_measurements_samples", "latency_by_excitation_samples", "latency_method",
+              "latency_excitations"):
         res["baseline_dsp"].pop(k, None)
 
     log(f"[{res['name']}] peak RSS (subprocess)")
@@ -816,6 +827,18 @@ def format_table(res: dict) -> str:
     add("NB held-out top-1 / top-5", lambda b: f"{_f(b['nb']['heldout'].get('top1'), '{:.1%}')} / "
         f"{_f(b['nb']['heldout'].get('top5'), '{:.1%}')} (unigram {_f(b['nb']['heldout'].get('unigram_top1'), '{:.1%}')} / "
         f"{_f(b['nb']['heldout'].get('unigram_top5'), '{:.1%}')})")
+
+    def nb_fit(b):
+        f = b["nb"].get("fit") or {}
+        m = f.get("models") if isinstance(f, dict) else None
+        if not isinstance(m, dict):
+            return "-" if not f else ", ".join(f"{k} {v:.3g}" for k, v in f.items() if isinstance(v, (int, float)))[:60]
+        parts = [f"{k} {m[k]['nll_nats']:.3f}" for k in ("full", "causal", "unigram") if k in m and "nll_nats" in m[k]]
+        top = m.get("full", {}).get("top1")
+        return ", ".join(parts) + (f" nats; full top-1 {top:.1%}" if top is not None else " nats")
+
+    if any(b["nb"].get("fit") for b in bs):
+        add("NB fit eval (manifest)", nb_fit)
 
     def curve(b):
         pts = [p for p in b["blur_curve"] if p["temperature"] == 0.5] or b["blur_curve"]

@@ -71,3 +71,19 @@ def test_int8_sibling(tmp_path):
     s.mkdir()
     (s / "manifest.json").write_text("{}")
     assert find_int8_sibling(a) == s
+
+
+def test_training_cost_from_export_summary():
+    m = {"training": {"metrics": {"summary": {"wall_seconds": 10.0, "energy_j": 3.6e6,
+                                              "energy_method": "measured", "steps": 5}}}}
+    t = training_cost(m)
+    assert t["wall_seconds"] == 10.0 and t["energy_method"] == "measured" and t["steps"] == 5
+    assert t["co2e_g"] == pytest.approx(400.0)
+
+
+def test_nb_metrics_from_export():
+    from vqblur.engine.bench import manifest_nb_metrics
+
+    ev = {"n_cells": 10, "models": {"unigram": {"nll_nats": 5.0}, "full": {"nll_nats": 3.0}}}
+    assert manifest_nb_metrics({"nb": {"file": "nb_table.npz", "evaluation": ev}}) == ev
+    assert manifest_nb_metrics({"nb": {"file": "nb_table.npz"}}) is None

@@ -1,0 +1,640 @@
+"""Build ``report/REPORT.md`` and its figures (matplotlib PNG, ``report/figures/``).
+
+``build_report(out_dir, bench=None, bench_path=None, run_dir=None, bundle=None, ...)``:
+
+* the benchmark numbers come from a ``vqblur bench --json`` file (``bench_path``), a bench
+  result dict (``bench``), or a quick bench run here on ``bundle``;
+* the training curves come from a run folder's ``metrics.jsonl`` (``run_dir``; default
+  ``training/default_run``, the committed log of the default model's run);
+* the codebook histogram, spectrograms and codemaps are computed here with the bundle's own
+  encoder (``vqblur.engine.codec.OnnxCodec``) and the streaming blur sampler on test clips.
+
+Run as ``vqblur report`` or ``python report/build.py``. numpy, onnxruntime and matplotlib only.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_RUN = REPO / "training" / "default_run"
+FALLBACK_RUNS = (REPO / "runs" / "default",)
+#: blur settings shown in the spectrogram figure: the shipped presets' knobs, fully wet
+SPECTRO_PRESETS = ("subtle", "smear", "chaos")
+_FALLBACK_KNOBS = {"subtle": (0.1, 0.25, 0.2), "smear": (0.5, 0.45, 0.4), "chaos": (1.0, 0.9, 0.5)}
+
+FIGURES = {
+    "training": "training_curves.png",
+    "codebook": "codebook_usage.png",
+    "spectrograms": "spectrograms.png",
+    "blocks": "block_compute.png",
+    "latency": "latency_hist.png",
+    "rtf": "rtf_vs_block.png",
+    "blur": "blur_curve.png",
+}
+
+
+# ---------------------------------------------------------------------------- inputs
+
+
+def read_metrics(path: Path) -> list[dict]:
+    recs = []
+    for line in Path(path).read_text(errors="replace").splitlines():
+        line = line.strip()
+        if not line:
+            continue
+        try:
+            r = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(r, dict):
+            recs.append(r)
+    return recs
+
+
+def resolve_run(run_dir) -> Path | None:
+    if run_dir is not None:
+        p = Path(run_dir)
+        if p.is_file():
+            return p
+        return p / "metrics.jsonl"
+    for cand in (DEFAULT_RUN, *FALLBACK_RUNS):
+        if (cand / "metrics.jsonl").is_file():
+            return cand / "metrics.jsonl"
+    return None
+
+
+def preset_knobs(name: str) -> tuple[float, float, float]:
+    try:
+        from vqblur.engine.presets import load_preset
+
+        p = load_preset(name).params
+        return p.zone_size, p.temperature, p.centre
+    except Exception:  # noqa: BLE001 - a missing preset module must not stop the report
+        return _FALLBACK_KNOBS[name]
+
+
+# ---------------------------------------------------------------------------- figures
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    plt.rcParams.update({"figure.dpi": 110, "font.size": 9, "axes.grid": True, "grid.alpha": 0.3})
+    return plt
+
+
+def fig_training(recs: list[dict], path: Path, title: str) -> bool:
+    steps = [r for r in recs if r.get("event", "step") == "step" and "step" in r]
+    evals = [r for r in recs if r.get("event") == "eval"]
+    if not steps and not evals:
+        return False
+    plt = _plt()
+    fig, ax = plt.subplots(2, 2, figsize=(10, 6.5))
+    s = np.array([r["step"] for r in steps])
+
+    def col(rs, k):
+        return np.array([r.get(k, np.nan) for r in rs], dtype=float)
+
+    a = ax[0, 0]
+    for k in ("loss", "l1", "sc", "commitment"):
+        v = col(steps, k)
+        if np.isfinite(v).any():
+            a.plot(s, v, label=k, lw=1)
+    a.set_title("training loss terms")
+    a.set_xlabel("step")
+    a.legend()
+    a = ax[0, 1]
+    if steps:
+        a.plot(s, col(steps, "perplexity"), lw=1, label="train batch")
+    if evals:
+        a.plot([r["step"] for r in evals], col(evals, "perplexity"), "o-", label="validation")
+    a.set_title("codebook perplexity")
+    a.set_xlabel("step")
+    a.legend()
+    a = ax[1, 0]
+    if steps:
+        a.plot(s, col(steps, "usage"), lw=1, label="train batch (share of K)")
+    if evals:
+        a.plot([r["step"] for r in evals], col(evals, "codes_in_use"), "o-", label="validation (share of K)")
+    a.set_ylim(0, 1.05)
+    a.set_title("codes in use")
+    a.set_xlabel("step")
+    a.legend()
+    a = ax[1, 1]
+    if evals:
+        es = [r["step"] for r in evals]
+        a.plot(es, col(evals, "sc_db"), "o-", label="SC (dB)")
+        a.plot(es, col(evals, "lsd_db"), "s-", label="LSD (dB)")
+        a.axhline(-15, color="C0", ls=":", lw=1, label="SC target -15 dB")
+        a.axhline(2, color="C1", ls=":", lw=1, label="LSD target 2 dB")
+        a.legend(fontsize=7)
+    else:
+        a.text(0.5, 0.5, "no evaluation records", ha="center", va="center", transform=a.transAxes)
+    a.set_title("validation reconstruction")
+    a.set_xlabel("step")
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return True
+
+
+def fig_codebook(counts: np.ndarray, path: Path, title: str) -> None:
+    plt = _plt()
+    K = len(counts)
+    p = counts / max(counts.sum(), 1)
+    nz = p[p > 0]
+    ppl = float(np.exp(-(nz * np.log(nz)).sum())) if nz.size else 0.0
+    fig, ax = plt.subplots(1, 2, figsize=(10, 3.4))
+    ax[0].bar(np.arange(K), counts, width=1.0, color="C0")
+    ax[0].set_xlabel("code index")
+    ax[0].set_ylabel("cells")
+    ax[0].set_title(f"code counts ({int((counts > 0).sum())}/{K} in use, perplexity {ppl:.0f})")
+    srt = np.sort(counts)[::-1]
+    srt = srt[srt > 0]
+    ax[1].semilogy(np.arange(1, len(srt) + 1), srt, ".-", ms=3)
+    ax[1].set_xlim(0, K + 1)
+    ax[1].axhline(counts.sum() / K, color="k", ls=":", lw=1, label="uniform")
+    ax[1].set_xlabel("rank")
+    ax[1].set_ylabel("cells (log)")
+    ax[1].set_title("rank-frequency")
+    ax[1].legend()
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def fig_spectrograms(panels: list[tuple[str, np.ndarray, np.ndarray]], sr: int, column_s: float,
+                     path: Path, title: str) -> None:
+    from vqblur.engine.quality import stft_magnitude
+
+    plt = _plt()
+    n = len(panels)
+    fig, ax = plt.subplots(2, n, figsize=(3.0 * n, 5.6), gridspec_kw={"height_ratios": [3, 1.3]},
+                           squeeze=False)
+    specs = [20 * np.log10(stft_magnitude(a, 1024, 256) + 1e-6) for _, a, _ in panels]
+    vmax = max(float(s.max()) for s in specs)
+    K = max(int(c.max()) + 1 if c.size else 1 for _, _, c in panels)
+    for i, ((name, audio, codes), S) in enumerate(zip(panels, specs)):
+        dur = len(audio) / sr
+        a = ax[0, i]
+        a.imshow(S, origin="lower", aspect="auto", cmap="magma", vmin=vmax - 90, vmax=vmax,
+                 extent=(0, dur, 0, sr / 2000))
+        a.set_title(name, fontsize=8)
+        a.set_xlabel("s")
+        a.grid(False)
+        if i == 0:
+            a.set_ylabel("kHz")
+        b = ax[1, i]
+        b.imshow(codes, origin="lower", aspect="auto", cmap="nipy_spectral", vmin=0, vmax=max(K, 256) - 1,
+                 interpolation="nearest", extent=(0, codes.shape[1] * column_s, 0, codes.shape[0]))
+        b.grid(False)
+        b.set_xlabel("s")
+        if i == 0:
+            b.set_ylabel("code row")
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def fig_blocks(bench: dict, path: Path) -> None:
+    plt = _plt()
+    b = bench["bundles"][0]
+    sizes = sorted(b["blocks"], key=int)
+    fig, ax = plt.subplots(1, 2, figsize=(11, 3.8), gridspec_kw={"width_ratios": [1.2, 1]})
+    a = ax[0]
+    data = [np.maximum(np.asarray(b["blocks"][B]["times_ms"]) / b["blocks"][B]["block_ms"], 1e-4) for B in sizes]
+    a.boxplot(data, whis=(1, 99), showfliers=True, flierprops={"markersize": 2, "alpha": 0.4})
+    a.set_yscale("log")
+    a.axhline(1.0, color="r", lw=1.2, label="deadline (block duration)")
+    for i, B in enumerate(sizes, 1):
+        k = b["blocks"][B]
+        a.text(i, 1.25, f"{k['deadline_misses']} miss", ha="center", fontsize=7, color="r")
+    a.set_xticks(range(1, len(sizes) + 1), [f"{B}\n{b['blocks'][B]['block_ms']:.2f} ms" for B in sizes])
+    a.set_xlabel("host block (samples / duration)")
+    a.set_ylabel("compute / block duration (log)")
+    a.set_title("per-block compute vs deadline (box 25-75 %, whiskers 1-99 %)")
+    a.legend(loc="lower right", fontsize=7)
+    a = ax[1]
+    c = b["columns"]
+    t = np.asarray(c.get("times_ms", []))
+    if t.size:
+        a.plot(np.arange(t.size) * c["column_ms"] / 1000.0, t, lw=0.6, label="per column")
+    a.axhline(c["column_ms"], color="r", lw=1.2, label=f"column duration {c['column_ms']:.2f} ms")
+    a.axhline(c["column_ms"] / 2, color="r", ls=":", lw=1, label="target: p99 <= half")
+    a.axhline(c["column_ms_p99"], color="k", ls="--", lw=1, label=f"p99 {c['column_ms_p99']:.2f} ms")
+    a.set_yscale("log")
+    a.set_xlabel("audio time (s)")
+    a.set_ylabel("ms")
+    a.set_title(f"compute per code column ({c['column_samples']} samples)")
+    a.legend(fontsize=7)
+    fig.suptitle(f"{b['name']} ({b['precision']}), {bench['host']['cpu']}, 1 thread, load "
+                 f"{(bench['host'].get('loadavg') or [float('nan')])[0]:.1f}", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def fig_latency(bench: dict, path: Path) -> None:
+    plt = _plt()
+    b = bench["bundles"][0]
+    sr = b["sample_rate"]
+    d = np.asarray(b["latency_measurements_samples"], float) * 1000.0 / sr
+    kinds = b.get("latency_excitations") or ["all"] * len(d)
+    fig, a = plt.subplots(figsize=(7, 3.4))
+    lo, hi = float(d.min()) - 0.5, float(d.max()) + 0.5
+    bins = np.linspace(lo, hi, 40)
+    ks = [k for k in ("noise", "tone", "harmonic", "all") if k in kinds]
+    a.hist([d[[k == kk for kk in kinds]] for k in ks], bins=bins, stacked=True, label=ks)
+    a.axvline(b["latency_ms"]["declared"], color="k", ls="--", lw=1.2,
+              label=f"declared {b['latency_ms']['declared']:.2f} ms")
+    a.axvline(b["latency_ms"]["measured"], color="r", lw=1,
+              label=f"measured (median) {b['latency_ms']['measured']:.2f} ms")
+    a.set_xlabel("delay of the zone-0 output (ms, cross-correlation peak)")
+    a.set_ylabel("excitations")
+    a.set_title(f"measured latency over {len(d)} random excitations; jitter std "
+                f"{b['jitter_ms']['std']:.2f} ms")
+    a.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def rtf_by_block(bb: dict) -> dict[int, float]:
+    return {int(B): float(np.sum(k["times_ms"]) / (k["blocks"] * k["block_ms"])) for B, k in bb["blocks"].items()}
+
+
+def fig_rtf(bench: dict, path: Path) -> None:
+    plt = _plt()
+    fig, ax = plt.subplots(1, 2, figsize=(10, 3.4), gridspec_kw={"width_ratios": [1.6, 1]})
+    a = ax[0]
+    for i, b in enumerate(bench["bundles"]):
+        r = rtf_by_block(b)
+        xs = sorted(r)
+        a.plot(xs, [r[x] for x in xs], "o-", color=f"C{i}", label=f"{b['name']} ({b['precision']})")
+        base = b["baseline_dsp"].get("block_512")
+        if base:
+            a.plot([512], [b["baseline_dsp"]["rtf"]], "x", color=f"C{i}",
+                   ms=9, label="DSP-only baseline (512)")
+    a.axhline(0.10, color="r", ls="--", lw=1, label="target 0.10")
+    a.axhline(0.05, color="g", ls=":", lw=1, label="aim 0.05")
+    a.set_xscale("log", base=2)
+    allb = sorted({int(B) for b in bench["bundles"] for B in b["blocks"]})
+    a.set_xticks(allb, [str(B) for B in allb])
+    a.minorticks_off()
+    a.set_xlabel("host block (samples)")
+    a.set_ylabel("compute s per audio s")
+    a.set_title("real-time factor vs block size (1 thread)")
+    a.legend(fontsize=7)
+    a = ax[1]
+    th = bench["settings"]["threads"]
+    w = 0.8 / max(1, len(bench["bundles"]))
+    for i, b in enumerate(bench["bundles"]):
+        a.bar(np.arange(len(th)) + i * w, [b["rtf"].get(str(t), np.nan) for t in th], w,
+              label=f"{b['name']} ({b['precision']})")
+    a.set_xticks(np.arange(len(th)) + w * (len(bench["bundles"]) - 1) / 2, [str(t) for t in th])
+    a.axhline(0.10, color="r", ls="--", lw=1)
+    a.set_xlabel("onnxruntime threads")
+    a.set_title("RTF vs threads (512-sample blocks)")
+    a.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def fig_blur(bench: dict, path: Path) -> None:
+    plt = _plt()
+    b = bench["bundles"][0]
+    curve = b["blur_curve"]
+    temps = sorted({p["temperature"] for p in curve})
+    fig, ax = plt.subplots(1, 2, figsize=(10, 3.4))
+    for j, t in enumerate(temps):
+        pts = sorted((p for p in curve if p["temperature"] == t), key=lambda p: p["zone_size"])
+        z = [p["zone_size"] for p in pts]
+        ax[0].plot(z, [p["lsd_db"] for p in pts], "o-", color=f"C{j}", label=f"t={t:g} (T={2 * t * t:.2f})")
+        if all("codes_changed" in p for p in pts):
+            ax[1].plot(z, [100 * p["codes_changed"] for p in pts], "o-", color=f"C{j}", label=f"t={t:g}")
+    ax[0].set_xlabel("zone size knob")
+    ax[0].set_ylabel("LSD vs zone-0 output (dB)")
+    ax[0].set_title("spectral change")
+    ax[0].legend(fontsize=7)
+    ax[1].set_xlabel("zone size knob")
+    ax[1].set_ylabel("% of code cells changed")
+    ax[1].set_title("codes changed by the sampler")
+    if ax[1].lines:
+        ax[1].legend(fontsize=7)
+    fig.suptitle(f"blur strength ({b['name']}, centre 0.5)", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+# ---------------------------------------------------------------------------- markdown
+
+
+def _f(v, fmt="{:.3g}"):
+    if v is None or (isinstance(v, float) and (math.isnan(v) or math.isinf(v))):
+        return "-"
+    return fmt.format(v)
+
+
+def md_table(header: list[str], rows: list[list[str]]) -> str:
+    out = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    out += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
+    return "\n".join(out)
+
+
+def _nb_rows(b: dict) -> list[list[str]]:
+    rows = []
+    h = b["nb"].get("heldout") or {}
+    if h.get("cells"):
+        rows.append(["bench: bundle encoder on test clips, full neighbourhood", f"{h['cells']}",
+                     _f(h["nll_nats"], "{:.3f}"), _f(h["unigram_nll_nats"], "{:.3f}"),
+                     _f(h["top1"], "{:.1%}"), _f(h["top5"], "{:.1%}"),
+                     f"{_f(h['unigram_top1'], '{:.1%}')} / {_f(h['unigram_top5'], '{:.1%}')}"])
+    fit = b["nb"].get("fit") or {}
+    models = fit.get("models") if isinstance(fit, dict) else None
+    if isinstance(models, dict):
+        uni = models.get("unigram", {})
+        for name, m in models.items():
+            if name == "unigram" or not isinstance(m, dict):
+                continue
+            rows.append([f"fit evaluation (manifest): {name}", str(fit.get("n_cells", "-")),
+                         _f(m.get("nll_nats"), "{:.3f}"), _f(uni.get("nll_nats"), "{:.3f}"),
+                         _f(m.get("top1"), "{:.1%}"), _f(m.get("top5"), "{:.1%}"),
+                         f"{_f(uni.get('top1'), '{:.1%}')} / {_f(uni.get('top5'), '{:.1%}')}"])
+    return rows
+
+
+def write_markdown(out: Path, bench: dict, figs: dict[str, str], info: dict) -> Path:
+    bs = bench["bundles"]
+    b0 = bs[0]
+    L: list[str] = []
+    h = bench["host"]
+    L += ["# vqblur report", "",
+          f"Generated {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} by `vqblur report` "
+          f"(`report/build.py`) from the bench of {bench['created']}"
+          f"{' (quick run)' if bench['settings'].get('quick') else ''}.", "",
+          f"* bundle(s): " + ", ".join(f"`{b['path']}` ({b['precision']}, {b['bundle_mb']:.2f} MB)" for b in bs),
+          f"* machine: {h['cpu']}, {h.get('usable_cpus')} usable CPUs, load average "
+          f"{_f((h.get('loadavg') or [None])[0], '{:.1f}')} at bench time; Python {h['python']}, "
+          f"numpy {h['numpy']}, onnxruntime {h['onnxruntime']}",
+          f"* timing knobs: zone size {bench['settings']['timing_params']['zone_size']}, temperature "
+          f"{bench['settings']['timing_params']['temperature']} (the blur sampler is running); "
+          f"{b0['timing_audio_seconds']:.0f} s of audio per run, median of {bench['settings']['repeats']} runs",
+          f"* test audio: {b0['quality']['test']['source']}",
+          f"* training log: {info.get('run') or 'none found'}", ""]
+    if bench["settings"].get("quick"):
+        L += ["> This report was built from a **quick** bench (short runs): the numbers are indicative only.", ""]
+
+    L += ["## Targets (docs: DESIGN.md, Measuring)", ""]
+    names = {"latency_ms": "latency (ms, measured)", "rtf_1_thread": "real-time factor, 1 thread",
+             "column_p99_over_duration": "p99 compute per column / column duration",
+             "peak_rss_mb": "engine peak RSS (MB)", "bundle_mb": "bundle size (MB)",
+             "sc_db": "zone-0 spectral convergence (dB)", "lsd_db": "zone-0 log-spectral distance (dB)"}
+    rows = []
+    for k, label in names.items():
+        cells = [label, _f(b0["targets"][k]["target"], "{:g}")]
+        for b in bs:
+            t = b["targets"][k]
+            cells.append(f"{_f(t['value'], '{:.3g}')} {'ok' if t['ok'] else ('**missed**' if t['ok'] is False else '')}")
+        rows.append(cells)
+    L += [md_table(["measure", "target (at most)"] + [f"{b['name']} ({b['precision']})" for b in bs], rows), ""]
+
+    L += ["## Latency", "",
+          f"Declared latency {b0['latency_samples']['declared']} samples = {b0['latency_ms']['declared']:.2f} ms "
+          f"(`N - 1 + (F-1) R`); measured {_f(b0['latency_samples']['measured'], '{:.0f}')} samples = "
+          f"{_f(b0['latency_ms']['measured'], '{:.2f}')} ms: {b0['latency_method']}. "
+          f"Jitter (spread of the measured delay): std {b0['jitter_ms']['std']:.3f} ms, range "
+          f"{b0['jitter_ms']['range']:.3f} ms. Median delay by excitation: "
+          + ", ".join(f"{k} {v:.0f} samples" for k, v in b0["latency_by_excitation_samples"].items())
+          + ". A spread above zero means the model itself smears some sounds in time (the output's "
+          "correlation peak moves), not that the engine's buffering varies: the DSP-only engine measures "
+          f"{_f(b0['baseline_dsp']['latency_samples']['measured'], '{:.0f}')} samples with jitter "
+          f"{b0['baseline_dsp']['jitter_ms']['std']:.3f} ms.", "",
+          f"![latency histogram](figures/{figs['latency']})", ""]
+
+    L += ["## Compute", "",
+          "Per host block: compute time against the block's duration, and deadline misses under a simulated "
+          "real-time schedule (block *i* arrives at (i+1)·B/sr, starts when it has arrived and the previous "
+          "block is done, misses when it finishes more than one block duration after arriving). The engine "
+          "works per code column (160 samples), so small blocks are mostly free and a few carry a whole column.", ""]
+    rows = []
+    for B in sorted(b0["blocks"], key=int):
+        cells = [B, _f(b0["blocks"][B]["block_ms"], "{:.2f}")]
+        for b in bs:
+            k = b["blocks"][B]
+            cells += [f"{k['block_ms_p50']:.3f} / {k['block_ms_p99']:.3f} / {k['block_ms_max']:.2f}",
+                      f"{k['deadline_misses']} / {k['blocks']}"]
+        rows.append(cells)
+    hdr = ["block", "duration ms"]
+    for b in bs:
+        hdr += [f"{b['name']} p50 / p99 / max ms", "misses"]
+    L += [md_table(hdr, rows), "", f"![per-block compute](figures/{figs['blocks']})", ""]
+
+    rows = []
+    for b in bs:
+        base = b["baseline_dsp"]
+        rows.append([f"{b['name']} ({b['precision']})"] + [_f(b["rtf"].get(str(t)), "{:.4f}") for t in bench["settings"]["threads"]]
+                    + [_f(base["rtf"], "{:.4f}"), f"x{base['rtf_ratio']:.1f}", f"{100 * base['model_share']:.0f} %"])
+    L += [md_table(["bundle"] + [f"RTF {t} thr" for t in bench["settings"]["threads"]]
+                   + ["DSP-only RTF", "model / DSP", "model share"], rows), "",
+          f"![RTF vs block size](figures/{figs['rtf']})", ""]
+    parts = ("stft", "encoder", "blur", "decoder", "overlap_add", "mix")
+    rows = [[f"{b['name']} ({b['precision']})"] + [f"{100 * b['breakdown'][p]:.0f} % ({b['breakdown_ms_per_audio_s'][p]:.1f})"
+                                                  for p in parts] for b in bs]
+    L += ["Where the time goes (share of the engine's own timers; in brackets ms per second of audio):", "",
+          md_table(["bundle"] + list(parts), rows), ""]
+
+    L += ["## Memory and energy", ""]
+    rows = []
+    for b in bs:
+        m = b.get("memory") or {}
+        rows.append([f"{b['name']} ({b['precision']})", _f(b.get("peak_rss_mb"), "{:.0f}"),
+                     _f(m.get("runtime_rss_mb"), "{:.0f}"), f"{b['bundle_mb']:.2f}",
+                     f"{b['energy_j_per_audio_s']:.3g} ({b['energy_method']})",
+                     f"{b['baseline_dsp']['energy_j_per_audio_s']:.3g}",
+                     ", ".join(f"{t} thr {v:.3g}" for t, v in b["energy_by_threads"].items()),
+                     _f(b.get("cpu_s_per_audio_s"), "{:.3f}")])
+    L += [md_table(["bundle", "peak RSS MB", "runtime only MB", "bundle MB", "J per audio s (1 thr)",
+                    "DSP-only J/s", "J/s by threads", "CPU s per audio s"], rows), "",
+          f"Energy source: {b0['energy_source']}. Peak RSS: `ru_maxrss` of a fresh process that imports the engine, "
+          "loads the bundle and processes audio ('runtime only': the same process before loading the bundle).", ""]
+    rows = []
+    for b in bs:
+        t = b["training_cost"]
+        rows.append([f"{b['name']}", _f(t["wall_seconds"], "{:.0f}"),
+                     _f(t["wall_seconds"] / 3600 if isinstance(t["wall_seconds"], (int, float)) else None, "{:.2f}"),
+                     _f(t["energy_j"], "{:.3g}"), t["energy_method"] or "-", _f(t["co2e_g"], "{:.3g}"),
+                     str(t.get("steps") or "-"), str(t.get("device") or "-")])
+    L += ["Training cost (from the bundle manifest's training metrics):", "",
+          md_table(["bundle", "train s", "h", "energy J", "method", "CO2e g", "steps", "device"], rows), "",
+          f"CO2e uses {b0['training_cost']['grid_source']}.", ""]
+
+    L += ["## Quality", ""]
+    rows = []
+    for b in bs:
+        for key, q in b["quality"].items():
+            rows.append([f"{b['name']} ({b['precision']})", key, q.get("source", "-"), str(q.get("clips", 0)),
+                         _f(q.get("sc_db"), "{:.1f}"), _f(q.get("lsd_db"), "{:.2f}")])
+    L += ["Zone size 0 (no blur), fully wet, output latency-aligned with the input; median over clips "
+          "(`engine/quality.py`, n_fft 2048, hop 512):", "",
+          md_table(["bundle", "set", "audio", "clips", "SC dB", "LSD dB"], rows), "",
+          f"![spectrograms](figures/{figs['spectrograms']})", "",
+          info.get("spectro_caption", ""), "",
+          f"![blur strength](figures/{figs['blur']})", "",
+          b0["blur_curve_method"] + ".", ""]
+
+    L += ["## Codebook", "", info.get("codebook_caption", ""), "", f"![codebook usage](figures/{figs['codebook']})", ""]
+
+    L += ["## Naive Bayes evaluation", "",
+          "Negative log-likelihood (nats per cell) and top-k accuracy of each cell's code given its neighbours, "
+          "against the unigram prior P(c):", ""]
+    rows = []
+    for b in bs:
+        rows += [[f"{b['name']}: {r[0]}"] + r[1:] for r in _nb_rows(b)]
+    L += [md_table(["evaluation", "cells", "NLL", "unigram NLL", "top-1", "top-5", "unigram top-1 / top-5"], rows)
+          if rows else "No NB evaluation available.", ""]
+
+    L += ["## Training curves", ""]
+    if "training" in figs:
+        L += [f"![training curves](figures/{figs['training']})", "", info.get("training_caption", ""), ""]
+    else:
+        L += ["No training log (`metrics.jsonl`) was found; pass `--run DIR`.", ""]
+    path = out / "REPORT.md"
+    path.write_text("\n".join(L) + "\n")
+    return path
+
+
+# ---------------------------------------------------------------------------- build
+
+
+def build_report(out_dir=None, *, bench: dict | None = None, bench_path=None, run_dir=None, bundle=None,
+                 clips: int = 8, quick_bench: bool = True, log: Callable[[str], None] = lambda s: None) -> Path:
+    from vqblur.engine.bench import BenchOptions, blur_codes, encode_codes, render_aligned, run_bench, strip_for_json, test_clips
+    from vqblur.engine.bundle import default_bundle_path, load_bundle
+    from vqblur.engine.core import Engine, Params
+
+    out = Path(out_dir) if out_dir is not None else REPO / "report"
+    figdir = out / "figures"
+    figdir.mkdir(parents=True, exist_ok=True)
+
+    if bench is None and bench_path is not None:
+        bench = json.loads(Path(bench_path).read_text())
+    if bench is None:
+        bpath = Path(bundle) if bundle else default_bundle_path()
+        log(f"running a {'quick ' if quick_bench else ''}bench on {bpath}")
+        bench = strip_for_json(run_bench(BenchOptions(bundles=[bpath], quick=quick_bench,
+                                                      threads=[1] if quick_bench else (1, 2), log=log)))
+    bundle_path = Path(bundle) if bundle else Path(bench["bundles"][0]["path"])
+    bnd = load_bundle(bundle_path)
+    sr = bnd.sample_rate
+    info: dict[str, Any] = {}
+    figs: dict[str, str] = {}
+
+    # training curves
+    mpath = resolve_run(run_dir)
+    if mpath is not None and mpath.is_file():
+        recs = read_metrics(mpath)
+        try:
+            rel = mpath.resolve().relative_to(REPO)
+        except ValueError:
+            rel = mpath
+        info["run"] = f"`{rel}` ({len(recs)} records)"
+        if fig_training(recs, figdir / FIGURES["training"], f"training run {mpath.parent.name}"):
+            figs["training"] = FIGURES["training"]
+            end = [r for r in recs if r.get("event") == "end"]
+            ev = [r for r in recs if r.get("event") == "eval"]
+            cap = (f"Loss terms and codebook health over {max((r.get('step', 0) for r in recs), default=0)} steps: "
+                   "perplexity (effective number of codes) and the share of the K codes in use, per training batch "
+                   "and on the validation clips; validation SC / LSD in the last panel.")
+            if ev:
+                e = ev[-1]
+                cap += (f" Last evaluation (step {e.get('step')}): SC {_f(e.get('sc_db'), '{:.1f}')} dB, LSD "
+                        f"{_f(e.get('lsd_db'), '{:.2f}')} dB, perplexity {_f(e.get('perplexity'), '{:.0f}')}, "
+                        f"codes in use {_f(e.get('codes_in_use'), '{:.0%}')}.")
+            if end:
+                s = end[-1]
+                cap += (f" Run: {_f(s.get('wall_seconds'), '{:.0f}')} s on {s.get('device', '?')}, "
+                        f"{_f(s.get('energy_j'), '{:.3g}')} J ({s.get('energy_method', '?')}).")
+            info["training_caption"] = cap
+    elif run_dir is not None:
+        from vqblur.errors import UserError
+
+        raise UserError(f"{mpath}: no metrics.jsonl there")
+
+    # codebook usage, spectrograms, codemaps
+    log(f"encoding {clips} test clips with the bundle's encoder")
+    tclips, src = test_clips(sr, clips, 0)
+    grids = [encode_codes(bnd, a) for _, a in tclips]
+    counts = np.bincount(np.concatenate([g.reshape(-1) for g in grids]), minlength=bnd.codebook_size)
+    fig_codebook(counts, figdir / FIGURES["codebook"], f"{bnd.root.name}: code usage on {len(tclips)} test clips")
+    figs["codebook"] = FIGURES["codebook"]
+    info["codebook_caption"] = (f"Codes the bundle's encoder assigns to {sum(g.size for g in grids)} cells of "
+                                f"{len(tclips)} clips ({src}); left, count per code index; right, the same counts "
+                                "sorted (rank-frequency, log scale) against a uniform use of the codebook.")
+
+    name, clip = tclips[0]
+    clip = clip[: int(2.5 * sr)]
+    codes0 = encode_codes(bnd, clip)
+    zero = render_aligned(Engine(bnd, Params(zone_size=0.0), seed=0), clip)
+    panels = [(f"input ({name[:24]})", clip, codes0), ("zone 0 (reconstruction)", zero, codes0)]
+    labels = []
+    for pname in SPECTRO_PRESETS:
+        z, t, c = preset_knobs(pname)
+        y = render_aligned(Engine(bnd, Params(zone_size=z, temperature=t, centre=c, mix=1.0), seed=0), clip)
+        panels.append((f"{pname}: zone {z:g}, t {t:g}, centre {c:g}", y, blur_codes(bnd, codes0, z, t, c, 0)))
+        labels.append(f"{pname} (zone {z:g}, temperature {t:g}, centre {c:g})")
+    fig_spectrograms(panels, sr, bnd.column_samples / sr, figdir / FIGURES["spectrograms"],
+                     f"{bnd.root.name}: spectrograms (top) and code grids (bottom, colour = code index)")
+    figs["spectrograms"] = FIGURES["spectrograms"]
+    info["spectro_caption"] = (f"Top: spectrograms (dB, 90 dB range) of the input clip, the zone-0 output and the "
+                               f"blurred output at three preset settings, fully wet: {', '.join(labels)}. Bottom: "
+                               "the code grids (rows = frequency bands, low at the bottom; one column per "
+                               f"{1000 * bnd.column_samples / sr:.2f} ms): the encoder's codes, then the "
+                               "streaming sampler's output for each setting (same seed as the engine).")
+
+    fig_blocks(bench, figdir / FIGURES["blocks"])
+    figs["blocks"] = FIGURES["blocks"]
+    fig_latency(bench, figdir / FIGURES["latency"])
+    figs["latency"] = FIGURES["latency"]
+    fig_rtf(bench, figdir / FIGURES["rtf"])
+    figs["rtf"] = FIGURES["rtf"]
+    fig_blur(bench, figdir / FIGURES["blur"])
+    figs["blur"] = FIGURES["blur"]
+
+    (out / "bench.json").write_text(json.dumps(bench))
+    return write_markdown(out, bench, figs, info)
+
+
+def main(argv=None) -> int:
+    import argparse
+
+    p = argparse.ArgumentParser(description="build report/REPORT.md")
+    p.add_argument("--out", default=None)
+    p.add_argument("--bench", default=None)
+    p.add_argument("--run", default=None)
+    p.add_argument("--bundle", default=None)
+    p.add_argument("--full-bench", action="store_true")
+    a = p.parse_args(argv)
+    path = build_report(a.out, bench_path=a.bench, run_dir=a.run, bundle=a.bundle, quick_bench=not a.full_bench,
+                        log=lambda s: print(s, file=sys.stderr))
+    print(path)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
