@@ -279,14 +279,16 @@ class MidiInput:
         if isinstance(port, int) or (isinstance(port, str) and port.strip().isdigit()):
             index = int(port)
             if not 0 <= index < len(ports):
+                desc = _describe_ports(ports, midi)
                 midi.delete()
-                raise UserError(f"no MIDI input port {index}; {_describe_ports(ports, midi)}")
+                raise UserError(f"no MIDI input port {index}; {desc}")
         else:
             needle = str(port).lower()
             matches = [i for i, p in enumerate(ports) if needle in p.lower()]
             if not matches:
+                desc = _describe_ports(ports, midi)
                 midi.delete()
-                raise UserError(f"no MIDI input port matches '{port}'; {_describe_ports(ports, midi)}")
+                raise UserError(f"no MIDI input port matches '{port}'; {desc}")
             index = matches[0]
         midi.set_callback(self._callback)
         try:
