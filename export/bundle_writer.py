@@ -147,7 +147,8 @@ def export_bundle(checkpoint: str | Path, nb_path: str | Path, out_dir: str | Pa
     split when cached, else a synthetic signal.
     """
     from vqblur.engine.bundle import load_bundle, write_manifest
-    from vqblur.export.onnx_export import DECODER_FILE, ENCODER_FILE, OPSET, export_step_graphs
+    from vqblur.export.onnx_export import (DECODER_FILE, DEFAULT_REWRITES, ENCODER_FILE, OPSET,
+                                           export_step_graphs)
     from vqblur.training.checkpoint import load_checkpoint
 
     ckpt_path = resolve_checkpoint(checkpoint)
@@ -215,7 +216,8 @@ def export_bundle(checkpoint: str | Path, nb_path: str | Path, out_dir: str | Pa
             "precision": precision,
             "files": {},
             "training": training,
-            "export": {"opset": max(opset, OPSET), "versions": _versions()},
+            "export": {"opset": max(opset, OPSET), "rewrites": dict(DEFAULT_REWRITES),
+                       "versions": _versions()},
         }
         if quant:
             manifest["export"]["int8"] = quant

@@ -1,0 +1,130 @@
+"""Export-only rewrites of the step graphs that give the same numbers with fewer, cheaper ops.
+
+Applied to the (deep-copied) model just before tracing; the training code is untouched and
+the parity check (export/parity.py) compares against the *original* model, so any mistake
+here shows up as a parity failure.
+
+* :class:`SubPixelConvTranspose` -- a frequency ConvTranspose (stride 2, kernel K, padding
+  (K-2)/2, time kernel 1) as one ordinary Conv producing both output phases (2 x C_out
+  channels) followed by an interleave (Reshape/Transpose/Reshape). onnxruntime's
+  ConvTranspose has no NCHWc kernel and is the decoder's most expensive op at these sizes.
+* :class:`StepCausalConv` -- a causal conv with time kernel 2 whose streaming state is the
+  previous column. The stock step concatenates (state, x), convolves, and slices the new
+  state out of the concatenation; here the new state *is* x (no Slice), and the variant
+  ``"split"`` also replaces Concat + Conv(kt=2) by Conv(state) + Conv(x).
+
+``apply_rewrites(model, ...)`` swaps the modules in place (call it on a copy).
+"""
+
+from __future__ import annotations
+
+from typing import Iterator
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from vqblur.training.model import CausalConv2d
+
+
+class SubPixelConvTranspose(nn.Module):
+    """Exact replacement of ``nn.ConvTranspose2d`` with stride (2, 1), kernel (K, 1),
+    padding ((K-2)/2, 0), no output padding / groups / dilation: output height 2 H."""
+
+    def __init__(self, ct: nn.ConvTranspose2d) -> None:
+        super().__init__()
+        K = ct.kernel_size[0]
+        p = ct.padding[0]
+        w = ct.weight.detach()  # [C_in, C_out, K, 1]
+        c_in, c_out = w.shape[0], w.shape[1]
+        taps: dict[tuple[int, int], int] = {}  # (phase, input offset d) -> kernel index k
+        for phase in (0, 1):
+            for k in range(K):
+                if (k - phase - p) % 2 == 0:
+                    taps[(phase, (phase + p - k) // 2)] = k
+        ds = [d for _, d in taps]
+        self.dmin, self.dmax = min(ds), max(ds)
+        width = self.dmax - self.dmin + 1
+        weight = torch.zeros(2 * c_out, c_in, width, 1, dtype=w.dtype)
+        for (phase, d), k in taps.items():
+            weight[phase * c_out:(phase + 1) * c_out, :, d - self.dmin, 0] = w[:, :, k, 0].t()
+        self.symmetric = -self.dmin == self.dmax
+        self.conv = nn.Conv2d(c_in, 2 * c_out, (width, 1),
+                              padding=(self.dmax, 0) if self.symmetric else 0,
+                              bias=ct.bias is not None)
+        with torch.no_grad():
+            self.conv.weight.copy_(weight)
+            if ct.bias is not None:
+                self.conv.bias.copy_(torch.cat([ct.bias.detach(), ct.bias.detach()]))
+        self.c_out = c_out
+
+    @staticmethod
+    def supports(ct: nn.Module) -> bool:
+        if not isinstance(ct, nn.ConvTranspose2d):
+            return False
+        K, kt = ct.kernel_size
+        return (ct.stride == (2, 1) and kt == 1 and ct.padding[1] == 0 and ct.groups == 1
+                and ct.dilation == (1, 1) and ct.output_padding == (0, 0)
+                and K - 2 * ct.padding[0] == 2 and K >= 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.symmetric:
+            x = F.pad(x, (0, 0, -self.dmin, self.dmax))
+        z = self.conv(x)  # [B, 2*C_out, H, W]
+        B, _, H, W = z.shape
+        z = z.reshape(B, 2, self.c_out, H, W).permute(0, 2, 3, 1, 4)  # [B, C_out, H, 2, W]
+        return z.reshape(B, self.c_out, 2 * H, W)
+
+
+class StepCausalConv(nn.Module):
+    """A ``CausalConv2d`` with time kernel 2 whose step hands x itself on as the new state."""
+
+    def __init__(self, cc: CausalConv2d, split: bool = False) -> None:
+        super().__init__()
+        self.conv = cc.conv
+        self.kt = cc.kt
+        self.split = split
+        if split:
+            c = cc.conv
+            kf = c.kernel_size[0]
+            self.conv_state = nn.Conv2d(c.in_channels, c.out_channels, (kf, 1), stride=c.stride,
+                                        padding=c.padding, bias=False)
+            self.conv_x = nn.Conv2d(c.in_channels, c.out_channels, (kf, 1), stride=c.stride,
+                                    padding=c.padding, bias=c.bias is not None)
+            with torch.no_grad():
+                self.conv_state.weight.copy_(c.weight[..., 0:1])
+                self.conv_x.weight.copy_(c.weight[..., 1:2])
+                if c.bias is not None:
+                    self.conv_x.bias.copy_(c.bias)
+
+    @staticmethod
+    def supports(m: nn.Module) -> bool:
+        return isinstance(m, CausalConv2d) and m.kt == 2
+
+    def state_shape(self, height: int):
+        return (1, self.conv.in_channels, height, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(F.pad(x, (self.kt - 1, 0)))
+
+    def step(self, x: torch.Tensor, states: Iterator[torch.Tensor], out: list[torch.Tensor]) -> torch.Tensor:
+        s = next(states)
+        out.append(x)
+        if self.split:
+            return self.conv_x(x) + self.conv_state(s)
+        return self.conv(torch.cat([s, x], dim=3))
+
+
+def apply_rewrites(model: nn.Module, subpixel: bool = True, causal: str | None = "noslice") -> dict[str, int]:
+    """Swap supported modules in place. ``causal``: None, "noslice" or "split".
+    Returns how many modules of each kind were replaced."""
+    counts = {"subpixel": 0, "causal": 0}
+    for parent in list(model.modules()):
+        for name, child in list(parent.named_children()):
+            if subpixel and SubPixelConvTranspose.supports(child):
+                setattr(parent, name, SubPixelConvTranspose(child))
+                counts["subpixel"] += 1
+            elif causal and StepCausalConv.supports(child):
+                setattr(parent, name, StepCausalConv(child, split=(causal == "split")))
+                counts["causal"] += 1
+    return counts
