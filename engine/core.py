@@ -51,6 +51,7 @@ CHUNK = 4096  # largest piece of a host block processed at once (buffers are siz
 CODEC_KNOB_TAU = 0.020  # s, one-pole per column for zone_size / temperature / centre
 GAIN_TAU = 0.010  # s, per-sample one-pole for mix / bypass gains
 LIMIT_KNEE = 0.89  # soft limiter: identity below, tanh knee above, never reaching 1.0
+INPUT_CLAMP = 1.0e6  # |input| beyond this (+120 dBFS) is clamped: keeps every FFT/sum finite
 
 KNOBS = ("zone_size", "temperature", "centre", "mix", "bypass")
 
@@ -125,11 +126,33 @@ class EngineStats:
         }
 
 
+def sanitize_input(x: np.ndarray) -> np.ndarray:
+    """NaN/+-Inf samples -> 0 and |x| clamped to INPUT_CLAMP; returns x itself when it is clean
+    (the common case: two reductions, no allocation), else a cleaned copy (x is not modified).
+
+    Without the clamp, float64 input near its largest values overflows the STFT (inf * 0 =
+    NaN in the phase ratio) and the dry/wet difference, and NaN would reach the output.
+    """
+    if x.size == 0:
+        return x
+    lo, hi = x.min(), x.max()  # NaN in x makes both NaN and fails the test below
+    if -INPUT_CLAMP <= lo and hi <= INPUT_CLAMP:
+        return x
+    x = np.nan_to_num(x, nan=0.0, posinf=0.0, neginf=0.0)
+    np.clip(x, -INPUT_CLAMP, INPUT_CLAMP, out=x)
+    return x
+
+
 def soft_limit(y: np.ndarray, knee: float = LIMIT_KNEE) -> np.ndarray:
-    """Memoryless safety limiter in place: identity for |y| <= knee, tanh knee to (knee, 1)."""
+    """Memoryless safety limiter in place: identity for |y| <= knee, tanh knee to (knee, 1).
+
+    NaN becomes 0 and +-Inf +-1 (never expected here: the engine's input and decoder output
+    are sanitised, but the limiter is the last line of defence)."""
     if y.size == 0 or (y.max() <= knee and y.min() >= -knee):
         return y
+    np.nan_to_num(y, copy=False, nan=0.0, posinf=1.0, neginf=-1.0)
     a = np.abs(y)
+    np.minimum(a, 16.0, out=a)  # tanh is 1.0 long before; keeps the division finite
     over = a > knee
     if over.any():
         head = 1.0 - knee
@@ -188,6 +211,7 @@ class Engine:
         self.blur_available = self.samplers is not None
 
         sr = self.sample_rate
+        self._kmax = self.config.codebook_size - 1
         self._col_alpha = 1.0 - math.exp(-self.config.column_samples / (CODEC_KNOB_TAU * sr))
         r = math.exp(-1.0 / (GAIN_TAU * sr))
         self._pow = r ** np.arange(1, CHUNK + 1, dtype=np.float64)
@@ -257,9 +281,7 @@ class Engine:
         st = self.stats
         pc = time.perf_counter
         n = x.shape[0]
-        x = np.asarray(x, dtype=np.float64)
-        if not np.isfinite(x).all():
-            x = np.where(np.isfinite(x), x, 0.0)
+        x = sanitize_input(np.asarray(x, dtype=np.float64))
         stft = self.stft
         t0 = pc()
         stft.push(x)
@@ -278,6 +300,8 @@ class Engine:
             for ch, codec in enumerate(self.codecs):
                 t0 = pc()
                 codes = codec.encode(lm[ch])
+                # a wild encoder (or a NaN it was fed) must not index outside the codebook
+                np.clip(codes, 0, self._kmax, out=codes)
                 t1 = pc()
                 st.encoder += t1 - t0
                 if self.samplers is not None:

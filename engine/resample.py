@@ -35,6 +35,8 @@ import math
 
 import numpy as np
 
+from vqblur.engine.core import sanitize_input
+
 
 def _kaiser_sinc(u: np.ndarray, fc: float, W: float, beta: float) -> np.ndarray:
     """Windowed sinc low-pass (cut-off fc of the input Nyquist) at offsets u (input samples)."""
@@ -210,9 +212,7 @@ class ResampledEngine:
 
     def _chunk(self, x: np.ndarray) -> np.ndarray:
         n = x.shape[0]
-        xm = x.astype(np.float64)
-        if not np.isfinite(xm).all():
-            xm = np.where(np.isfinite(xm), xm, 0.0)
+        xm = sanitize_input(x.astype(np.float64))
         xm = self.down.process(xm)
         ym = self.engine.process(xm.astype(np.float32)) if len(xm) else np.zeros((0, self.channels), np.float32)
         yo = self.up.process(ym.astype(np.float64))
