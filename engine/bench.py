@@ -25,8 +25,9 @@ compute
     ``breakdown``: shares of the engine's own accumulators (``Engine.stats``): stft (analysis),
     encoder, blur, decoder, overlap_add (synthesis, OLA, FIFOs), mix (dry/wet, limiter).
 memory and size
-    ``peak_rss_mb``: ``ru_maxrss`` of a fresh subprocess that imports the engine, loads the
-    bundle and processes audio (``runtime_rss_mb``: the same process before the bundle, i.e.
+    ``peak_rss_mb``: the peak RSS (``VmHWM``) of a fresh subprocess that imports the engine, loads
+    the bundle and processes audio (``ru_maxrss`` is recorded too, but on Linux a child inherits its
+    parent's high-water mark in it across fork + exec, so it can read high) (``runtime_rss_mb``: the same process before the bundle, i.e.
     Python + numpy + onnxruntime). ``bundle_mb``: the bundle folder's files.
 energy
     ``energy_j_per_audio_s`` with ``energy_method`` and ``energy_source``
@@ -423,7 +424,17 @@ import numpy as np
 import onnxruntime
 from vqblur.engine.core import Engine, Params
 from vqblur.engine.bundle import load_bundle
-kb = lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+def kb():
+    # VmHWM: this process's own peak RSS. ru_maxrss is not used first: on Linux it keeps the
+    # parent's high-water mark across fork + execve, so a child of a big process reads high.
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 out = {"runtime_rss_mb": kb()}
 if mode == "engine":
     b = load_bundle(bundle_path)
@@ -434,6 +445,7 @@ if mode == "engine":
     for a in range(0, len(x), 512):
         eng.process(x[a:a + 512])
 out["peak_rss_mb"] = kb()
+out["ru_maxrss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 out["torch_imported"] = "torch" in sys.modules
 print("RSS_JSON " + json.dumps(out))
 """
@@ -446,7 +458,8 @@ def peak_rss(bundle_root: Path, seconds: float, threads: int = 1) -> dict:
     for line in r.stdout.splitlines():
         if line.startswith("RSS_JSON "):
             d = json.loads(line[len("RSS_JSON "):])
-            d["method"] = "ru_maxrss of a fresh subprocess (engine + bundle + processing)"
+            d["method"] = ("peak RSS (VmHWM; ru_maxrss where /proc is missing) of a fresh subprocess that "
+                           "imports the engine, loads the bundle and processes audio")
             return d
     return {"peak_rss_mb": None, "error": (r.stderr or r.stdout)[-500:]}
 

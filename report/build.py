@@ -471,7 +471,7 @@ def write_markdown(out: Path, bench: dict, figs: dict[str, str], info: dict) -> 
                      _f(b.get("cpu_s_per_audio_s"), "{:.3f}")])
     L += [md_table(["bundle", "peak RSS MB", "runtime only MB", "bundle MB", "J per audio s (1 thr)",
                     "DSP-only J/s", "J/s by threads", "CPU s per audio s"], rows), "",
-          f"Energy source: {b0['energy_source']}. Peak RSS: `ru_maxrss` of a fresh process that imports the engine, "
+          f"Energy source: {b0['energy_source']}. Peak RSS: the peak resident set (VmHWM) of a fresh process that imports the engine, "
           "loads the bundle and processes audio ('runtime only': the same process before loading the bundle).", ""]
     rows = []
     for b in bs:

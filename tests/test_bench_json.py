@@ -31,10 +31,16 @@ sys.exit(rc)
 def bench(tmp_path_factory):
     d = tmp_path_factory.mktemp("bench")
     root = make_toy_bundle(d / "toy")
+    audio = d / "audio"
+    audio.mkdir()
+    import soundfile as sf
+
+    t = np.arange(24000) / 24000.0  # 1 s at 24 kHz: the bench resamples to the bundle's rate
+    sf.write(audio / "tone.wav", (0.3 * np.sin(2 * np.pi * 330 * t) * np.exp(-2 * t)).astype(np.float32), 24000)
     out = d / "bench.json"
     r = subprocess.run(
         [sys.executable, "-c", _RUN, "bench", "--bundle", str(root), "--quick", "--quiet",
-         "--json", str(out), "--blocks", "64,512"],
+         "--json", str(out), "--blocks", "64,512", "--audio", str(audio)],
         capture_output=True, text=True, timeout=300,
     )
     assert r.returncode == 0, r.stderr[-3000:]
@@ -116,6 +122,8 @@ def test_quality_nb_curve_training(bench):
     q = b["quality"]["test"]
     assert q["clips"] >= 1 and math.isfinite(q["sc_db"]) and math.isfinite(q["lsd_db"])
     assert b["sc_db"] == q["sc_db"] and b["lsd_db"] == q["lsd_db"]
+    qa = b["quality"]["audio"]
+    assert qa["clips"] == 1 and math.isfinite(qa["sc_db"]) and math.isfinite(qa["lsd_db"])
     nb = b["nb"]["heldout"]
     # the toy table is uniform: exactly log K nats, no better than the prior
     assert nb["nll_nats"] == pytest.approx(np.log(256), abs=1e-3)

@@ -87,3 +87,17 @@ def test_nb_metrics_from_export():
     ev = {"n_cells": 10, "models": {"unigram": {"nll_nats": 5.0}, "full": {"nll_nats": 3.0}}}
     assert manifest_nb_metrics({"nb": {"file": "nb_table.npz", "evaluation": ev}}) == ev
     assert manifest_nb_metrics({"nb": {"file": "nb_table.npz"}}) is None
+
+
+def test_peak_rss_is_the_childs_own(tmp_path):
+    """A big parent must not inflate the child's figure (ru_maxrss is inherited on Linux)."""
+    from tests.toy_bundle import make_toy_bundle
+    from vqblur.engine.bench import peak_rss
+
+    root = make_toy_bundle(tmp_path / "toy")
+    big = np.ones(40_000_000)  # 320 MB in this process
+    big[::4096] = 2.0
+    r = peak_rss(root, 0.5)
+    assert r["torch_imported"] is False
+    assert r["runtime_rss_mb"] <= r["loaded_rss_mb"] <= r["peak_rss_mb"] < 300
+    del big
