@@ -13,6 +13,11 @@ here shows up as a parity failure.
   state out of the concatenation; here the new state *is* x (no Slice), and the variant
   ``"split"`` also replaces Concat + Conv(kt=2) by Conv(state) + Conv(x).
 
+* constant codebook -- ``quantizer.codebook()`` (the l2-normalised embedding) is computed
+  once in PyTorch and baked in as a constant, so neither graph re-normalises the codebook
+  (and the encoder does not recompute its squared norms) on every call; the values are the
+  very ones the offline model uses.
+
 ``apply_rewrites(model, ...)`` swaps the modules in place (call it on a copy).
 """
 
@@ -115,10 +120,17 @@ class StepCausalConv(nn.Module):
         return self.conv(torch.cat([s, x], dim=3))
 
 
-def apply_rewrites(model: nn.Module, subpixel: bool = True, causal: str | None = "noslice") -> dict[str, int]:
+def apply_rewrites(model: nn.Module, subpixel: bool = True, causal: str | None = "noslice",
+                   constant_codebook: bool = True) -> dict[str, int]:
     """Swap supported modules in place. ``causal``: None, "noslice" or "split".
     Returns how many modules of each kind were replaced."""
-    counts = {"subpixel": 0, "causal": 0}
+    counts = {"subpixel": 0, "causal": 0, "constant_codebook": 0}
+    q = getattr(model, "quantizer", None)
+    if constant_codebook and q is not None and hasattr(q, "codebook"):
+        with torch.no_grad():
+            cb = q.codebook().detach().clone()
+        q.codebook = lambda: cb  # instance attribute shadows the method; traced as a constant
+        counts["constant_codebook"] = 1
     for parent in list(model.modules()):
         for name, child in list(parent.named_children()):
             if subpixel and SubPixelConvTranspose.supports(child):

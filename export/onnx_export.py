@@ -38,7 +38,7 @@ DECODER_FILE = "decoder.onnx"
 # export-only layer rewrites (export/fast_layers.py), measured in export/INT8.md: the state
 # of a kt=2 causal conv handed on without Concat->Slice saves ~17% per column; the sub-pixel
 # ConvTranspose measured no faster, so it is off
-DEFAULT_REWRITES = {"subpixel": False, "causal": "noslice"}
+DEFAULT_REWRITES = {"subpixel": False, "causal": "noslice", "constant_codebook": True}
 
 
 @dataclass(frozen=True)

@@ -52,5 +52,7 @@ def test_apply_rewrites_counts():
     from vqblur.training.model import VQVAE
 
     model = VQVAE(tiny_config())
+    cb = model.quantizer.codebook().clone()
     counts = apply_rewrites(model, subpixel=True, causal="noslice")
-    assert counts == {"subpixel": 3, "causal": 4}  # 3 upsamplers, 2+2 residual convs
+    assert counts == {"subpixel": 3, "causal": 4, "constant_codebook": 1}  # 3 upsamplers, 2+2 residual convs
+    assert torch.equal(model.quantizer.codebook(), cb)
