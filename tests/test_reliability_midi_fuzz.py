@@ -1,0 +1,228 @@
+"""MIDI input under abuse: random bytes, SysEx, running status, out-of-range values, floods.
+
+The rtmidi callback (``vqblur.engine.midi.MidiInput._callback``) must never raise, must apply
+well-formed CCs and count everything else as ignored; the audio path reading the CC snapshot
+once per block must keep its schedule while a flood of 10,000 messages/s arrives.
+
+Two levels:
+* the callback fed directly (exactly what rtmidi calls), with hostile events of every kind;
+* the real path: a python-rtmidi ``MidiOut`` on a JACK dummy server (``tests/jack_server.py``)
+  floods our virtual JACK MIDI port for 1 s while an Engine processes 128-sample blocks on a
+  real-time schedule, reading the knobs through ``KnobReader`` once per block.
+
+Counter invariants checked after every run (``m.counters()``):
+``received == (cc - unmapped) + ignored`` (every message is either applied or ignored) and
+``ignored == sysex + malformed + unmapped + other + callback_errors``.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+
+from tests.jack_server import jack_server  # noqa: F401  (pytest fixture)
+from tests.toy_bundle import make_toy_bundle
+from vqblur.engine.core import Engine, Params
+from vqblur.engine.midi import KnobReader, MidiInput, load_controller_map
+
+
+def _midi():
+    return MidiInput(api="jack", client_name="vqfuzz")  # no port is opened
+
+
+def check_invariants(m: MidiInput) -> dict:
+    c = m.counters()
+    assert c["received"] == c["cc"] - c["unmapped"] + c["ignored"], c
+    assert c["ignored"] == (c["sysex"] + c["malformed"] + c["unmapped"] + c["other"]
+                            + c["callback_errors"]), c
+    assert m.cc_value.min() >= -1 and m.cc_value.max() <= 127
+    return c
+
+
+def _feed(m, messages):
+    for msg in messages:
+        m._callback((msg, 0.0), None)
+
+
+# --------------------------------------------------------------------------- direct callback
+def test_each_kind_of_message_is_applied_or_counted():
+    m = _midi()
+    reader = KnobReader(m, load_controller_map("generic"), {"zone_size": 0.25, "temperature": 0.5})
+    cases = [
+        ([0xB0, 1, 127], "cc"),                      # CC1 -> zone_size, channel 1
+        ([0xBF, 74, 0], "cc"),                       # CC74 -> temperature, channel 16
+        ([0xB3, 20, 5], "unmapped"),                 # a CC no knob uses
+        ([0xF0, 0x7E, 0x7F, 0x06, 0x01, 0xF7], "sysex"),
+        ([0xF0] + [0x11] * 500 + [0xF7], "sysex"),   # long SysEx dump
+        ([0xF0, 0x43, 0x12], "sysex"),               # unterminated SysEx
+        ([0x90, 60, 100], "other"),                  # note on
+        ([0xE0, 0, 64], "other"),                    # pitch bend
+        ([0xC0, 5], "other"),                        # program change
+        ([0xF8], "other"), ([0xFE], "other"), ([0xFF], "other"),  # clock, sensing, reset
+        ([0xF7], "other"),                           # stray end-of-SysEx
+        ([1, 64], "malformed"),                      # running status: data bytes, no status
+        ([64], "malformed"),
+        ([], "malformed"),
+        ([0xB0, 1], "malformed"),                    # CC cut short
+        ([0xB0, 1, 64, 0], "malformed"),             # CC too long
+        ([0xB0, 1, 200], "malformed"),               # data byte >= 128
+        ([0xB0, 128, 5], "malformed"),
+        ([0xB0, -1, 5], "malformed"),
+        ([0xB0, 1, 10_000_000], "malformed"),
+        ([256, 1, 1], "malformed"),                  # not a byte
+        ([-5, 1, 1], "malformed"),
+    ]
+    for msg, kind in cases:
+        before = m.counters()
+        m._callback((msg, 0.0), None)
+        after = check_invariants(m)
+        changed = {k for k in after if after[k] != before[k]} - {"received", "ignored"}
+        want = {"cc"} if kind == "cc" else ({"cc", "unmapped"} if kind == "unmapped" else {kind})
+        assert changed == want, (msg, changed)
+    assert m.callback_errors == 0
+    v = reader.read()
+    assert v["zone_size"] == 1.0 and v["temperature"] == 0.0
+    # a malformed CC1 (value 200) did not change zone_size
+    assert m.cc_value[0, 1] == 127
+
+
+def test_garbage_events_never_raise():
+    """Not even what rtmidi never sends: None, strings, floats, nested junk."""
+    m = _midi()
+    junk = [None, (), ([],), ("abc", 0), ([None, 1, 2], 0), ([0xB0, "x", 3], 0),
+            ([0xB0, 1.5, 3.2], 0), ([float("nan")], 0), ([0xB0, 1, float("inf")], 0),
+            (b"\xb0\x01\x7f", 0), ([[0xB0], 1, 2], 0), (object(), 0), 12, "event"]
+    for ev in junk:
+        m._callback(ev, None)
+        m._callback(ev)
+    c = check_invariants(m)
+    assert c["received"] == 2 * len(junk)
+
+
+def test_random_byte_streams_and_running_status_fragments():
+    """Random bytes cut into random messages (as a broken driver might deliver them)."""
+    m = _midi()
+    rng = np.random.default_rng(123)
+    stream = rng.integers(0, 256, 200_000)
+    i = 0
+    n_msgs = 0
+    while i < len(stream):
+        k = int(rng.integers(0, 9))
+        m._callback(([int(b) for b in stream[i : i + k]], 0.0), None)
+        i += k
+        n_msgs += 1
+    # a real running-status stream: one status byte, then bare data pairs
+    _feed(m, [[0xB0, 1, 10]] + [[1, v] for v in range(100)] + [[v] for v in range(100)])
+    c = check_invariants(m)
+    assert c["received"] == n_msgs + 201 and c["callback_errors"] == 0
+    assert m.cc_value[0, 1] == 10  # the bare data bytes did not move CC1
+
+
+def test_ten_thousand_messages_through_the_callback_are_cheap():
+    m = _midi()
+    rng = np.random.default_rng(5)
+    msgs = [[0xB0 | int(rng.integers(16)), int(rng.integers(128)), int(rng.integers(128))]
+            for _ in range(10_000)]
+    t0 = time.perf_counter()
+    _feed(m, msgs)
+    dt = time.perf_counter() - t0
+    c = check_invariants(m)
+    assert c["cc"] == 10_000
+    assert dt < 0.5, f"{dt * 1e6 / 1e4:.1f} us per message"  # 10k/s must cost well under 1 s/s
+
+
+# --------------------------------------------------------------------------- real JACK MIDI
+@pytest.fixture(scope="module")
+def toy(tmp_path_factory):
+    return make_toy_bundle(tmp_path_factory.mktemp("toy") / "toy")
+
+
+def _flood_messages(rng, n):
+    """Mostly CCs (mapped and not), with SysEx, notes, real-time and running-status bytes."""
+    out = []
+    for i in range(n):
+        k = i % 10
+        if k < 5:
+            out.append([0xB0 | int(rng.integers(16)), int(rng.choice([1, 74, 71, 91, 80, 7, 10])),
+                        int(rng.integers(128))])
+        elif k == 5:
+            out.append([0xF0, 0x7D] + [int(b) for b in rng.integers(0, 128, int(rng.integers(1, 40)))]
+                       + [0xF7])
+        elif k == 6:
+            out.append([0x90, int(rng.integers(128)), int(rng.integers(128))])
+        elif k == 7:
+            out.append([0xF8])
+        elif k == 8:
+            out.append([int(rng.integers(0, 128)), int(rng.integers(0, 128))])  # running status
+        else:
+            out.append([0xB0, int(rng.integers(128))])  # cut short
+    return out
+
+
+def test_flood_over_jack_midi_while_the_engine_keeps_its_schedule(jack_server, toy):  # noqa: F811
+    import rtmidi
+
+    m = MidiInput(api="jack", client_name=f"vqfuzz-{time.monotonic_ns() % 100000}")
+    port = m.open_virtual("fuzz in")
+    out = rtmidi.MidiOut(rtmidi.API_UNIX_JACK, "vqfuzz-src")
+    try:
+        ports = out.get_ports()
+        idx = [i for i, p in enumerate(ports) if p.endswith(port)]
+        assert idx, ports
+        out.open_port(idx[0])
+        cmap = load_controller_map("generic")
+        reader = KnobReader(m, cmap, Params().as_dict())
+        eng = Engine(toy, Params(zone_size=0.3))
+        time.sleep(0.2)
+
+        rng = np.random.default_rng(2)
+        msgs = _flood_messages(rng, 10_000)
+        B, sr = 128, eng.sample_rate
+        period = B / sr
+        x = 0.3 * np.sin(2 * np.pi * 440 * np.arange(B) / sr)
+        sent = 0
+        late = 0
+        blocks = 0
+        busy = 0.0
+        t0 = time.perf_counter()
+        # 1 s: 100 bursts of 100 messages (10,000 messages/s), and the audio loop on schedule
+        while sent < len(msgs) or time.perf_counter() - t0 < 1.0:
+            now = time.perf_counter() - t0
+            due = min(len(msgs), int(now / 0.01 + 1) * 100)
+            while sent < due:
+                out.send_message(msgs[sent])
+                sent += 1
+            deadline = (blocks + 1) * period
+            if now >= blocks * period:  # this block's input is "in": process it
+                tb = time.perf_counter()
+                eng.set_params(**reader.read())
+                y = eng.process(x)
+                busy += time.perf_counter() - tb
+                assert np.isfinite(y).all() and np.max(np.abs(y)) <= 1.0
+                blocks += 1
+                if time.perf_counter() - t0 > deadline + period:
+                    late += 1
+            else:
+                time.sleep(0.0005)
+        wall = time.perf_counter() - t0
+        time.sleep(0.3)  # let the last messages arrive
+        c = check_invariants(m)
+    finally:
+        out.close_port()
+        out.delete()
+        m.close()
+
+    print(f"flood: sent {sent} in {wall:.2f} s, counters {c}; {blocks} blocks, {late} late, "
+          f"engine load {busy / max(blocks * period, 1e-9):.2f}")
+    assert sent == 10_000
+    assert c["callback_errors"] == 0
+    assert c["received"] >= 0.9 * sent, c  # JACK may drop a little under load, never crash
+    assert c["sysex"] > 0 and c["other"] > 0 and c["malformed"] > 0 and c["unmapped"] > 0
+    # the audio path kept its schedule: almost every block done within one block of its deadline
+    assert blocks >= 0.9 * wall / period, (blocks, wall)
+    assert late <= 0.05 * blocks, f"{late} of {blocks} blocks late"
+    assert busy / (blocks * period) < 0.9, f"engine load {busy / (blocks * period):.2f}"
+    v = reader.read()
+    assert all(0.0 <= v[k] <= 1.0 for k in v)
