@@ -318,6 +318,7 @@ class LiveRunner:
         self.capture_out = np.zeros((self.capture_frames, self.channels), np.float32) if self.capture_frames else None
 
         self.stream = None
+        self.abandoned = False  # the stream would not close (audio server gone)
         self._worker: threading.Thread | None = None
         self._running = False
         self._finished = threading.Event()
@@ -708,6 +709,7 @@ def run_live(runner: LiveRunner, *, midi=None, duration_s: float | None = None,
     if reason:
         print(f"vqblur live: {reason}", file=out)
     if not closed:
+        runner.abandoned = True
         print("vqblur live: the audio stream did not close in time; abandoned it", file=out)
     print(f"vqblur live: {st.callbacks} callbacks, {st.frames / runner.samplerate:.1f} s of audio, "
           f"latency {runner.latency_samples} samples ({runner.latency_ms:.2f} ms = engine "

@@ -143,24 +143,32 @@ def start_jack_server(samplerate: int = SAMPLE_RATE, period: int = PERIOD,
     log.close()
     server = JackServer(name, samplerate, period, proc, log_path)
     atexit.register(stop_jack_server, server)  # a crashed test run must not leave it behind
-    import jack
-
+    # Probe with the C tool in a subprocess: no libjack state for this server is left in
+    # the test process (a libjack client of a server that is later killed can crash it).
+    probe = shutil.which("jack_wait")
     deadline = time.monotonic() + timeout_s
-    last_exc: Exception | None = None
+    last = ""
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise RuntimeError(f"jackd exited with code {proc.returncode}:\n{server.log()}")
-        try:
-            c = jack.Client("vqtest-probe", no_start_server=True, servername=name)
-            ok = c.samplerate == samplerate
-            c.close()
-            if ok:
+        if probe:
+            r = subprocess.run([probe, "-s", name, "-c"], capture_output=True, text=True,
+                               env=dict(env, JACK_NO_START_SERVER="1"), timeout=10)
+            last = (r.stdout + r.stderr).strip()
+            if r.returncode == 0 and "running" in r.stdout and "not running" not in r.stdout:
                 return server
-        except jack.JackError as exc:
-            last_exc = exc
+        else:
+            import jack
+
+            try:
+                c = jack.Client("vqtest-probe", no_start_server=True, servername=name)
+                c.close()
+                return server
+            except jack.JackError as exc:
+                last = str(exc)
         time.sleep(0.1)
     stop_jack_server(server)
-    raise RuntimeError(f"jackd '{name}' did not become ready in {timeout_s} s ({last_exc}):\n{server.log()}")
+    raise RuntimeError(f"jackd '{name}' did not become ready in {timeout_s} s ({last}):\n{server.log()}")
 
 
 def stop_jack_server(server: JackServer, timeout_s: float = 5.0) -> None:

@@ -191,7 +191,16 @@ def run(args) -> int:
             jack_client_name=args.jack_name if _is_jack(sd, dev_in) else None,
             worker_priority=0 if args.no_realtime else 3,
         )
-        return L.run_live(runner, midi=midi, duration_s=args.duration, out=out)
+        code = L.run_live(runner, midi=midi, duration_s=args.duration, out=out)
+        if runner.abandoned:
+            # The audio server died under the stream: PortAudio (and a JACK MIDI port) would
+            # hang in their exit handlers waiting for it. Everything is reported; leave now.
+            import os
+
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(code)
+        return code
     finally:
         if midi is not None:
             midi.close()

@@ -1,0 +1,118 @@
+"""`vqblur live` end to end on the JACK dummy server, in a subprocess: listing, errors,
+a timed run with a virtual MIDI port, Ctrl-C, the server dying under it, and no torch."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from tests.jack_server import jack_server, start_jack_server, stop_jack_server  # noqa: F401
+
+pytestmark = pytest.mark.jack
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.fixture(scope="module")
+def toy_bundle(tmp_path_factory):
+    from tests.toy_bundle import make_toy_bundle
+
+    return str(make_toy_bundle(tmp_path_factory.mktemp("bundle") / "toy"))
+
+
+def vqblur(*args, env=None, timeout=60):
+    return subprocess.run([sys.executable, "-m", "vqblur", "live", *args], cwd=ROOT,
+                          capture_output=True, text=True, timeout=timeout,
+                          env=dict(os.environ, **(env or {})))
+
+
+def test_list_devices_and_midi(jack_server):
+    r = vqblur("--list-devices", "--list-midi", "--midi-api", "jack", "--list-controllers")
+    assert r.returncode == 0, r.stderr
+    assert "system" in r.stdout and "JACK Audio Connection Kit" in r.stdout
+    assert "2 in, 2 out" in r.stdout
+    assert "MIDI input ports (Jack)" in r.stdout
+    assert "korg_nanokontrol2" in r.stdout
+
+
+def test_unknown_device_lists_what_exists(jack_server, toy_bundle):
+    r = vqblur("--input", "Focusrite 18i20", "--bundle", toy_bundle)
+    assert r.returncode == 2
+    assert "no audio input device matches 'Focusrite 18i20'" in r.stderr
+    assert "system" in r.stderr and "Traceback" not in r.stderr
+    r = vqblur("--midi", "nanoKONTROL", "--midi-api", "jack", "--bundle", toy_bundle, "--duration", "1")
+    assert r.returncode == 2 and "no MIDI input port matches 'nanoKONTROL'" in r.stderr
+    assert "Traceback" not in r.stderr
+
+
+def test_no_audio_device_at_all_is_a_clear_message(toy_bundle):
+    # no JACK server by that name and (on these machines) no ALSA card: PortAudio sees nothing
+    env = {"JACK_DEFAULT_SERVER": f"vq-none-{os.getpid()}", "JACK_NO_START_SERVER": "1"}
+    probe = subprocess.run([sys.executable, "-c", "import sounddevice as sd; print(len(sd.query_devices()))"],
+                           capture_output=True, text=True, env=dict(os.environ, **env))
+    if probe.stdout.strip() != "0":
+        pytest.skip("this machine has an audio device")
+    r = vqblur("--bundle", toy_bundle, "--duration", "1", env=env)
+    assert r.returncode == 2, r.stderr
+    assert "no audio device found" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_timed_run_with_virtual_midi_port(jack_server, toy_bundle):
+    name = f"vqcli-{os.getpid()}"
+    r = vqblur("--bundle", toy_bundle, "--input", "system", "--output", "system", "--duration", "2",
+               "--midi-virtual", "knobs", "--midi-api", "jack", "--controller", "korg_nanokontrol2",
+               "--preset", "subtle", "--jack-name", name)
+    assert r.returncode == 0, r.stderr
+    err = r.stderr
+    assert "latency 527 samples (10.98 ms = engine 399 + one host block 128)" in err, err
+    assert "MIDI input 'knobs'" in err and "Korg nanoKONTROL2" in err
+    summary = [ln for ln in err.splitlines() if " callbacks, " in ln][0]
+    n_callbacks = int(summary.split("vqblur live: ")[1].split(" callbacks")[0])
+    assert 600 <= n_callbacks <= 900  # ~375 callbacks/s for 2 s
+
+
+def test_ctrl_c_stops_cleanly(jack_server, toy_bundle):
+    p = subprocess.Popen([sys.executable, "-m", "vqblur", "live", "--bundle", toy_bundle,
+                          "--jack-name", f"vqint-{os.getpid()}"], cwd=ROOT,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(3.0)
+    p.send_signal(signal.SIGINT)
+    out, err = p.communicate(timeout=15)
+    assert p.returncode == 0, err
+    assert "stopped (Ctrl-C)" in err and "Traceback" not in err
+    assert " callbacks, " in err
+
+
+def test_server_dying_is_reported_and_exits(toy_bundle, tmp_path):
+    server = start_jack_server(log_dir=str(tmp_path))
+    try:
+        env = dict(os.environ, JACK_DEFAULT_SERVER=server.name, JACK_NO_START_SERVER="1")
+        p = subprocess.Popen([sys.executable, "-m", "vqblur", "live", "--bundle", toy_bundle,
+                              "--duration", "60", "--jack-name", f"vqdie-{os.getpid()}"],
+                             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        time.sleep(3.0)
+        assert p.poll() is None, p.communicate()[1]
+        stop_jack_server(server)
+        t = time.monotonic()
+        out, err = p.communicate(timeout=20)
+        assert time.monotonic() - t < 15
+    finally:
+        stop_jack_server(server)
+        if p.poll() is None:
+            p.kill()
+    assert p.returncode == 1, err
+    assert ("audio stream stopped" in err or "no audio for" in err), err
+    assert "Traceback" not in err
+
+
+def test_live_path_never_imports_torch():
+    code = ("import sys, vqblur.cli as c; c.build_parser(); "
+            "import vqblur.commands.live, vqblur.engine.live, vqblur.engine.midi, vqblur.engine.ring; "
+            "print('torch' in sys.modules)")
+    r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "False"
