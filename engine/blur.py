@@ -330,6 +330,17 @@ def zone_probabilities(
 _U_MIN = np.float32(2.0**-30)
 
 
+def _gumbel(rng: np.random.Generator, out: np.ndarray) -> np.ndarray:
+    """Fill float32 ``out`` with standard Gumbel noise ``-log(-log u)``, u ~ U(0, 1)."""
+    rng.random(dtype=np.float32, out=out)
+    np.maximum(out, _U_MIN, out=out)  # u = 0 would give log(0)
+    np.log(out, out=out)
+    np.negative(out, out=out)
+    np.log(out, out=out)
+    np.negative(out, out=out)
+    return out
+
+
 class ZoneSampler:
     """Streaming zone resampler: one code column per :meth:`step`.
 
@@ -338,13 +349,32 @@ class ZoneSampler:
     ``offsets``: ``"causal"`` (the table's offsets with ``d_col < 0`` or same-column
     ``d_row != 0``) or an explicit list (each in the table, none in the future).
     ``seed``: seeds the ``np.random.Generator`` (PCG64); ``reset()`` restarts it.
+    ``noise``: where the Gumbel noise comes from.
+
+    * ``"pool"`` (default, fast): a pool of ``POOL_SIZE`` i.i.d. Gumbel values; a step
+      takes its zone's ``n * K`` values as one contiguous window of the pool at a uniformly
+      random offset; every ``POOL_REFRESH_EVERY`` steps ``POOL_REFRESH`` pool values are
+      replaced by fresh noise (the whole pool every ~0.5 s at 300 columns/s). Every draw's noise vector is exactly i.i.d.
+      Gumbel, so each draw has exactly the tempered posterior as its distribution; draws
+      close in time may share (shifted) noise values, a weak dependence between them.
+    * ``"exact"``: fresh noise for every cell and code (about 2 ns per value: ~10 us per
+      step for a full 20-row zone of K = 256).
 
     All buffers are preallocated: ``step`` allocates nothing but numpy's scalar
     temporaries (and the result array when neither ``out`` is given nor the zone is empty).
     Codes must lie in ``0..K-1`` (not checked per step).
     """
 
-    def __init__(self, table, rows: int | None = None, seed: int = 0, offsets="causal"):
+    POOL_SIZE = 1 << 16
+    POOL_REFRESH = 2048  # values refreshed ...
+    POOL_REFRESH_EVERY = 4  # ... every this many steps (with T > 0)
+
+    def __init__(
+        self, table, rows: int | None = None, seed: int = 0, offsets="causal", noise: str = "pool"
+    ):
+        if noise not in ("pool", "exact"):
+            raise ValueError(f"noise must be 'pool' or 'exact', not {noise!r}")
+        self.noise = noise
         table = _as_table(table)
         if rows is not None and rows != table.rows:
             raise BundleError(
@@ -405,10 +435,15 @@ class ZoneSampler:
                     np.empty((n, O + 1, K), dtype=np.float32),  # gathered factors
                     np.empty((n, K), dtype=np.float32),  # logits
                     np.empty(n, dtype=np.intp),  # result
+                    np.empty((n, K), dtype=np.float32),  # Gumbel noise (noise="exact")
                 )
             )
-        self._noise = np.empty((R, K), dtype=np.float32)  # T * Gumbel, row order
-        self._u = np.empty(R, dtype=np.float64)
+        if noise == "pool":
+            n_pool = self.POOL_SIZE + R * K
+            n_pool += -n_pool % self.POOL_REFRESH
+            self._pool = np.empty(n_pool, dtype=np.float32)
+        self._pool_ptr = 0
+        self._u = np.empty(R + 2, dtype=np.float64)
         self._accept = np.zeros(R, dtype=bool)
         self._prob = np.zeros(R, dtype=np.float64)
         self._prob_key: tuple[float, float] | None = None
@@ -422,6 +457,10 @@ class ZoneSampler:
             self.seed = seed
         self._ctx[: self.rows * (1 + self.history)] = self.codebook_size
         self._rng = np.random.Generator(np.random.PCG64(self.seed))
+        if self.noise == "pool":
+            _gumbel(self._rng, self._pool)
+            self._pool_ptr = 0
+            self._pool_steps = 0
 
     def zone_rows(self, zone_size: float, centre: float) -> np.ndarray:
         """Resampling probability of each row for these knob values (a copy)."""
@@ -464,22 +503,23 @@ class ZoneSampler:
         if hi > lo:
             rng = self._rng
             T = 2.0 * float(temperature) ** 2
+            pool = self.noise == "pool"
             if T > 0.0:
-                rng.random(out=self._u[lo:hi])
-                np.less(self._u[lo:hi], self._prob[lo:hi], out=self._accept[lo:hi])
+                inv_t = 1.0 / T
+                u = self._u[lo : hi + 2]  # a uniform per zone row, and one per pass (pool)
+                rng.random(out=u)
+                np.less(u[: hi - lo], self._prob[lo:hi], out=self._accept[lo:hi])
+                if pool:
+                    self._pool_steps += 1
+                    if self._pool_steps == self.POOL_REFRESH_EVERY:
+                        self._pool_steps = 0
+                        k = self._pool_ptr
+                        _gumbel(rng, self._pool[k : k + self.POOL_REFRESH])
+                        self._pool_ptr = (k + self.POOL_REFRESH) % self._pool.shape[0]
             else:  # T = 0: the most probable choice for the edge too (p >= 1/2)
                 np.greater_equal(self._prob[lo:hi], 0.5, out=self._accept[lo:hi])
-            if T > 0.0:
-                # T * Gumbel = -T log(-log u), u ~ U(0, 1), for every zone cell at once
-                N = self._noise[lo:hi]
-                rng.random(dtype=np.float32, out=N)
-                np.maximum(N, _U_MIN, out=N)  # u = 0 would give log(0)
-                np.log(N, out=N)
-                np.negative(N, out=N)
-                np.log(N, out=N)
-                N *= -T
             two = len(self._groups) == 2
-            for p, (src, ooff, idx, G, L, res) in enumerate(self._groups):
+            for p, (src, ooff, idx, G, L, res, N) in enumerate(self._groups):
                 if two:  # rows lo..hi-1 of parity p are a..b-1 in the group's arrays
                     a = (lo - p + 1) // 2
                     b = (hi - p + 1) // 2
@@ -497,7 +537,14 @@ class ZoneSampler:
                 L = L[a:b]
                 np.add.reduce(G, axis=1, out=L)
                 if T > 0.0:
-                    np.add(L, self._noise[rsl], out=L)
+                    # Gumbel-max: argmax(logp / T + g), g ~ Gumbel i.i.d. per cell and code
+                    np.multiply(L, inv_t, out=L)
+                    if pool:  # a contiguous window of the pool at a random offset
+                        o = int(u[hi - lo + p] * (self.POOL_SIZE + 1))
+                        g = self._pool[o : o + L.size].reshape(L.shape)
+                    else:
+                        g = _gumbel(rng, N[a:b])
+                    np.add(L, g, out=L)
                 res = res[a:b]
                 np.argmax(L, axis=1, out=res)
                 np.copyto(cur[rsl], res, where=self._accept[rsl])

@@ -1,6 +1,7 @@
 """The blur samples from the tempered Naive Bayes posterior, in the documented sweep order."""
 
 import numpy as np
+import pytest
 
 from vqblur.engine.blur import OFFSETS_8, NBTable, ZoneSampler, blur_grid
 from vqblur.training.nb_fit import log_posterior
@@ -29,15 +30,15 @@ def _tv(samples, p):
     return 0.5 * np.abs(q - p).sum()
 
 
-def test_streaming_single_cell_follows_causal_posterior():
+@pytest.mark.parametrize("noise", ["pool", "exact"])
+def test_streaming_single_cell_follows_causal_posterior(noise):
     K, n, t = 8, 4000, 0.7
     table = _table(K)
     rng = np.random.default_rng(1)
     prev, col = rng.integers(0, K, R), rng.integers(0, K, R)
-    s = ZoneSampler(table, R)
+    s = ZoneSampler(table, R, noise=noise)
     draws = []
-    for i in range(n):
-        s.reset(seed=i)
+    for i in range(n):  # consecutive draws of one sampler (no reset between them)
         s.step(prev, 0.0, 0.5, t)  # zone 0: passes through, becomes the history
         draws.append(s.step(col, 0.05, 4 / (R - 1), t)[4])  # one-row zone: row 4
     # past column (d_col = -1, three rows) + same column rows 3 and 5
@@ -45,16 +46,18 @@ def test_streaming_single_cell_follows_causal_posterior():
     assert _tv(np.array(draws), _tempered(logp, t)) < 0.04
 
 
-def test_streaming_odd_rows_see_the_new_even_rows():
-    """Zone rows 4 and 5, no history: row 4 is drawn given the input rows 3 and 5, then row 5
-    given the new row 4 and the input row 6 (exact Gibbs order "even rows, then odd rows")."""
+@pytest.mark.parametrize("noise", ["pool", "exact"])
+def test_streaming_odd_rows_see_the_new_even_rows(noise):
+    """Zone rows 4 and 5, same-column offsets only: row 4 is drawn given the input rows 3 and
+    5, then row 5 given the new row 4 and the input row 6 (exact Gibbs order "even rows,
+    then odd rows")."""
     K, n, t = 4, 6000, 0.8
     table = _table(K, seed=2)
     col = np.array([0, 1, 2, 3, 0, 1, 2, 3, 0, 1])
-    s = ZoneSampler(table, R)
+    s = ZoneSampler(table, R, offsets=[(-1, 0), (1, 0)], noise=noise)
+    assert s.history == 0
     joint = np.zeros((K, K))
     for i in range(n):
-        s.reset(seed=i)
         out = s.step(col, 0.1, 4.5 / (R - 1), t)  # h = 1 row around 4.5: rows 4, 5
         assert (out[[0, 1, 2, 3, 6, 7, 8, 9]] == col[[0, 1, 2, 3, 6, 7, 8, 9]]).all()
         joint[out[4], out[5]] += 1
