@@ -33,6 +33,17 @@ FORMAT_VERSION = 1
 MANIFEST_NAME = "manifest.json"
 WINDOW_NAME = "sqrt_hann_periodic"
 
+# Plausibility bounds: a manifest outside them is refused before anything is allocated from
+# it (a hostile or corrupted manifest must not turn into a MemoryError or a hang).
+LIMITS = {
+    "sample_rate": (1000, 768_000),
+    "n_fft": (2, 65_536),
+    "frames_per_column": (1, 64),
+    "codebook_size": (2, 65_536),
+}
+MAX_STATE_ELEMENTS = 1 << 26  # 64 Mi floats (256 MB) per state tensor
+MAX_NB_COL_OFFSET = 1024  # |d_col| of a Naive Bayes neighbour, in code columns
+
 # Keys every manifest must carry (the engine needs them). Optional: created, normalisation,
 # precision, training.
 REQUIRED_KEYS = (
@@ -126,6 +137,10 @@ def _int_key(m: dict, key: str, where: Path, minimum: int = 1) -> int:
     v = m[key]
     if isinstance(v, bool) or not isinstance(v, int) or v < minimum:
         raise BundleError(f"{where}: '{key}' must be an integer >= {minimum}, got {v!r}")
+    if key in LIMITS:
+        lo, hi = LIMITS[key]
+        if not lo <= v <= hi:
+            raise BundleError(f"{where}: '{key}' = {v} is outside the supported range {lo}..{hi}")
     return v
 
 
@@ -142,6 +157,8 @@ def _states(m: dict, part: str, where: Path) -> tuple[StateSpec, ...]:
             shape = tuple(int(d) for d in s["shape"])
             if any(d < 1 for d in shape):
                 raise ValueError("non-positive dimension")
+            if int(np.prod(shape, dtype=object)) > MAX_STATE_ELEMENTS:
+                raise ValueError(f"shape {list(shape)} has more than {MAX_STATE_ELEMENTS} elements")
             out.append(StateSpec(str(s["name_in"]), str(s["name_out"]), shape))
         except (KeyError, TypeError, ValueError) as exc:
             raise BundleError(
@@ -186,6 +203,19 @@ def check_nb_shapes(path: Path, rows: int, codebook_size: int) -> None:
         raise BundleError(f"{path}: 'log_neigh' has shape {ln}, expected (O, {K}, {K})")
     if shapes["offsets"] != (ln[0], 2):
         raise BundleError(f"{path}: 'offsets' has shape {shapes['offsets']}, expected ({ln[0]}, 2)")
+    # the offsets are tiny: read them and refuse neighbours no sampler could hold in memory
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            offs = np.asarray(z["offsets"])
+    except Exception as exc:  # ValueError (pickled), zipfile/OSError ...
+        raise BundleError(f"{path}: cannot read 'offsets' ({exc})") from None
+    if offs.dtype.kind not in "iuf" or (offs.dtype.kind == "f" and not np.isfinite(offs).all()):
+        raise BundleError(f"{path}: 'offsets' must be integers, got dtype {offs.dtype}")
+    if offs.size and (np.abs(offs[:, 0]).max() >= rows or np.abs(offs[:, 1]).max() > MAX_NB_COL_OFFSET):
+        raise BundleError(
+            f"{path}: 'offsets' {offs.tolist()[:8]}... reach outside the grid: |d_row| must be "
+            f"< rows ({rows}) and |d_col| <= {MAX_NB_COL_OFFSET}"
+        )
 
 
 def load_bundle(path: str | Path, verify_hashes: bool = True) -> Bundle:

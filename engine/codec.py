@@ -56,6 +56,10 @@ class IdentityCodec:
         return c
 
 
+_FLOAT = "tensor(float)"
+_INT64 = "tensor(int64)"
+
+
 class _Sessions:
     """The two onnxruntime sessions of a bundle (shared between forked codecs)."""
 
@@ -72,14 +76,29 @@ class _Sessions:
         self.enc = self._open(ort, so, bundle.encoder_path)
         self.dec = self._open(ort, so, bundle.decoder_path)
         c = SignalConfig.from_bundle(bundle)
+        F, mb = c.frames_per_column, c.model_bins
         self._check(bundle.encoder_path, self.enc,
-                    [("logmag", (1, c.frames_per_column, c.model_bins))]
-                    + [(s.name_in, s.shape) for s in bundle.encoder_states],
-                    [("codes", (1, c.rows))] + [(s.name_out, s.shape) for s in bundle.encoder_states])
+                    [("logmag", (1, F, mb))] + [(s.name_in, s.shape) for s in bundle.encoder_states],
+                    [("codes", (1, c.rows))] + [(s.name_out, s.shape) for s in bundle.encoder_states],
+                    {"logmag": _FLOAT, "codes": _INT64})
         self._check(bundle.decoder_path, self.dec,
                     [("codes", (1, c.rows))] + [(s.name_in, s.shape) for s in bundle.decoder_states],
-                    [("logmag", (1, c.frames_per_column, c.model_bins))]
-                    + [(s.name_out, s.shape) for s in bundle.decoder_states])
+                    [("logmag", (1, F, mb))] + [(s.name_out, s.shape) for s in bundle.decoder_states],
+                    {"logmag": _FLOAT, "codes": _INT64})
+        # One trial step of each graph on silence with zero state: a graph that loads but cannot
+        # run (a bad Reshape, an op this onnxruntime lacks at run time) is refused here, naming
+        # the file, rather than raising inside the audio loop. It also warms the sessions up.
+        floor = np.float32(np.log(c.log_eps))
+        self._trial(bundle.encoder_path, self.enc,
+                    {"logmag": np.full((1, F, mb), floor, np.float32),
+                     **{s.name_in: np.zeros(s.shape, np.float32) for s in bundle.encoder_states}},
+                    [("codes", (1, c.rows), np.int64)]
+                    + [(s.name_out, s.shape, np.float32) for s in bundle.encoder_states])
+        self._trial(bundle.decoder_path, self.dec,
+                    {"codes": np.zeros((1, c.rows), np.int64),
+                     **{s.name_in: np.zeros(s.shape, np.float32) for s in bundle.decoder_states}},
+                    [("logmag", (1, F, mb), np.float32)]
+                    + [(s.name_out, s.shape, np.float32) for s in bundle.decoder_states])
 
     @staticmethod
     def _open(ort, so, path: Path):
@@ -89,7 +108,25 @@ class _Sessions:
             raise BundleError(f"{path}: onnxruntime cannot load this graph ({exc})") from None
 
     @staticmethod
-    def _check(path, sess, inputs, outputs) -> None:
+    def _trial(path, sess, feed, outputs) -> None:
+        names = [n for n, _, _ in outputs]
+        try:
+            got = sess.run(names, feed)
+        except Exception as exc:  # onnxruntime's own exception types
+            raise BundleError(f"{path}: the graph loads but fails when run ({exc})") from None
+        for (n, shape, dtype), a in zip(outputs, got):
+            a = np.asarray(a)
+            if a.shape != tuple(shape) or a.dtype != dtype:
+                raise BundleError(f"{path}: a trial run returned {n} {a.dtype}{list(a.shape)}, "
+                                  f"expected {np.dtype(dtype)}{list(shape)}")
+
+    @staticmethod
+    def _check(path, sess, inputs, outputs, types=None) -> None:
+        types = types or {}
+        for io in list(sess.get_inputs()) + list(sess.get_outputs()):
+            want = types.get(io.name, _FLOAT if io.name not in types else None)
+            if io.type != want:
+                raise BundleError(f"{path}: {io.name} is {io.type}, the contract says {want}")
         got_in = [(i.name, tuple(i.shape)) for i in sess.get_inputs()]
         got_out = [(o.name, tuple(o.shape)) for o in sess.get_outputs()]
         for what, got, want in (("inputs", got_in, inputs), ("outputs", got_out, outputs)):
