@@ -115,7 +115,7 @@ def automation_from_midi(path: str | Path, cc_map: dict[int, str] | None = None)
     try:
         mid = mido.MidiFile(str(path))
     except (OSError, EOFError, ValueError, KeyError, IndexError) as exc:
-        raise UserError(f"{path}: not a readable MIDI file ({exc})") from None
+        raise UserError(f"{path}: not a readable MIDI file ({str(exc) or type(exc).__name__})") from None
     acc: dict[str, list[tuple[float, float]]] = {}
     t = 0.0
     for msg in mid:  # merged tracks, .time = delta seconds (tempo map applied)
@@ -144,5 +144,9 @@ def load_automation(path: str | Path, cc_map: dict[int, str] | None = None) -> A
             data = json.loads(p.read_text(encoding="utf-8"))
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise UserError(f"{p}: not valid JSON ({exc})") from None
+        except RecursionError:
+            raise UserError(f"{p}: not a breakpoint list (JSON nested too deeply)") from None
+        except OSError as exc:
+            raise UserError(f"{p}: cannot read ({exc.strerror})") from None
         return parse_breakpoints(data, str(p))
     raise UserError(f"{p}: automation must be a .json breakpoint list or a .mid file")

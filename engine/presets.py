@@ -59,6 +59,8 @@ def resolve_preset_path(name_or_path: str | Path) -> Path:
     s = str(name_or_path)
     p = Path(s).expanduser()
     if p.suffix == ".toml" or "/" in s or p.exists():
+        if p.is_dir():
+            raise PresetError(f"{p}: is a folder, not a preset file")
         if not p.is_file():
             raise PresetError(f"{p}: preset file not found")
         return p
@@ -115,10 +117,15 @@ def load_preset(name_or_path: str | Path) -> Preset:
     """Load a shipped preset by name or any preset file by path. Raises PresetError."""
     p = resolve_preset_path(name_or_path)
     try:
-        with open(p, "rb") as f:
-            data = tomllib.load(f)
-    except tomllib.TOMLDecodeError as exc:
-        raise PresetError(f"{p}: malformed TOML ({exc})") from None
+        raw = p.read_bytes()
     except OSError as exc:
         raise PresetError(f"{p}: cannot read ({exc.strerror})") from None
+    try:
+        text = raw.decode("utf-8-sig")  # a BOM from a Windows editor is fine
+    except UnicodeDecodeError as exc:
+        raise PresetError(f"{p}: not a text (UTF-8) TOML file ({exc.reason} at byte {exc.start})") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise PresetError(f"{p}: malformed TOML ({exc})") from None
     return parse_preset(data, p, default_name=p.stem)
