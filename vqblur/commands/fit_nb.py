@@ -89,6 +89,9 @@ def save_codemaps(path, splits: dict, codebook_size: int) -> None:
         arrays[f"{name}_codes"] = (np.concatenate(maps, axis=1) if maps
                                    else np.zeros((rows, 0), np.int64)).astype(np.int64)
         arrays[f"{name}_lengths"] = np.array([m.shape[1] for m in maps], np.int64)
+    from pathlib import Path
+
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
     np.savez(path, **arrays)
 
 
