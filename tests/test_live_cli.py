@@ -116,3 +116,57 @@ def test_live_path_never_imports_torch():
     r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "False"
+
+
+def test_learn_assigns_knobs_and_saves_the_map(jack_server, toy_bundle, tmp_path):
+    """`vqblur live --learn`: each prompt is answered by moving a control (a CC from a JACK MIDI
+    sender); the map is saved and used for the run."""
+    import threading
+
+    import rtmidi
+
+    name = f"vqlearn-{os.getpid()}"
+    env = dict(os.environ, XDG_CONFIG_HOME=str(tmp_path))
+    p = subprocess.Popen([sys.executable, "-m", "vqblur", "live", "--bundle", toy_bundle, "--learn",
+                          "--midi-virtual", "knobs", "--midi-api", "jack", "--duration", "1",
+                          "--jack-name", name], cwd=ROOT, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True, env=env)
+    out = rtmidi.MidiOut(rtmidi.API_UNIX_JACK, f"vqlearn-send-{os.getpid()}")
+    lines: list[str] = []
+    try:
+        deadline = time.monotonic() + 20
+        while not any(f"{name}:knobs" in q for q in out.get_ports()):
+            assert time.monotonic() < deadline and p.poll() is None, p.stderr.read() if p.poll() is not None else ""
+            time.sleep(0.05)
+        out.open_port([i for i, q in enumerate(out.get_ports()) if f"{name}:knobs" in q][0])
+        ccs = iter([(0xB0, 30), (0xB0, 31), (0xB1, 32), (0xB0, 33), (0xB0, 34)])
+
+        def answer():
+            for line in p.stderr:
+                lines.append(line)
+                if "learn: move the control for" in line:
+                    st, cc = next(ccs)
+                    time.sleep(0.5)  # after the settle time
+                    out.send_message([st, cc, 64])
+                    out.send_message([st, cc, 70])
+
+        t = threading.Thread(target=answer, daemon=True)
+        t.start()
+        p.wait(timeout=40)
+        t.join(timeout=5)
+    finally:
+        if p.poll() is None:
+            p.kill()
+        out.close_port()
+        out.delete()
+    err = "".join(lines)
+    assert p.returncode == 0, err
+    saved = tmp_path / "vqblur" / "controllers" / "learned.toml"
+    assert saved.is_file(), err
+    from vqblur.engine.midi import load_controller_map
+
+    cm = load_controller_map(str(saved))
+    assert {k: (b.cc, b.channel) for k, b in cm.bindings.items()} == {
+        "zone_size": (30, 0), "temperature": (31, 0), "centre": (32, 1), "mix": (33, 0),
+        "bypass": (34, 0)}
+    assert cm.bindings["bypass"].toggle
