@@ -89,9 +89,14 @@ OFFSETS_CAUSAL: tuple[tuple[int, int], ...] = ((-1, -1), (0, -1), (1, -1), (-1, 
 TIME_EDGE_COLUMNS = 8.0
 
 
+#: Below this, T counts as 0 (argmax): 1/T would overflow float32 logits.
+T_MIN = 1e-6
+
+
 def knob_to_temperature(t: float) -> float:
-    """Temperature knob 0..1 -> T = 2 t**2 (ARCHITECTURE.md)."""
-    return 2.0 * float(t) ** 2
+    """Temperature knob 0..1 -> T = 2 t**2 (ARCHITECTURE.md); T < T_MIN (or NaN) -> 0."""
+    T = 2.0 * float(t) ** 2
+    return T if T >= T_MIN else 0.0
 
 
 # --------------------------------------------------------------------------- offsets
@@ -491,7 +496,11 @@ class ZoneSampler:
                 return codes
             out.reshape(-1)[:] = col
             return out
+        if h > 2.0 * R:  # inf included: the whole column
+            h = 2.0 * R
         c = float(centre) * (R - 1)
+        if not -R <= c <= 2.0 * R:  # NaN or far off: clamp (NaN -> the middle)
+            c = 0.5 * (R - 1) if c != c else min(max(c, -R), 2.0 * R)
         lo = max(0, math.floor(c - h) + 1)  # rows with |r - c| < h
         hi = min(R, math.ceil(c + h))
         if (h, c) != self._prob_key:
@@ -503,6 +512,8 @@ class ZoneSampler:
         if hi > lo:
             rng = self._rng
             T = 2.0 * float(temperature) ** 2
+            if not T >= T_MIN:  # tiny or NaN: the most probable code
+                T = 0.0
             pool = self.noise == "pool"
             if T > 0.0:
                 inv_t = 1.0 / T

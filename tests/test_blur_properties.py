@@ -1,6 +1,7 @@
 """Properties of the Naive Bayes zone blur (streaming ZoneSampler and offline blur_grid)."""
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -175,3 +176,16 @@ def test_a_strongly_predicting_neighbourhood_yields_its_code():
         col[4] = rng.integers(0, K)
         outs.append(s.step(col, 0.05, centre, 0.5)[4])
     assert outs.count(5) >= 19, outs
+
+
+@pytest.mark.parametrize("size, centre, temperature", [
+    (float("nan"), 0.5, 0.5), (float("inf"), 0.5, 0.5), (0.3, float("nan"), 0.5),
+    (0.3, float("-inf"), 0.5), (0.3, 7.0, 0.5), (0.3, 0.5, float("nan")), (0.3, 0.5, -2.0),
+    (-1.0, 0.5, 0.5), (5.0, -3.0, 40.0),
+])
+def test_odd_knob_values_never_break_a_step(size, centre, temperature):
+    s = ZoneSampler(TABLE, R, seed=0)
+    col = np.arange(R) % K
+    for _ in range(3):
+        out = s.step(col, size, centre, temperature)
+        assert out.shape == (R,) and ((out >= 0) & (out < K)).all()
