@@ -8,10 +8,11 @@ Model (docs/ARCHITECTURE.md, "Naive Bayes table")::
 
 A neighbour that does not exist (off the grid, in the future, or not yet seen after a
 ``reset``) drops its factor. The temperature divides the log-probabilities; T = 0 takes
-the most probable code. Sampling is Gumbel-max: ``argmax(logp / T + g)`` with
-``g = -log(-log u)``, ``u ~ U(0, 1)`` (float32, clamped at 2**-30) from a seeded
-``np.random.Generator`` (PCG64); for T > 0 this equals ``argmax(logp + T g)``, which is
-what is computed. The streaming sampler works in float32.
+the most probable code (so does any T < ``T_MIN`` = 1e-6). Sampling is Gumbel-max:
+``argmax(logp / T + g)`` with i.i.d. ``g = -log(-log u)``, ``u ~ U(0, 1)`` (float32,
+clamped at 2**-30) from a seeded ``np.random.Generator`` (PCG64); the streaming sampler
+takes ``g`` from a refreshed pool by default (see :class:`ZoneSampler`, ``noise``) and
+works in float32.
 
 Knob mappings (all knobs are 0..1, as in ARCHITECTURE.md):
 
@@ -356,12 +357,13 @@ class ZoneSampler:
     ``seed``: seeds the ``np.random.Generator`` (PCG64); ``reset()`` restarts it.
     ``noise``: where the Gumbel noise comes from.
 
-    * ``"pool"`` (default, fast): a pool of ``POOL_SIZE`` i.i.d. Gumbel values; a step
-      takes its zone's ``n * K`` values as one contiguous window of the pool at a uniformly
-      random offset; every ``POOL_REFRESH_EVERY`` steps ``POOL_REFRESH`` pool values are
-      replaced by fresh noise (the whole pool every ~0.5 s at 300 columns/s). Every draw's noise vector is exactly i.i.d.
-      Gumbel, so each draw has exactly the tempered posterior as its distribution; draws
-      close in time may share (shifted) noise values, a weak dependence between them.
+    * ``"pool"`` (default, fast): a pool of ``POOL_SIZE`` (+ one column's worth) i.i.d.
+      Gumbel values; each of a step's two passes takes its ``n * K`` values as one
+      contiguous window of the pool at a uniformly random offset, and every
+      ``POOL_REFRESH_EVERY`` steps ``POOL_REFRESH`` pool values are replaced by fresh noise
+      (the whole pool every ~0.5 s at 300 columns/s). A window of i.i.d. values is i.i.d.,
+      so every draw has exactly the tempered posterior as its distribution; draws close in
+      time may share (shifted) noise values: a weak dependence between them, no bias.
     * ``"exact"``: fresh noise for every cell and code (about 2 ns per value: ~10 us per
       step for a full 20-row zone of K = 256).
 
