@@ -15,6 +15,10 @@ latency
 compute
     ``rtf[threads]``: engine seconds per second of audio (median over repeats, 512-sample
     blocks, a typical blur setting :data:`TIMING_PARAMS` so that the sampler's cost is in).
+    ``rtf_cpu[threads]``: the process's CPU seconds per second of audio in the same runs (all
+    threads; on a busy machine, where the wall-clock RTF includes time the process waited for a
+    core, this is the closer estimate of the intrinsic cost; with several threads it includes
+    onnxruntime's spinning), and ``preemptions_per_audio_s`` (involuntary context switches).
     ``blocks[B]``: per host block of B samples, ``block_ms_p50/p99/max`` against the block's
     duration ``block_ms``, and ``deadline_misses`` under a simulated real-time schedule:
     block i arrives when its last sample has arrived, ``(i+1) B / sr``; it starts when it has
@@ -282,10 +286,12 @@ def render_aligned(eng: Engine, x: np.ndarray, block: int = 512) -> np.ndarray:
 # ---------------------------------------------------------------------------- code grids
 
 
-def encode_codes(bundle: Bundle, audio: np.ndarray, threads: int = 1, codec=None) -> np.ndarray:
+def encode_codes(bundle: Bundle, audio: np.ndarray, threads: int = 1, codec=None, return_bands: bool = False):
     """The code grid ``[rows, columns]`` the engine's encoder produces for ``audio`` (mono).
 
     Same framing and state handling as the engine (StreamingStft + OnnxCodec, from reset).
+    ``return_bands``: also return each cell's input level ``[rows, columns]`` (mean log-magnitude
+    of the row's bins over the column's frames), e.g. to order codes by what they encode.
     """
     from vqblur.engine.codec import OnnxCodec
 
@@ -293,18 +299,23 @@ def encode_codes(bundle: Bundle, audio: np.ndarray, threads: int = 1, codec=None
     codec = codec if codec is not None else OnnxCodec(bundle, threads=threads)
     codec.reset()
     stft = StreamingStft(cfg, 1, max_block=4096)
-    cols = []
+    cols, bands = [], []
     x = np.asarray(audio, dtype=np.float64)
+    bpr = cfg.model_bins // cfg.rows
     for a in range(0, len(x), 4096):
         stft.push(x[a : a + 4096, None])
         while stft.column_ready():
             lm = stft.analyse_column()
             cols.append(np.array(codec.encode(lm[0]), dtype=np.int64).reshape(-1))
+            if return_bands:
+                bands.append(lm[0][:, : bpr * cfg.rows].reshape(lm.shape[1], cfg.rows, bpr).mean(axis=(0, 2)))
             stft.synthesise_column(lm)  # keep the FIFOs bounded (output unused)
             stft.pull(stft.available())
     if not cols:
-        return np.zeros((cfg.rows, 0), np.int64)
-    return np.stack(cols, axis=1)
+        empty = np.zeros((cfg.rows, 0), np.int64)
+        return (empty, np.zeros((cfg.rows, 0))) if return_bands else empty
+    g = np.stack(cols, axis=1)
+    return (g, np.stack(bands, axis=1)) if return_bands else g
 
 
 def blur_codes(bundle: Bundle, codes: np.ndarray, zone_size: float, temperature: float,
@@ -400,6 +411,12 @@ def training_cost(manifest: dict) -> dict:
     get = lambda *ks: next((src[k] for k in ks if src.get(k) is not None), None)  # noqa: E731
     wall = get("wall_seconds", "train_seconds", "time_s")
     joules = get("energy_j", "train_energy_j")
+    partial = False
+    if wall is None and isinstance(tm.get("final_step"), dict):  # run not finished: last logged step
+        fs = tm["final_step"]
+        if fs.get("wall_s") is not None:
+            wall, partial = fs["wall_s"], True
+            src.setdefault("steps", fs.get("step"))
     out: dict[str, Any] = {
         "wall_seconds": wall, "energy_j": joules,
         "energy_method": get("energy_method"), "energy_source": get("energy_source"),
@@ -411,6 +428,9 @@ def training_cost(manifest: dict) -> dict:
     if nb_s is not None:
         out["nb_fit_seconds"] = nb_s
     out["recorded"] = wall is not None or joules is not None
+    if partial:
+        out["note"] = ("no run summary in the manifest (the checkpoint was exported before training ended): "
+                       "time is the last logged step's, energy was not recorded")
     return out
 
 
@@ -500,7 +520,9 @@ def bench_latency(make: Callable[[], Engine], sr: int, n_exc: int, seed: int) ->
 
 def bench_rtf(make: Callable[[], Engine], x: np.ndarray, sr: int, repeats: int,
               watts: float | None, block: int = 512) -> dict:
-    rtfs, energies, cpu = [], [], []
+    import resource
+
+    rtfs, energies, cpu, preempt = [], [], [], []
     stats = None
     method = source = None
     dur = len(x) / sr
@@ -510,10 +532,13 @@ def bench_rtf(make: Callable[[], Engine], x: np.ndarray, sr: int, repeats: int,
         eng.reset()
         eng.stats.reset()
         meter = EnergyMeter(watts)
+        ru0 = resource.getrusage(resource.RUSAGE_SELF)
         t0 = time.perf_counter()
         _, bt = run_blocks(eng, x, block)
         wall = time.perf_counter() - t0
         e = meter.read()
+        ru1 = resource.getrusage(resource.RUSAGE_SELF)
+        preempt.append((ru1.ru_nivcsw - ru0.ru_nivcsw) / dur)
         rtfs.append(float(bt.sum()) / dur)
         energies.append(e.joules / dur)
         cpu.append(e.cpu_seconds / dur)
@@ -521,6 +546,7 @@ def bench_rtf(make: Callable[[], Engine], x: np.ndarray, sr: int, repeats: int,
         if stats is None or r == repeats // 2:
             stats = (eng.stats.as_dict(), eng.stats.recent_column_times(), wall)
     return {"rtf": float(np.median(rtfs)), "rtf_runs": rtfs, "cpu_s_per_audio_s": float(np.median(cpu)),
+            "preemptions_per_audio_s": float(np.median(preempt)),
             "energy_j_per_audio_s": float(np.median(energies)), "energy_method": method,
             "energy_source": source, "_stats": stats}
 
@@ -658,6 +684,8 @@ def bench_bundle(path: Path, o: BenchOptions, clips, clip_source: str, audio_cli
             res["energy_source"] = r["energy_source"]
             res["energy_threads"] = th
             res["cpu_s_per_audio_s"] = r["cpu_s_per_audio_s"]
+            res["preemptions_per_audio_s"] = r["preemptions_per_audio_s"]
+        res.setdefault("rtf_cpu", {})[str(th)] = r["cpu_s_per_audio_s"]
     res["rtf"] = rtf
 
     log(f"[{res['name']}] host blocks {list(o.blocks)}")
@@ -814,6 +842,8 @@ def format_table(res: dict) -> str:
     add("jitter (std / range)", lambda b: f"{b['jitter_ms']['std']:.3f} / {b['jitter_ms']['range']:.3f} ms")
     for th in res["settings"]["threads"]:
         add(f"rtf, {th} thread{'s' if th > 1 else ''} (median)", lambda b, th=th: _f(b["rtf"].get(str(th)), "{:.4f}"))
+    add("CPU s per audio s (1st thread count)", lambda b: f"{b['cpu_s_per_audio_s']:.4f} "
+        f"({b.get('preemptions_per_audio_s', 0):.0f} preemptions per audio s)")
     add("rtf, DSP-only baseline", lambda b: f"{b['baseline_dsp']['rtf']:.4f} (model x{b['baseline_dsp']['rtf_ratio']:.1f}, "
         f"{100 * b['baseline_dsp']['model_share']:.0f}% of cost)")
     c = bs[0]["columns"]

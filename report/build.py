@@ -177,7 +177,7 @@ def fig_codebook(counts: np.ndarray, path: Path, title: str) -> None:
 
 
 def fig_spectrograms(panels: list[tuple[str, np.ndarray, np.ndarray]], sr: int, column_s: float,
-                     path: Path, title: str) -> None:
+                     path: Path, title: str, code_rank: np.ndarray | None = None) -> None:
     from vqblur.engine.quality import stft_magnitude
 
     plt = _plt()
@@ -187,6 +187,9 @@ def fig_spectrograms(panels: list[tuple[str, np.ndarray, np.ndarray]], sr: int, 
     specs = [20 * np.log10(stft_magnitude(a, 1024, 256) + 1e-6) for _, a, _ in panels]
     vmax = max(float(s.max()) for s in specs)
     K = max(int(c.max()) + 1 if c.size else 1 for _, _, c in panels)
+    if code_rank is None:
+        code_rank = np.arange(max(K, 256))
+    ref_codes = panels[0][2]
     for i, ((name, audio, codes), S) in enumerate(zip(panels, specs)):
         dur = len(audio) / sr
         a = ax[0, i]
@@ -198,8 +201,16 @@ def fig_spectrograms(panels: list[tuple[str, np.ndarray, np.ndarray]], sr: int, 
         if i == 0:
             a.set_ylabel("kHz")
         b = ax[1, i]
-        b.imshow(codes, origin="lower", aspect="auto", cmap="nipy_spectral", vmin=0, vmax=max(K, 256) - 1,
-                 interpolation="nearest", extent=(0, codes.shape[1] * column_s, 0, codes.shape[0]))
+        ext = (0, codes.shape[1] * column_s, 0, codes.shape[0])
+        b.imshow(code_rank[codes], origin="lower", aspect="auto", cmap="magma", vmin=0, vmax=len(code_rank) - 1,
+                 interpolation="nearest", extent=ext)
+        if i >= 2 and codes.shape == ref_codes.shape:
+            changed = (codes != ref_codes).astype(float)
+            rows_hit = np.where(changed.mean(axis=1) > 0.02)[0]
+            if rows_hit.size and rows_hit.size < codes.shape[0]:
+                for y0 in (rows_hit.min(), rows_hit.max() + 1):  # the zone's extent in rows
+                    b.axhline(y0, color="cyan", lw=1.0, ls="--")
+            b.set_title(f"{100 * changed.mean():.0f}% of cells changed", fontsize=7)
         b.grid(False)
         b.set_xlabel("s")
         if i == 0:
@@ -232,13 +243,16 @@ def fig_blocks(bench: dict, path: Path) -> None:
     c = b["columns"]
     t = np.asarray(c.get("times_ms", []))
     if t.size:
-        a.plot(np.arange(t.size) * c["column_ms"] / 1000.0, t, lw=0.6, label="per column")
-    a.axhline(c["column_ms"], color="r", lw=1.2, label=f"column duration {c['column_ms']:.2f} ms")
-    a.axhline(c["column_ms"] / 2, color="r", ls=":", lw=1, label="target: p99 <= half")
-    a.axhline(c["column_ms_p99"], color="k", ls="--", lw=1, label=f"p99 {c['column_ms_p99']:.2f} ms")
+        lo, hi = max(float(t.min()), 1e-3), max(float(t.max()), c["column_ms"]) * 1.2
+        a.hist(t, bins=np.geomspace(lo, hi, 60), color="C0", label=f"{t.size} columns")
+    a.axvline(c["column_ms"], color="r", lw=1.2, label=f"column duration {c['column_ms']:.2f} ms")
+    a.axvline(c["column_ms"] / 2, color="r", ls=":", lw=1, label="target: p99 <= half")
+    a.axvline(c["column_ms_p50"], color="k", ls="-", lw=1, label=f"p50 {c['column_ms_p50']:.2f} ms")
+    a.axvline(c["column_ms_p99"], color="k", ls="--", lw=1, label=f"p99 {c['column_ms_p99']:.2f} ms")
+    a.set_xscale("log")
     a.set_yscale("log")
-    a.set_xlabel("audio time (s)")
-    a.set_ylabel("ms")
+    a.set_xlabel("compute per column (ms, log)")
+    a.set_ylabel("columns (log)")
     a.set_title(f"compute per code column ({c['column_samples']} samples)")
     a.legend(fontsize=7)
     fig.suptitle(f"{b['name']} ({b['precision']}), {bench['host']['cpu']}, 1 thread, load "
@@ -324,9 +338,10 @@ def fig_blur(bench: dict, path: Path) -> None:
     for j, t in enumerate(temps):
         pts = sorted((p for p in curve if p["temperature"] == t), key=lambda p: p["zone_size"])
         z = [p["zone_size"] for p in pts]
-        ax[0].plot(z, [p["lsd_db"] for p in pts], "o-", color=f"C{j}", label=f"t={t:g} (T={2 * t * t:.2f})")
+        st = dict(color=f"C{j}", marker="osd^v"[j % 5], ls=("-", "--", ":", "-.")[j % 4], ms=7 - 1.5 * j)
+        ax[0].plot(z, [p["lsd_db"] for p in pts], label=f"t={t:g} (T={2 * t * t:.2f})", **st)
         if all("codes_changed" in p for p in pts):
-            ax[1].plot(z, [100 * p["codes_changed"] for p in pts], "o-", color=f"C{j}", label=f"t={t:g}")
+            ax[1].plot(z, [100 * p["codes_changed"] for p in pts], label=f"t={t:g}", **st)
     ax[0].set_xlabel("zone size knob")
     ax[0].set_ylabel("LSD vs zone-0 output (dB)")
     ax[0].set_title("spectral change")
@@ -446,12 +461,19 @@ def write_markdown(out: Path, bench: dict, figs: dict[str, str], info: dict) -> 
     L += [md_table(hdr, rows), "", f"![per-block compute](figures/{figs['blocks']})", ""]
 
     rows = []
+    th = bench["settings"]["threads"]
     for b in bs:
         base = b["baseline_dsp"]
-        rows.append([f"{b['name']} ({b['precision']})"] + [_f(b["rtf"].get(str(t)), "{:.4f}") for t in bench["settings"]["threads"]]
-                    + [_f(base["rtf"], "{:.4f}"), f"x{base['rtf_ratio']:.1f}", f"{100 * base['model_share']:.0f} %"])
-    L += [md_table(["bundle"] + [f"RTF {t} thr" for t in bench["settings"]["threads"]]
-                   + ["DSP-only RTF", "model / DSP", "model share"], rows), "",
+        rc = b.get("rtf_cpu", {})
+        rows.append([f"{b['name']} ({b['precision']})"]
+                    + [f"{_f(b['rtf'].get(str(t)), '{:.4f}')} (CPU {_f(rc.get(str(t)), '{:.4f}')})" for t in th]
+                    + [_f(base["rtf"], "{:.4f}"), f"x{base['rtf_ratio']:.1f}", f"{100 * base['model_share']:.0f} %",
+                       _f(b.get("preemptions_per_audio_s"), "{:.0f}")])
+    L += ["Real-time factor: wall-clock engine seconds per second of audio, median of the repeats; in brackets the "
+          "process's CPU seconds per audio second in the same runs (all threads). When the wall figure is well above "
+          "the CPU figure the process was waiting for a core: the machine is shared (see the load average above).", "",
+          md_table(["bundle"] + [f"RTF {t} thr (CPU)" for t in th]
+                   + ["DSP-only RTF", "model / DSP", "model share", "preemptions / audio s"], rows), "",
           f"![RTF vs block size](figures/{figs['rtf']})", ""]
     parts = ("stft", "encoder", "blur", "decoder", "overlap_add", "mix")
     rows = [[f"{b['name']} ({b['precision']})"] + [f"{100 * b['breakdown'][p]:.0f} % ({b['breakdown_ms_per_audio_s'][p]:.1f})"
@@ -480,9 +502,23 @@ def write_markdown(out: Path, bench: dict, figs: dict[str, str], info: dict) -> 
                      _f(t["wall_seconds"] / 3600 if isinstance(t["wall_seconds"], (int, float)) else None, "{:.2f}"),
                      _f(t["energy_j"], "{:.3g}"), t["energy_method"] or "-", _f(t["co2e_g"], "{:.3g}"),
                      str(t.get("steps") or "-"), str(t.get("device") or "-")])
-    L += ["Training cost (from the bundle manifest's training metrics):", "",
-          md_table(["bundle", "train s", "h", "energy J", "method", "CO2e g", "steps", "device"], rows), "",
-          f"CO2e uses {b0['training_cost']['grid_source']}.", ""]
+    end = info.get("run_end")
+    if end:
+        from vqblur.engine.energy import co2e_grams
+
+        ej = end.get("energy_j")
+        rows.append([f"run log ({info.get('run_name', 'run')})", _f(end.get("wall_seconds"), "{:.0f}"),
+                     _f(end["wall_seconds"] / 3600 if isinstance(end.get("wall_seconds"), (int, float)) else None, "{:.2f}"),
+                     _f(ej, "{:.3g}"), end.get("energy_method") or "-",
+                     _f(co2e_grams(ej) if isinstance(ej, (int, float)) else None, "{:.3g}"),
+                     str(end.get("steps") or "-"), str(end.get("device") or "-")])
+    L += ["Training cost (from the bundle manifest's training metrics, and the training log's end record when given):", "",
+          md_table(["source", "train s", "h", "energy J", "method", "CO2e g", "steps", "device"], rows), ""]
+    notes = [f"{b['name']}: {b['training_cost']['note']}" for b in bs if b["training_cost"].get("note")]
+    if end and end.get("energy_source"):
+        notes.append(f"run log energy source: {end['energy_source']}")
+    L += [f"* {n}" for n in notes] + ([""] if notes else [])
+    L += [f"CO2e uses {b0['training_cost']['grid_source']}.", ""]
 
     L += ["## Quality", ""]
     rows = []
@@ -567,6 +603,8 @@ def build_report(out_dir=None, *, bench: dict | None = None, bench_path=None, ru
                         f"{_f(e.get('lsd_db'), '{:.2f}')} dB, perplexity {_f(e.get('perplexity'), '{:.0f}')}, "
                         f"codes in use {_f(e.get('codes_in_use'), '{:.0%}')}.")
             if end:
+                info["run_end"] = end[-1]
+                info["run_name"] = mpath.parent.name
                 s = end[-1]
                 cap += (f" Run: {_f(s.get('wall_seconds'), '{:.0f}')} s on {s.get('device', '?')}, "
                         f"{_f(s.get('energy_j'), '{:.3g}')} J ({s.get('energy_method', '?')}).")
@@ -579,8 +617,17 @@ def build_report(out_dir=None, *, bench: dict | None = None, bench_path=None, ru
     # codebook usage, spectrograms, codemaps
     log(f"encoding {clips} test clips with the bundle's encoder")
     tclips, src = test_clips(sr, clips, 0)
-    grids = [encode_codes(bnd, a) for _, a in tclips]
-    counts = np.bincount(np.concatenate([g.reshape(-1) for g in grids]), minlength=bnd.codebook_size)
+    enc = [encode_codes(bnd, a, return_bands=True) for _, a in tclips]
+    grids = [g for g, _ in enc]
+    flat_c = np.concatenate([g.reshape(-1) for g in grids])
+    flat_e = np.concatenate([e.reshape(-1) for _, e in enc])
+    counts = np.bincount(flat_c, minlength=bnd.codebook_size)
+    # order codes by the mean input level of the cells they encode (unseen codes: overall mean),
+    # so that a code grid drawn with a sequential colour map reads like a coarse spectrogram
+    level = np.bincount(flat_c, weights=flat_e, minlength=bnd.codebook_size) / np.maximum(counts, 1)
+    level[counts == 0] = float(flat_e.mean()) if flat_e.size else 0.0
+    code_rank = np.empty(bnd.codebook_size, np.int64)
+    code_rank[np.argsort(level, kind="stable")] = np.arange(bnd.codebook_size)
     fig_codebook(counts, figdir / FIGURES["codebook"], f"{bnd.root.name}: code usage on {len(tclips)} test clips")
     figs["codebook"] = FIGURES["codebook"]
     info["codebook_caption"] = (f"Codes the bundle's encoder assigns to {sum(g.size for g in grids)} cells of "
@@ -591,7 +638,7 @@ def build_report(out_dir=None, *, bench: dict | None = None, bench_path=None, ru
     clip = clip[: int(2.5 * sr)]
     codes0 = encode_codes(bnd, clip)
     zero = render_aligned(Engine(bnd, Params(zone_size=0.0), seed=0), clip)
-    panels = [(f"input ({name[:24]})", clip, codes0), ("zone 0 (reconstruction)", zero, codes0)]
+    panels = [(f"input ({name[:28]})", clip, codes0), ("zone 0 (reconstruction)", zero, codes0)]
     labels = []
     for pname in SPECTRO_PRESETS:
         z, t, c = preset_knobs(pname)
@@ -599,13 +646,18 @@ def build_report(out_dir=None, *, bench: dict | None = None, bench_path=None, ru
         panels.append((f"{pname}: zone {z:g}, t {t:g}, centre {c:g}", y, blur_codes(bnd, codes0, z, t, c, 0)))
         labels.append(f"{pname} (zone {z:g}, temperature {t:g}, centre {c:g})")
     fig_spectrograms(panels, sr, bnd.column_samples / sr, figdir / FIGURES["spectrograms"],
-                     f"{bnd.root.name}: spectrograms (top) and code grids (bottom, colour = code index)")
+                     f"{bnd.root.name}: spectrograms (top) and code grids (bottom; codes coloured by the mean "
+                     "input level they encode, the blurred zone's rows between cyan lines)", code_rank=code_rank)
     figs["spectrograms"] = FIGURES["spectrograms"]
     info["spectro_caption"] = (f"Top: spectrograms (dB, 90 dB range) of the input clip, the zone-0 output and the "
                                f"blurred output at three preset settings, fully wet: {', '.join(labels)}. Bottom: "
                                "the code grids (rows = frequency bands, low at the bottom; one column per "
                                f"{1000 * bnd.column_samples / sr:.2f} ms): the encoder's codes, then the "
-                               "streaming sampler's output for each setting (same seed as the engine).")
+                               "streaming sampler's output for each setting (same seed as the engine). A code's "
+                               "colour is its rank by the mean input level of the cells it encodes on the test "
+                               "clips (dark = quiet), so a code grid reads like a coarse spectrogram; the dashed cyan "
+                               "lines bound the rows where the blur changed codes, and each panel's title gives the "
+                               "share of cells changed.")
 
     fig_blocks(bench, figdir / FIGURES["blocks"])
     figs["blocks"] = FIGURES["blocks"]
