@@ -560,7 +560,11 @@ class LiveRunner:
                             f"{devs[in_dev]['name']} / output [{out_dev}] {devs[out_dev]['name']} "
                             f"at {self.samplerate} Hz, block {self.blocksize or 'auto'}: {exc}") from None
         self._t_start = time.monotonic()
-        self.stream.start()
+        try:
+            self.stream.start()
+        except sd.PortAudioError as exc:
+            self.stop()
+            raise UserError(f"cannot start the audio stream: {exc}") from None
 
     def _warm_up(self) -> None:
         """Run the processor once before the stream starts (first inference calls are

@@ -81,7 +81,8 @@ def register(subparsers) -> None:
     g.add_argument("--midi-virtual", metavar="NAME", default=None,
                    help="create a virtual MIDI input port NAME for other programs to connect to")
     p.add_argument("--midi-api", choices=["auto", "alsa", "jack"], default="auto",
-                   help="MIDI system (default: rtmidi's default, ALSA on Linux)")
+                   help="MIDI system (default auto: JACK MIDI when the audio device is on JACK, "
+                        "else rtmidi's default, ALSA on Linux)")
     p.add_argument("--controller", metavar="NAME|PATH", default=None,
                    help="controller map: a name in presets/controllers/ or a .toml path "
                         "(default: the preset's, else 'generic')")
@@ -165,7 +166,10 @@ def run(args) -> int:
     knobs = None
     try:
         if args.midi is not None or args.midi_virtual:
-            midi = M.MidiInput(api=args.midi_api, client_name=args.jack_name)
+            api = args.midi_api
+            if api == "auto" and _is_jack(sd, dev_in):
+                api = "jack"  # audio on JACK: use JACK MIDI too (one graph, one clock)
+            midi = M.MidiInput(api=api, client_name=args.jack_name)
             if args.midi_virtual:
                 midi.open_virtual(args.midi_virtual)
             else:
