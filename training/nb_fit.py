@@ -190,7 +190,7 @@ def _as_dict(table) -> Mapping[str, np.ndarray]:
     return table.to_dict()
 
 
-def _stacked(table, sel: list[int]):
+def _stacked(table, sel: list[int], dtype=np.float64):
     """[O'*(K+1) + rows, K] float32: per selected offset its K rows plus a zero row
     ("missing"), then log_prior + log_row[r]; and the offsets."""
     lp = np.asarray(table["log_prior"], np.float64)
@@ -200,7 +200,7 @@ def _stacked(table, sel: list[int]):
     K = lp.shape[0]
     R = lr.shape[0]
     B = K + 1
-    big = np.zeros((len(sel) * B + R, K), dtype=np.float64)
+    big = np.zeros((len(sel) * B + R, K), dtype=dtype)
     for j, i in enumerate(sel):
         big[j * B : j * B + K] = ln[i]
     big[len(sel) * B :] = lp[None, :] + lr
@@ -244,7 +244,7 @@ def log_posterior(table, codemap: np.ndarray, offsets="full") -> np.ndarray:
 
 #: Temperatures at which the NLL is also measured (logits / T): the best one says how
 #: over- or under-confident the Naive Bayes posterior is (knob t = sqrt(T / 2)).
-CALIBRATION_TEMPERATURES = tuple(float(x) for x in np.round(2.0 ** np.arange(-1.0, 3.01, 0.25), 4))
+CALIBRATION_TEMPERATURES = tuple(float(x) for x in np.round(2.0 ** np.arange(-1.0, 3.01, 0.5), 4))
 
 
 def _score(L: np.ndarray, c: np.ndarray, acc: dict) -> None:
@@ -261,6 +261,25 @@ def _score(L: np.ndarray, c: np.ndarray, acc: dict) -> None:
     for i, T in enumerate(CALIBRATION_TEMPERATURES):
         Z = N / T
         cal[i] += float(-(Z[ar, c] - _logsumexp(Z)).sum())
+
+
+class _Lookup:
+    """Scores of a model whose posterior depends on the row only (unigram, row-only): every
+    per-cell quantity is a table lookup."""
+
+    def __init__(self, logits: np.ndarray):  # [R', K]
+        L = logits - _logsumexp(logits)[:, None]
+        self.logp = L
+        self.rank = (L[:, None, :] > L[:, :, None]).sum(axis=2)  # rank[r, c]
+        self.cal = np.stack([L / T - _logsumexp(L / T)[:, None] for T in CALIBRATION_TEMPERATURES])
+
+    def score(self, r: np.ndarray, c: np.ndarray, acc: dict) -> None:
+        acc["nll"] += float(-self.logp[r, c].sum())
+        rank = self.rank[r, c]
+        acc["top1"] += int((rank < 1).sum())
+        acc["top5"] += int((rank < 5).sum())
+        cal = acc.setdefault("cal", np.zeros(len(CALIBRATION_TEMPERATURES)))
+        cal -= self.cal[:, r, c].sum(axis=1)
 
 
 def _finish(acc: dict, n: int) -> dict:
@@ -322,10 +341,12 @@ def evaluate_nb(
     stacks = {}
     for name, spec in offsets.items():
         sel = select_offsets(table["offsets"], spec)
-        stacks[name] = _stacked(table, sel)
+        stacks[name] = _stacked(table, sel, dtype=np.float32)  # summed in float32
         models[name] = stacks[name][1]
     lp = np.asarray(table["log_prior"], np.float64)
-    base = lp[None, :] + np.asarray(table["log_row"], np.float64)
+    unigram = _Lookup(lp[None, :])
+    row_only = _Lookup(lp[None, :] + np.asarray(table["log_row"], np.float64))
+    zeros = None
     acc = {k: {"nll": 0.0, "top1": 0, "top5": 0} for k in models}
 
     keep = None
@@ -358,10 +379,13 @@ def evaluate_nb(
         for s in range(0, len(cells), chunk):
             cs = cells[s : s + chunk]
             c = c_all[cs]
-            _score(np.broadcast_to(lp, (len(cs), K)), c, acc["unigram"])
-            _score(base[r_all[cs]], c, acc["row_only"])
+            if zeros is None or len(zeros) != len(cs):
+                zeros = np.zeros(len(cs), dtype=np.int64)
+            unigram.score(zeros, c, acc["unigram"])
+            row_only.score(r_all[cs], c, acc["row_only"])
             for name, (big, _) in stacks.items():
-                _score(big[idx_by[name][cs]].sum(axis=1), c, acc[name])
+                L = big[idx_by[name][cs]].sum(axis=1, dtype=np.float32)
+                _score(L.astype(np.float64), c, acc[name])
     out = {"n_cells": n, "models": {}}
     for name, offs in models.items():
         res = _finish(acc[name], n)
