@@ -309,7 +309,7 @@ class LiveRunner:
         self.worker_busy_s = 0.0
         self.worker_max_chunk_s = 0.0
         self.slow_chunks = 0  # chunks whose processing took longer than one host period
-        self._slow_chunk_s = max(self.blocksize, 128) / self.samplerate
+        self._slow_chunk_s = 1.0  # one host period, set when the worker starts
         self.worker_error: BaseException | None = None
         self.knob_values: dict = {}
 
@@ -438,6 +438,7 @@ class LiveRunner:
         while self._running and self.prefill == 0:
             self._wait_input(0.01)
         P = self.prefill
+        self._slow_chunk_s = P / self.samplerate
         next_in = 0
         outr.set_write_pos(next_in + P)
         proc = self.processor
@@ -461,6 +462,9 @@ class LiveRunner:
                     self.resyncs += 1
                     continue
                 n = min(avail, self.max_chunk)
+                if outr.write_space() < n:  # consumer stalled (stream stopped): wait
+                    time.sleep(0.01)
+                    break
                 x = chunk[:n]
                 inr.read_at(next_in, x)
                 if inr.overrun_since(next_in):  # overwritten while we copied
@@ -479,9 +483,6 @@ class LiveRunner:
                 y = np.asarray(y, dtype=np.float32)
                 if y.ndim == 1:
                     y = y.reshape(-1, 1)
-                if outr.write_space() < n:  # consumer stalled (stream stopped)
-                    time.sleep(0.01)
-                    break
                 dropped = outr.write(y)
                 if dropped:
                     self.deadline_misses += 1

@@ -204,6 +204,7 @@ def _engine(bundle, **knobs):
     return make_engine(bundle, sample_rate=SR, params=Params(**knobs), channels=1, seed=3)
 
 
+@pytest.mark.slow
 def test_engine_live_matches_offline_20s(jack_server, toy_bundle, tmp_path):
     """20 s of audio through the real Engine (toy bundle, zone size 0) on JACK in real time:
     output == offline render, measured latency == declared (engine 399 + one 128 block),
