@@ -799,9 +799,13 @@ def run_bench(o: BenchOptions) -> dict:
     first = load_bundle(paths[0])
     sr = first.sample_rate
     clips, clip_source = test_clips(sr, o.clips, o.seed)
+    if o.quick:  # short excerpts keep --quick quick
+        clips = [(n, a[: int(1.5 * sr)]) for n, a in clips]
     audio_clips, audio_source = [], None
     if o.audio_dir:
         audio_clips = load_clips(o.audio_dir, sr, max(o.clips, 1) * (1 if o.quick else 4), o.seed)
+        if o.quick:
+            audio_clips = [(n, a[: int(1.5 * sr)]) for n, a in audio_clips]
         audio_source = str(o.audio_dir)
     result = {
         "vqblur_bench_version": BENCH_VERSION,
