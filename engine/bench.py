@@ -727,6 +727,7 @@ def bench_bundle(path: Path, o: BenchOptions, clips, clip_source: str, audio_cli
     nb = {"heldout": nb_heldout(bundle, grids) if grids else {"cells": 0}, "heldout_source": clip_source,
           "fit": manifest_nb_metrics(man)}
     res["nb"] = nb
+    res["_grids"] = grids  # for the side-by-side comparison (removed before returning)
 
     log(f"[{res['name']}] blur-strength curve")
     zones = (0.0, 0.25, 0.5, 1.0) if o.quick else CURVE_ZONES
@@ -741,6 +742,30 @@ def bench_bundle(path: Path, o: BenchOptions, clips, clip_source: str, audio_cli
     res["training_cost"] = training_cost(man)
     res["targets"] = check_targets(res)
     return res
+
+
+def compare_bundles(ref: dict, b: dict) -> dict:
+    """Side by side (e.g. int8 against fp32): code agreement on the same clips and ratios/deltas."""
+    ga, gb = ref.get("_grids") or [], b.get("_grids") or []
+    same = total = 0
+    for x, y in zip(ga, gb):
+        if x.shape == y.shape:
+            same += int((x == y).sum())
+            total += x.size
+    d = lambda k: (b.get(k) - ref.get(k)) if isinstance(b.get(k), (int, float)) and isinstance(ref.get(k), (int, float)) else None  # noqa: E731
+    r1a, r1b = ref["rtf"].get("1"), b["rtf"].get("1")
+    c1a, c1b = ref.get("rtf_cpu", {}).get("1"), b.get("rtf_cpu", {}).get("1")
+    return {
+        "reference": ref["name"],
+        "code_agreement": same / total if total else None,
+        "sc_db_delta": d("sc_db"), "lsd_db_delta": d("lsd_db"),
+        "rtf_ratio": (r1b / r1a) if r1a and r1b else None,
+        "rtf_cpu_ratio": (c1b / c1a) if c1a and c1b else None,
+        "encoder_decoder_ms_per_audio_s": {
+            ref["name"]: ref["breakdown_ms_per_audio_s"]["encoder"] + ref["breakdown_ms_per_audio_s"]["decoder"],
+            b["name"]: b["breakdown_ms_per_audio_s"]["encoder"] + b["breakdown_ms_per_audio_s"]["decoder"]},
+        "bundle_mb_ratio": b["bundle_mb"] / ref["bundle_mb"] if ref["bundle_mb"] else None,
+    }
 
 
 def check_targets(r: dict) -> dict:
@@ -819,6 +844,11 @@ def run_bench(o: BenchOptions) -> dict:
     }
     for p in paths:
         result["bundles"].append(bench_bundle(p, o, clips, clip_source, audio_clips, audio_source))
+    ref = result["bundles"][0]
+    for b in result["bundles"][1:]:
+        b["vs_first"] = compare_bundles(ref, b)
+    for b in result["bundles"]:
+        b.pop("_grids", None)
     result["bench_seconds"] = time.perf_counter() - t_start
     return result
 
@@ -894,6 +924,10 @@ def format_table(res: dict) -> str:
     add("blur curve (t=0.5)", curve)
     add("training time / energy / CO2e", lambda b: (lambda t: f"{_f(t['wall_seconds'], '{:.0f}')} s / "
         f"{_f(t['energy_j'], '{:.3g}')} J ({t['energy_method'] or '-'}) / {_f(t['co2e_g'], '{:.3g}')} g")(b["training_cost"]))
+    if len(bs) > 1:
+        add("vs first: codes agree / dSC / dLSD / RTF", lambda b: "-" if "vs_first" not in b else (
+            lambda v: f"{_f(v['code_agreement'], '{:.1%}')} / {_f(v['sc_db_delta'], '{:+.2f}')} / "
+                      f"{_f(v['lsd_db_delta'], '{:+.2f}')} dB / x{_f(v['rtf_ratio'], '{:.2f}')}")(b["vs_first"]))
     add("targets missed", lambda b: ", ".join(k for k, v in b["targets"].items() if v["ok"] is False) or "none")
 
     w0 = max(len(r[0]) for r in rows)

@@ -476,6 +476,19 @@ def write_markdown(out: Path, bench: dict, figs: dict[str, str], info: dict) -> 
                    + ["DSP-only RTF", "model / DSP", "model share", "preemptions / audio s"], rows), "",
           f"![RTF vs block size](figures/{figs['rtf']})", ""]
     parts = ("stft", "encoder", "blur", "decoder", "overlap_add", "mix")
+    cmp_rows = []
+    for b in bs[1:]:
+        v = b.get("vs_first")
+        if v:
+            cmp_rows.append([f"{b['name']} ({b['precision']}) vs {v['reference']}", _f(v["code_agreement"], "{:.1%}"),
+                             _f(v["sc_db_delta"], "{:+.2f}"), _f(v["lsd_db_delta"], "{:+.2f}"),
+                             f"x{_f(v['rtf_ratio'], '{:.2f}')}", f"x{_f(v.get('rtf_cpu_ratio'), '{:.2f}')}",
+                             " / ".join(f"{x:.1f}" for x in v["encoder_decoder_ms_per_audio_s"].values()),
+                             f"x{_f(v['bundle_mb_ratio'], '{:.2f}')}"])
+    if cmp_rows:
+        L += ["Side by side (same clips, same run):", "",
+              md_table(["bundle", "codes agree", "SC delta dB", "LSD delta dB", "RTF ratio", "CPU ratio",
+                        "enc+dec ms per audio s (ref / this)", "size ratio"], cmp_rows), ""]
     rows = [[f"{b['name']} ({b['precision']})"] + [f"{100 * b['breakdown'][p]:.0f} % ({b['breakdown_ms_per_audio_s'][p]:.1f})"
                                                   for p in parts] for b in bs]
     L += ["Where the time goes (share of the engine's own timers; in brackets ms per second of audio):", "",
