@@ -69,11 +69,24 @@ class Automation:
         return out
 
 
+def _as_float(v) -> float:
+    """float(v); an integer too large for a float becomes +-inf (then refused as out of range)."""
+    try:
+        return float(v)
+    except OverflowError:
+        return math.inf if v > 0 else -math.inf
+
+
+def _short(v) -> str:
+    r = repr(v)
+    return r if len(r) <= 40 else r[:37] + "..."
+
+
 def _knob_value(v, where: str) -> float:
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or math.isnan(v):
-        raise UserError(f"{where} must be a number in 0..1, got {v!r}")
-    if not 0.0 <= v <= 1.0:
-        raise UserError(f"{where} = {v} is out of range 0..1")
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or math.isnan(_as_float(v)):
+        raise UserError(f"{where} must be a number in 0..1, got {_short(v)}")
+    if not 0.0 <= _as_float(v) <= 1.0:
+        raise UserError(f"{where} = {_short(v)} is out of range 0..1")
     return float(v)
 
 
@@ -88,8 +101,8 @@ def parse_breakpoints(points, source: str = "<memory>") -> Automation:
         if not isinstance(bp, dict) or "time" not in bp:
             raise UserError(f"{where} must be an object with a 'time' (seconds)")
         t = bp["time"]
-        if isinstance(t, bool) or not isinstance(t, (int, float)) or not math.isfinite(t) or t < 0:
-            raise UserError(f"{where}: 'time' must be a number of seconds >= 0, got {t!r}")
+        if isinstance(t, bool) or not isinstance(t, (int, float)) or not math.isfinite(_as_float(t)) or t < 0:
+            raise UserError(f"{where}: 'time' must be a number of seconds >= 0, got {_short(t)}")
         for k, v in bp.items():
             if k == "time":
                 continue

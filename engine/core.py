@@ -71,7 +71,10 @@ class Params:
             v = getattr(self, f)
             if isinstance(v, bool) or not isinstance(v, (int, float, np.floating, np.integer)):
                 raise ValueError(f"knob {f} must be a number in 0..1, got {v!r}")
-            v = float(v)
+            try:
+                v = float(v)
+            except OverflowError:  # an integer too large for a float: clamp like any other
+                v = math.inf if v > 0 else -math.inf
             if math.isnan(v):
                 raise ValueError(f"knob {f} must be a number in 0..1, got NaN")
             object.__setattr__(self, f, min(1.0, max(0.0, v)))

@@ -92,7 +92,13 @@ def parse_preset(data: dict, path: str | Path = "<memory>", default_name: str = 
     for k, v in knobs.items():
         if k not in KNOBS:
             raise PresetError(f"{where}: unknown knob 'knobs.{k}'; knobs are {', '.join(KNOBS)}")
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or math.isnan(v):
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            raise PresetError(f"{where}: 'knobs.{k}' must be a number in 0..1, got {v!r}")
+        try:
+            v = float(v)
+        except OverflowError:  # an integer too large for a float
+            v = math.inf if v > 0 else -math.inf
+        if math.isnan(v):
             raise PresetError(f"{where}: 'knobs.{k}' must be a number in 0..1, got {v!r}")
         if not 0.0 <= v <= 1.0:
             raise PresetError(f"{where}: 'knobs.{k}' = {v} is out of range 0..1")
