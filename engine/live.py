@@ -651,7 +651,8 @@ def format_status(runner: LiveRunner, midi=None, cpu: float | None = None,
     parts.append(f"lat {runner.latency_ms:5.2f} ms")
     parts.append(f"zone {k('zone_size')} temp {k('temperature')} ctr {k('centre')} "
                  f"mix {k('mix')} byp {'on' if kv.get('bypass', 0) > 0.5 else 'off'}")
-    parts.append(f"under {runner.underruns} over {runner.overruns} late {runner.deadline_misses}")
+    parts.append(f"under {runner.underruns} over {runner.overruns} late {runner.deadline_misses} "
+                 f"xrun {runner.status_flags}")
     if midi is not None:
         parts.append(f"midi {midi.events} ign {midi.ignored}")
     return " | ".join(parts)
@@ -719,7 +720,8 @@ def run_live(runner: LiveRunner, *, midi=None, duration_s: float | None = None,
     print(f"vqblur live: {st.callbacks} callbacks, {st.frames / runner.samplerate:.1f} s of audio, "
           f"latency {runner.latency_samples} samples ({runner.latency_ms:.2f} ms = engine "
           f"{runner.engine_latency} + one host block {runner.prefill}), under-runs {st.underruns}, "
-          f"over-runs {st.overruns}, deadline misses {st.deadline_misses}, resyncs {st.resyncs}"
+          f"over-runs {st.overruns}, deadline misses {st.deadline_misses}, resyncs {st.resyncs}, "
+          f"device xruns {st.status_flags}"
           + (f", MIDI messages {midi.received} (ignored {midi.ignored})" if midi is not None else ""),
           file=out, flush=True)
     return code
