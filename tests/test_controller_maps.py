@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from vqblur.engine.midi import (KNOBS, Binding, ControllerMap, KnobReader, MidiInput,
-                                list_controller_maps, load_controller_map, parse_controller_map,
+                                list_controller_maps, load_controller_map,
                                 save_controller_map)
 from vqblur.errors import PresetError
 

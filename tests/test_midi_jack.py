@@ -8,7 +8,6 @@ import os
 import threading
 import time
 
-import numpy as np
 import pytest
 
 from tests.jack_server import jack_server  # noqa: F401  (fixture)
