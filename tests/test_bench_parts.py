@@ -101,3 +101,15 @@ def test_peak_rss_is_the_childs_own(tmp_path):
     assert r["torch_imported"] is False
     assert r["runtime_rss_mb"] <= r["loaded_rss_mb"] <= r["peak_rss_mb"] < 300
     del big
+
+
+def test_cli_user_errors(tmp_path, capsys):
+    from vqblur.cli import main
+
+    assert main(["bench", "--bundle", str(tmp_path / "nope")]) == 2
+    assert "bundle folder not found" in capsys.readouterr().err
+    (tmp_path / "b").mkdir()
+    assert main(["bench", "--bundle", str(tmp_path / "b"), "--audio", str(tmp_path / "nope")]) == 2
+    assert "--audio must be a folder" in capsys.readouterr().err
+    assert main(["report", "--bench", str(tmp_path / "nope.json")]) == 2
+    assert "bench JSON not found" in capsys.readouterr().err
