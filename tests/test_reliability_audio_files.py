@@ -375,3 +375,15 @@ def test_real_cli_corrupt_file_no_traceback(toy, tmp_path):
     assert r.returncode == 2, r.stderr
     assert r.stderr.startswith("vqblur process: error:") and "Traceback" not in r.stderr
     assert str(src) in r.stderr
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/null"), reason="no /dev/null")
+def test_output_to_dev_null_keeps_the_device(toy, tmp_path):
+    """Rendering to /dev/null (a benchmark habit) works and must not replace the device node
+    with a regular file (the render goes to a temporary file + rename only for regular files)."""
+    import stat
+
+    src = tmp_path / "in.wav"
+    sf.write(src, _tone(4800), SR, subtype="PCM_16")
+    assert _process(toy, src, "/dev/null") == 0
+    assert stat.S_ISCHR(os.stat("/dev/null").st_mode)

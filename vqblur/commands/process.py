@@ -93,6 +93,8 @@ def _output_subtype(sf, out_path: str, in_subtype: str) -> tuple[str, str]:
     from vqblur.errors import UserError
 
     ext = os.path.splitext(out_path)[1].lower().lstrip(".")
+    if not ext and os.path.exists(out_path) and not os.path.isfile(out_path):
+        ext = "wav"  # /dev/null, a FIFO: WAV
     if not ext:
         raise UserError(f"{out_path}: output file has no extension; the format comes from it "
                         "(try .wav or .flac)")
@@ -227,10 +229,16 @@ def run(args) -> int:
     # Render into a hidden temporary file next to OUT and move it into place only when the
     # whole file is done: a failure (damaged input, full disk, Ctrl-C) leaves no half-written
     # OUT and does not destroy an existing one.
-    out_dir = os.path.dirname(os.path.abspath(args.output))
-    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(args.output) + ".",
-                               suffix=".partial", dir=out_dir)
-    os.close(fd)
+    # A device or pipe (/dev/null, a FIFO) is written directly: renaming over it would
+    # replace the device node with a regular file.
+    special = os.path.exists(args.output) and not os.path.isfile(args.output)
+    if special:
+        tmp = args.output
+    else:
+        out_dir = os.path.dirname(os.path.abspath(args.output))
+        fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(args.output) + ".",
+                                   suffix=".partial", dir=out_dir)
+        os.close(fd)
     done = False
     fout = None
     stage = "open"
@@ -258,10 +266,11 @@ def run(args) -> int:
                 while written < n_read:  # flush the latency with silence
                     feed(zeros[: min(B, n_read - written + to_drop)], fout)
                 fout.close()
-            umask = os.umask(0)
-            os.umask(umask)
-            os.chmod(tmp, 0o666 & ~umask)  # mkstemp made it 0600; give OUT the usual mode
-            os.replace(tmp, args.output)
+            if not special:
+                umask = os.umask(0)
+                os.umask(umask)
+                os.chmod(tmp, 0o666 & ~umask)  # mkstemp made it 0600; give OUT the usual mode
+                os.replace(tmp, args.output)
             done = True
         except (RuntimeError, sf.LibsndfileError) as exc:
             if stage == "read":
@@ -277,7 +286,7 @@ def run(args) -> int:
         bar.close()
         if fout is not None and not fout.closed:
             fout.close()
-        if not done:
+        if not done and not special:
             try:
                 os.unlink(tmp)
             except OSError:
