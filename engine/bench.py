@@ -401,6 +401,22 @@ def manifest_nb_metrics(manifest: dict) -> dict | None:
     return found or None
 
 
+def nb_fit_splits(fit) -> dict[str, dict]:
+    """The fit's evaluations by split, ``{split: {"n_cells", "models": {name: {nll_nats, top1, ...}}}}``,
+    from either an ``evaluate_nb`` result or the `vqblur fit-nb` summary (``{"evaluation": {"valid":
+    ..., "test": ...}, ...}``)."""
+    if not isinstance(fit, dict):
+        return {}
+    if isinstance(fit.get("models"), dict):
+        return {"eval": fit}
+    ev = fit.get("evaluation")
+    if isinstance(ev, dict):
+        if isinstance(ev.get("models"), dict):
+            return {"eval": ev}
+        return {k: v for k, v in ev.items() if isinstance(v, dict) and isinstance(v.get("models"), dict)}
+    return {}
+
+
 def training_cost(manifest: dict) -> dict:
     """Training time / energy / CO2e from the manifest's ``training.metrics`` (its ``summary``
     record as `vqblur export` writes it, or flat keys)."""
@@ -425,6 +441,10 @@ def training_cost(manifest: dict) -> dict:
     }
     out["co2e_g"] = co2e_grams(joules) if isinstance(joules, (int, float)) else None
     nb_s = get("nb_fit_seconds", "fit_nb_seconds")
+    nbm = manifest.get("nb") or {}
+    secs = (nbm.get("evaluation") or {}).get("seconds") if isinstance(nbm, dict) else None
+    if nb_s is None and isinstance(secs, dict):
+        nb_s = sum(v for v in secs.values() if isinstance(v, (int, float))) or None
     if nb_s is not None:
         out["nb_fit_seconds"] = nb_s
     out["recorded"] = wall is not None or joules is not None
@@ -906,13 +926,15 @@ def format_table(res: dict) -> str:
         f"{_f(b['nb']['heldout'].get('unigram_top5'), '{:.1%}')})")
 
     def nb_fit(b):
-        f = b["nb"].get("fit") or {}
-        m = f.get("models") if isinstance(f, dict) else None
-        if not isinstance(m, dict):
-            return "-" if not f else ", ".join(f"{k} {v:.3g}" for k, v in f.items() if isinstance(v, (int, float)))[:60]
+        sp = nb_fit_splits(b["nb"].get("fit"))
+        if not sp:
+            return "-"
+        split = "test" if "test" in sp else next(iter(sp))
+        m = sp[split]["models"]
         parts = [f"{k} {m[k]['nll_nats']:.3f}" for k in ("full", "causal", "unigram") if k in m and "nll_nats" in m[k]]
-        top = m.get("full", {}).get("top1")
-        return ", ".join(parts) + (f" nats; full top-1 {top:.1%}" if top is not None else " nats")
+        best = "full" if "full" in m else ("causal" if "causal" in m else None)
+        top = m.get(best, {}).get("top1") if best else None
+        return f"{split}: " + ", ".join(parts) + (f" nats; {best} top-1 {top:.1%}" if top is not None else " nats")
 
     if any(b["nb"].get("fit") for b in bs):
         add("NB fit eval (manifest)", nb_fit)

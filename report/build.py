@@ -380,14 +380,15 @@ def _nb_rows(b: dict) -> list[list[str]]:
                      _f(h["nll_nats"], "{:.3f}"), _f(h["unigram_nll_nats"], "{:.3f}"),
                      _f(h["top1"], "{:.1%}"), _f(h["top5"], "{:.1%}"),
                      f"{_f(h['unigram_top1'], '{:.1%}')} / {_f(h['unigram_top5'], '{:.1%}')}"])
-    fit = b["nb"].get("fit") or {}
-    models = fit.get("models") if isinstance(fit, dict) else None
-    if isinstance(models, dict):
+    from vqblur.engine.bench import nb_fit_splits
+
+    for split, ev in nb_fit_splits(b["nb"].get("fit")).items():
+        models = ev["models"]
         uni = models.get("unigram", {})
         for name, m in models.items():
             if name == "unigram" or not isinstance(m, dict):
                 continue
-            rows.append([f"fit evaluation (manifest): {name}", str(fit.get("n_cells", "-")),
+            rows.append([f"fit-nb evaluation on {split} (manifest): {name}", str(ev.get("n_cells", "-")),
                          _f(m.get("nll_nats"), "{:.3f}"), _f(uni.get("nll_nats"), "{:.3f}"),
                          _f(m.get("top1"), "{:.1%}"), _f(m.get("top5"), "{:.1%}"),
                          f"{_f(uni.get('top1'), '{:.1%}')} / {_f(uni.get('top5'), '{:.1%}')}"])

@@ -113,3 +113,15 @@ def test_cli_user_errors(tmp_path, capsys):
     assert "--audio must be a folder" in capsys.readouterr().err
     assert main(["report", "--bench", str(tmp_path / "nope.json")]) == 2
     assert "bench JSON not found" in capsys.readouterr().err
+
+
+def test_nb_fit_splits_shapes():
+    from vqblur.engine.bench import nb_fit_splits
+
+    ev = {"n_cells": 3, "models": {"unigram": {"nll_nats": 5.0}, "full": {"nll_nats": 3.0}}}
+    assert nb_fit_splits(ev) == {"eval": ev}
+    summary = {"seconds": {"fit": 1.0}, "evaluation": {"valid": ev, "test": ev}}
+    assert set(nb_fit_splits(summary)) == {"valid", "test"}
+    assert nb_fit_splits(None) == {} and nb_fit_splits({"x": 1}) == {}
+    t = training_cost({"nb": {"evaluation": {"seconds": {"encode": 2.0, "fit": 1.0}}}})
+    assert t["nb_fit_seconds"] == 3.0

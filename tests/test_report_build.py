@@ -32,6 +32,16 @@ def built(tmp_path_factory):
 
     d = tmp_path_factory.mktemp("report")
     bundle = make_toy_bundle(d / "toy")
+    # what `vqblur export` records: the fit-nb summary and the run's summary
+    from vqblur.engine.bundle import write_manifest
+
+    m = json.loads((bundle / "manifest.json").read_text())
+    ev = {"n_cells": 100, "models": {"unigram": {"nll_nats": 5.0, "top1": 0.05, "top5": 0.2},
+                                     "full": {"nll_nats": 3.0, "top1": 0.4, "top5": 0.7}}}
+    m["nb"]["evaluation"] = {"seconds": {"encode": 2.0, "fit": 1.0}, "evaluation": {"test": ev}}
+    m["training"]["metrics"] = {"summary": {"wall_seconds": 7200.0, "energy_j": 3.6e6, "energy_method": "estimated",
+                                            "steps": 1000, "device": "cpu"}}
+    write_manifest(bundle, m)
     run = _fake_run(d / "run")
     bench = d / "bench.json"
     assert main(["bench", "--bundle", str(bundle), "--quick", "--quiet", "--json", str(bench),
@@ -62,6 +72,8 @@ def test_report_sections(built):
                     "## Codebook", "## Naive Bayes evaluation", "## Training curves"):
         assert section in md
     assert "estimated" in md  # the energy method is shown with the number
+    assert "fit-nb evaluation on test (manifest): full | 100 | 3.000 | 5.000 | 40.0%" in md
+    assert "| toy | 7200 | 2.00 | 3.6e+06 | estimated | 400 |" in md
     assert "quick" in md
     assert (built / "bench.json").is_file()
 
