@@ -273,6 +273,7 @@ def run(args) -> int:
                 os.replace(tmp, args.output)
             done = True
         except (RuntimeError, sf.LibsndfileError) as exc:
+            exc = str(exc).replace(tmp, args.output)  # name OUT, not its temporary file
             if stage == "read":
                 raise UserError(f"{args.input}: damaged or truncated audio, decoding failed after "
                                 f"{n_read} of {frames} samples ({exc}); nothing written") from None
