@@ -276,6 +276,7 @@ class LiveRunner:
         # and client process threads, hence PortAudio's callback, at 5: use 1..4).
         self.worker_priority = int(worker_priority)
         self.worker_realtime = False
+        self.worker_demoted = False  # dropped its real-time priority: the engine is too slow
         self.adapter_latency = 0
         self.hostapi = ""
 
@@ -445,8 +446,22 @@ class LiveRunner:
         set_params = getattr(proc, "set_params", None)
         last_knobs: dict = {}
         chunk = self._chunk
+        win_t0, win_busy = time.monotonic(), 0.0
         while self._running:
             while self._running:
+                if self.worker_realtime:
+                    # A real-time thread that never sleeps starves the rest of its core: if
+                    # the engine needs more than 85 % of real time, give the priority back.
+                    now = time.monotonic()
+                    if now - win_t0 >= 1.0:
+                        if (self.worker_busy_s - win_busy) / (now - win_t0) > 0.85:
+                            try:
+                                os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
+                                self.worker_realtime = False
+                                self.worker_demoted = True
+                            except OSError:
+                                pass
+                        win_t0, win_busy = now, self.worker_busy_s
                 w = inr.write_pos
                 avail = w - next_in
                 if avail <= 0:
@@ -655,6 +670,8 @@ def format_status(runner: LiveRunner, midi=None, cpu: float | None = None,
                  f"xrun {runner.status_flags}")
     if midi is not None:
         parts.append(f"midi {midi.events} ign {midi.ignored}")
+    if runner.worker_demoted:
+        parts.append("engine slower than real time")
     return " | ".join(parts)
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -300,3 +301,34 @@ def test_slow_processor_falls_back_to_aligned_dry(jack_server, tmp_path):
     env_in = np.abs(ref[:n, 0]).reshape(-1, BLOCK).max(axis=1)
     env_out = np.abs(rec[:n, 0]).reshape(-1, BLOCK).max(axis=1)
     assert np.all(env_out[env_in > 0.05] > 0.01)
+
+
+def test_engine_slower_than_real_time_gives_back_realtime_priority(jack_server):
+    """A processor that needs more than real time: the worker drops its real-time priority
+    (so it cannot starve the machine), under-runs are counted, and the stream keeps going."""
+    from vqblur.engine.live import LiveRunner, format_status
+
+    class Hog:
+        latency_samples = 0
+
+        def process(self, x):
+            t = time.perf_counter()
+            while time.perf_counter() - t < 1.2 * len(x) / SR:
+                time.sleep(0.0002)
+            return np.array(x, dtype=np.float32, copy=True)
+
+    runner = LiveRunner(Hog(), samplerate=SR, blocksize=0, input_device="system",
+                        output_device="system", worker_priority=3,
+                        jack_client_name=f"vqhog-{os.getpid()}")
+    runner.start()
+    try:
+        time.sleep(2.5)
+        assert runner.active
+        st = runner.stats()
+    finally:
+        runner.stop()
+    if not runner.worker_demoted and not runner.worker_realtime:
+        pytest.skip("no real-time priority available here")
+    assert runner.worker_demoted and not runner.worker_realtime
+    assert st.underruns > 0.5 * st.callbacks
+    assert "engine slower than real time" in format_status(runner)
