@@ -226,3 +226,31 @@ def test_flood_over_jack_midi_while_the_engine_keeps_its_schedule(jack_server, t
     assert busy / (blocks * period) < 0.9, f"engine load {busy / (blocks * period):.2f}"
     v = reader.read()
     assert all(0.0 <= v[k] <= 1.0 for k in v)
+
+
+def test_huge_sysex_over_jack_then_a_cc_still_arrives(jack_server):  # noqa: F811
+    """SysEx dumps of 100 B .. 200 kB: counted (or dropped by JACK when larger than its MIDI
+    buffer), never a crash; the CC sent after each one is applied."""
+    import rtmidi
+
+    m = MidiInput(api="jack", client_name=f"vqsysex-{time.monotonic_ns() % 100000}")
+    port = m.open_virtual("sysex in")
+    out = rtmidi.MidiOut(rtmidi.API_UNIX_JACK, "vqsysex-src")
+    try:
+        idx = [i for i, p in enumerate(out.get_ports()) if p.endswith(port)]
+        assert idx
+        out.open_port(idx[0])
+        time.sleep(0.2)
+        for k, size in enumerate((100, 1000, 10_000, 70_000, 200_000)):
+            out.send_message([0xF0] + [0x11] * size + [0xF7])
+            out.send_message([0xB0, 1, k + 1])
+            deadline = time.monotonic() + 2.0
+            while m.cc_value[0, 1] != k + 1 and time.monotonic() < deadline:
+                time.sleep(0.01)
+            assert m.cc_value[0, 1] == k + 1, (size, m.counters())
+        c = check_invariants(m)
+        assert c["callback_errors"] == 0 and 1 <= c["sysex"] <= 5
+    finally:
+        out.close_port()
+        out.delete()
+        m.close()
