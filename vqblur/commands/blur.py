@@ -186,10 +186,10 @@ def draw_png(path, before, after, prob, seconds_per_column: float, title: str) -
     if prob.max() > 0:
         t = (np.arange(cols) + 0.5) * seconds_per_column
         r = np.arange(rows)
-        for ax in axes:
-            ax.contour(t, r, prob, levels=[1e-6, 0.5], colors=["white", "red"],
-                       linewidths=[0.8, 1.4], linestyles=["dashed", "solid"])
-    fig.suptitle(title + "\nzone: red = resampling probability 0.5, dashed = its outer limit")
+        for ax, colour in zip(axes, ("white", "white", "red")):
+            ax.contour(t, r, prob, levels=[1e-6, 0.5], colors=[colour, colour],
+                       linewidths=[1.0, 2.0], linestyles=["dashed", "solid"])
+    fig.suptitle(title + "\nzone outline: solid = resampling probability 0.5, dashed = outer limit")
     fig.savefig(path, dpi=110)
     plt.close(fig)
 
