@@ -103,9 +103,10 @@ def check_against_offline(runner, stats, rec, signal, offline_processor, atol):
        exact, xruns or not;
     2. end to end, JACK port to JACK port: the recorder's signal == that same offline render,
        aligned by the declared latency. A JACK xrun the machine causes (the server's own
-       cycle late) can drop a test client's cycle and shift the rest of the test signal, so
-       blocks are compared one by one: all must match in strict mode
-       (VQTEST_STRICT_XRUNS=1), 95 % otherwise;
+       cycle late) can drop a test client's cycle and shift the rest of the recording by
+       whole periods, so blocks are compared one by one: all must match at the declared
+       alignment in strict mode (VQTEST_STRICT_XRUNS=1); otherwise 99 % must match at it or
+       at a shift of a few whole periods;
     3. the latency measured by cross-correlation (JACK input port -> JACK output port)
        equals the declared one within one host block (we see equality).
     """
@@ -131,6 +132,21 @@ def check_against_offline(runner, stats, rec, signal, offline_processor, atol):
     diff = np.abs(live[:nb * B] - off[:nb * B]).reshape(nb, B, -1).max(axis=(1, 2))
     good = float(np.mean(diff <= atol))
     runner.test_blocks_matching = good
+    # A test client that misses a JACK cycle (machine xrun) shifts the rest of the recording
+    # by whole periods; a block that equals the render at such a shift is still correct.
+    best = diff.copy()
+    for k in (-4, -3, -2, -1, 1, 2, 3, 4):
+        sh = k * B
+        a, b = max(0, -sh), min(m, len(off) - sh)  # live[i] vs off[i + sh]
+        if b - a < B:
+            continue
+        lo, hi = (a + B - 1) // B, b // B
+        if hi <= lo:
+            continue
+        d = np.abs(live[lo * B:hi * B] - off[lo * B + sh:hi * B + sh]).reshape(hi - lo, B, -1).max(axis=(1, 2))
+        best[lo:hi] = np.minimum(best[lo:hi], d)
+    good_shifted = float(np.mean(best <= atol))
+    runner.test_blocks_matching_shifted = good_shifted
     if good < 1.0 and os.environ.get("VQTEST_DEBUG_DIR"):
         np.savez(os.path.join(os.environ["VQTEST_DEBUG_DIR"], f"live-{os.getpid()}-{len(signal)}.npz"),
                  rec=rec, cap_in=cap_in, cap_out=cap_out, signal=signal, y_off=y_off, pos0=pos0, P=P,
@@ -138,7 +154,8 @@ def check_against_offline(runner, stats, rec, signal, offline_processor, atol):
     if STRICT:
         assert good == 1.0, f"{np.sum(diff > atol)} of {nb} recorded blocks differ from the offline render"
     else:
-        assert good >= 0.95, f"only {good:.1%} of recorded blocks match the offline render"
+        assert good_shifted >= 0.99, (f"only {good_shifted:.2%} of recorded blocks match the offline "
+                                      f"render ({good:.2%} without a whole-period shift)")
     # 3. latency: cross-correlate the recording with what the live client received from
     # the player (its captured input from the signal's start), over the first second
     # -- a test-client cycle lost to a machine xrun later on cannot bias it.
@@ -221,7 +238,8 @@ def test_engine_live_matches_offline_20s(jack_server, toy_bundle, tmp_path):
     lat = check_against_offline(runner, stats, rec, sig, _engine(toy_bundle, zone_size=0.0, temperature=0.5),
                                 atol=1e-5)
     print(f"measured latency {lat} samples, declared {runner.latency_samples}; "
-          f"{runner.test_blocks_matching:.2%} of recorded 128-sample blocks == offline render")
+          f"{runner.test_blocks_matching:.2%} of recorded 128-sample blocks == offline render "
+          f"({runner.test_blocks_matching_shifted:.2%} allowing whole-period shifts)")
     check_clean(stats, xruns)
 
 
