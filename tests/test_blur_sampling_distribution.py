@@ -20,7 +20,9 @@ def _table(K, seed=0):
 
 
 def _tempered(logp, t):
-    z = logp / (2 * t**2)
+    from vqblur.engine.blur import T_KNOB_MAX
+
+    z = logp / (T_KNOB_MAX * t**2)
     p = np.exp(z - z.max())
     return p / p.sum()
 
