@@ -196,6 +196,8 @@ class Engine:
         self.bundle: Bundle | None = getattr(codec, "bundle", None)
         self.sample_rate = self.config.sample_rate
         self.seed = int(seed)
+        if self.seed < 0:
+            raise ValueError(f"seed must be an integer >= 0, got {seed}")
         self.stft = StreamingStft(self.config, channels, max_block=CHUNK)
         self._lock = threading.Lock()  # only set_params takes it; never the audio path
         self._params = params if params is not None else Params()

@@ -387,3 +387,28 @@ def test_output_to_dev_null_keeps_the_device(toy, tmp_path):
     sf.write(src, _tone(4800), SR, subtype="PCM_16")
     assert _process(toy, src, "/dev/null") == 0
     assert stat.S_ISCHR(os.stat("/dev/null").st_mode)
+
+
+@pytest.mark.parametrize("opt", [
+    ["--block", "0"], ["--block", "100000000000000"], ["--block", "x"], ["--seed", "-1"],
+    ["--seed", "1.5"], ["--zone-size", "2"], ["--zone-size", "nan"], ["--mix", "-0.1"],
+    ["--temperature", "inf"], ["--threads", "0"], ["--threads", "100000"],
+])
+def test_hostile_options_are_usage_errors(toy, tmp_path, capsys, opt):
+    src = tmp_path / "in.wav"
+    sf.write(src, _tone(2000), SR, subtype="PCM_16")
+    with pytest.raises(SystemExit) as ei:
+        _process(toy, src, tmp_path / "out.wav", *opt)
+    assert ei.value.code == 2
+    err = capsys.readouterr().err
+    assert f"argument {opt[0]}" in err and "Traceback" not in err
+    assert not (tmp_path / "out.wav").exists()
+
+
+def test_large_seed_and_block_are_fine(toy, tmp_path):
+    src = tmp_path / "in.wav"
+    sf.write(src, _tone(3000), SR, subtype="PCM_16")
+    out = tmp_path / "out.wav"
+    assert _process(toy, src, out, "--seed", str(10**30), "--block", str(1 << 20),
+                    "--zone-size", "0.5") == 0
+    _assert_correct(src, out)

@@ -26,14 +26,37 @@ def _unit(name):
     return conv
 
 
-def _positive_int(s: str) -> int:
+def _positive_int(s: str, maximum: int | None = None) -> int:
     try:
         v = int(s)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {s!r}") from None
     if v < 1:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {v}")
+    if maximum is not None and v > maximum:
+        raise argparse.ArgumentTypeError(f"expected at most {maximum}, got {v}")
     return v
+
+
+MAX_BLOCK = 1 << 20  # host block cap: the reader and the flush buffer are this big
+
+
+def _block_size(s: str) -> int:
+    return _positive_int(s, MAX_BLOCK)
+
+
+def _seed(s: str) -> int:
+    try:
+        v = int(s)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {s!r}") from None
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {v}")
+    return v
+
+
+def _threads(s: str) -> int:
+    return _positive_int(s, 256)
 
 
 def register(subparsers) -> None:
@@ -74,10 +97,10 @@ def register(subparsers) -> None:
                    help="dry/wet 0..1 (1 = fully wet)")
     p.add_argument("--automation", metavar="FILE", default=None,
                    help="knob automation: a .json breakpoint list or a .mid file's CCs")
-    p.add_argument("--seed", type=int, default=0, help="blur sampler seed (default 0)")
-    p.add_argument("--block", type=_positive_int, default=512, metavar="N",
+    p.add_argument("--seed", type=_seed, default=0, help="blur sampler seed (default 0)")
+    p.add_argument("--block", type=_block_size, default=512, metavar="N",
                    help="host block size in samples (default 512); the output does not depend on it")
-    p.add_argument("--threads", type=_positive_int, default=1,
+    p.add_argument("--threads", type=_threads, default=1,
                    help="onnxruntime intra-op threads (default 1)")
     p.add_argument("--quiet", action="store_true", help="no progress bar or summary")
     p.set_defaults(func=run)
