@@ -286,13 +286,37 @@ def test_full_scale_clipping_square_wave(toy, tmp_path, subtype, amp):
         assert np.max(np.abs(y)) > 0.1
 
 
-def test_a_minute_of_silence(toy, tmp_path):
+_RSS_RUN = (
+    "import resource, sys\n"
+    "from vqblur.cli import main\n"
+    "rc = main(sys.argv[1:])\n"
+    "print('maxrss_kb', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n"
+    "sys.exit(rc)\n"
+)
+
+
+def _peak_rss_kb(toy, src, out):
+    r = subprocess.run([sys.executable, "-c", _RSS_RUN, "process", str(src), str(out),
+                        "--bundle", str(toy), "--quiet", "--zone-size", "0"],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    return int(r.stdout.split("maxrss_kb")[1].split()[0])
+
+
+def test_a_minute_of_silence_in_bounded_memory(toy, tmp_path):
+    """A minute of silence comes out as a minute of silence, and the render streams: its peak
+    memory is that of a one-second file (the file is never read whole)."""
     src = tmp_path / "silence.wav"
     sf.write(src, np.zeros((60 * SR, 1), np.int16), SR, subtype="PCM_16")
+    short = tmp_path / "short.wav"
+    sf.write(short, np.zeros((SR, 1), np.int16), SR, subtype="PCM_16")
     out = tmp_path / "out.wav"
-    assert _process(toy, src, out, "--zone-size", "0") == 0
+    rss_long = _peak_rss_kb(toy, src, out)
     y = _assert_correct(src, out)
     assert np.max(np.abs(y)) <= 1e-4  # silence in, silence out (zone 0)
+    rss_short = _peak_rss_kb(toy, short, tmp_path / "short_out.wav")
+    # 60 s of mono float64 would be 23 MB if it were held: allow allocator noise only
+    assert rss_long - rss_short < 12_000, (rss_short, rss_long)
 
 
 # --------------------------------------------------------------------------- path errors
