@@ -106,3 +106,18 @@ def test_cli_repeat_reports_determinism(toy, tmp_path):
                           "--minutes", "0.01", "--quiet"], capture_output=True, text=True,
                          timeout=60, cwd=ROOT)
     assert bad.returncode == 2 and "soak: error:" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_same_seed_same_output_across_processes(toy, tmp_path):
+    """Two separate processes (fresh onnxruntime sessions, fresh numpy RNGs) agree bit for bit."""
+    hashes = []
+    for i in range(2):
+        out = tmp_path / f"p{i}.json"
+        r = subprocess.run(
+            [sys.executable, str(SOAK), "--minutes", "0.05", "--seed", "9", "--bundle", str(toy),
+             "--channels", "2", "--json", str(out), "--max-slope", "1000", "--quiet"],
+            capture_output=True, text=True, timeout=120, cwd=ROOT,
+        )
+        assert r.returncode == 0, r.stderr
+        hashes.append(json.loads(out.read_text())["hashes"][0])
+    assert hashes[0] == hashes[1]
