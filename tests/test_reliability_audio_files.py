@@ -436,3 +436,30 @@ def test_large_seed_and_block_are_fine(toy, tmp_path):
     assert _process(toy, src, out, "--seed", str(10**30), "--block", str(1 << 20),
                     "--zone-size", "0.5") == 0
     _assert_correct(src, out)
+
+
+def test_sigterm_mid_render_leaves_nothing_behind(toy, tmp_path):
+    """A batch job killed with SIGTERM: exit 143, no OUT, no temporary file."""
+    import signal
+    import time
+
+    src = tmp_path / "long.wav"
+    sf.write(src, np.zeros((60 * SR, 2), np.int16), SR, subtype="PCM_16")
+    out = tmp_path / "out.wav"
+    p = subprocess.Popen([sys.executable, "-m", "vqblur", "process", str(src), str(out),
+                          "--bundle", str(toy), "--quiet"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not any(f.name.endswith(".partial") for f in tmp_path.iterdir()):
+            assert p.poll() is None and time.monotonic() < deadline, p.stderr.read()
+            time.sleep(0.05)
+        time.sleep(0.3)
+        p.send_signal(signal.SIGTERM)
+        _, err = p.communicate(timeout=30)
+    finally:
+        if p.poll() is None:
+            p.kill()
+    assert p.returncode == 143, err
+    assert "Traceback" not in err
+    assert sorted(f.name for f in tmp_path.iterdir()) == ["long.wav"]

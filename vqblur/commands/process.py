@@ -162,7 +162,9 @@ def _check_paths(inp: str, out: str) -> None:
 
 def run(args) -> int:
     import os
+    import signal
     import tempfile
+    import threading
     import time
 
     import numpy as np
@@ -265,6 +267,13 @@ def run(args) -> int:
     done = False
     fout = None
     stage = "open"
+    # SIGTERM (a batch scheduler, `kill`) unwinds like Ctrl-C so the temporary file is removed
+    old_term = None
+    if threading.current_thread() is threading.main_thread():
+        def _on_term(signum, frame):
+            raise SystemExit(128 + signum)
+
+        old_term = signal.signal(signal.SIGTERM, _on_term)
     try:
         try:
             stage = "read"
@@ -307,6 +316,8 @@ def run(args) -> int:
         except OSError as exc:
             raise UserError(f"cannot process {args.input} -> {args.output}: {exc}") from None
     finally:
+        if old_term is not None:
+            signal.signal(signal.SIGTERM, old_term)
         bar.close()
         if fout is not None and not fout.closed:
             fout.close()
