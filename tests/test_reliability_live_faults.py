@@ -147,3 +147,41 @@ def test_deadline_miss_with_hot_or_nan_input_stays_within_full_scale(jack_server
 
 
 SR_NAN_AT = 1000
+
+
+def test_server_killed_mid_stream_with_midi_open_exits_cleanly(tmp_path):
+    """The JACK server crashes (SIGKILL, not a polite stop) while `vqblur live` has its audio
+    stream and a JACK MIDI port open: the command says so and exits (code 1) without hanging
+    and without a traceback. (A polite stop is tests/test_live_cli.py's.)"""
+    import signal
+    import subprocess
+    import sys
+
+    from tests.jack_server import start_jack_server, stop_jack_server
+    from tests.toy_bundle import make_toy_bundle
+
+    toy = str(make_toy_bundle(tmp_path / "toy"))
+    server = start_jack_server(log_dir=str(tmp_path))
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    p = None
+    try:
+        env = dict(os.environ, JACK_DEFAULT_SERVER=server.name, JACK_NO_START_SERVER="1")
+        p = subprocess.Popen([sys.executable, "-m", "vqblur", "live", "--bundle", toy,
+                              "--duration", "60", "--jack-name", f"vqkill-{os.getpid()}",
+                              "--midi-virtual", f"vqkill midi {os.getpid()}"],
+                             cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             env=env)
+        time.sleep(3.0)
+        assert p.poll() is None, p.communicate()[1]
+        server.process.send_signal(signal.SIGKILL)
+        server.process.wait(timeout=10)
+        t = time.monotonic()
+        out, err = p.communicate(timeout=25)
+        assert time.monotonic() - t < 20
+    finally:
+        stop_jack_server(server)
+        if p is not None and p.poll() is None:
+            p.kill()
+    assert p.returncode == 1, err
+    assert "audio stream stopped" in err or "no audio for" in err, err
+    assert "Traceback" not in err
