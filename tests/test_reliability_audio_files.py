@@ -463,3 +463,17 @@ def test_sigterm_mid_render_leaves_nothing_behind(toy, tmp_path):
     assert p.returncode == 143, err
     assert "Traceback" not in err
     assert sorted(f.name for f in tmp_path.iterdir()) == ["long.wav"]
+
+
+def test_output_through_a_symlink_replaces_its_target(toy, tmp_path):
+    src = tmp_path / "in.wav"
+    sf.write(src, _tone(3000), SR, subtype="PCM_16")
+    real = tmp_path / "renders"
+    real.mkdir()
+    (real / "take.wav").write_bytes(b"old")
+    link = tmp_path / "latest.wav"
+    link.symlink_to(real / "take.wav")
+    assert _process(toy, src, link, "--mix", "0") == 0
+    assert link.is_symlink()
+    _assert_correct(src, real / "take.wav")
+    assert not [p for p in real.iterdir() if p.name.endswith(".partial")]

@@ -257,11 +257,12 @@ def run(args) -> int:
     # A device or pipe (/dev/null, a FIFO) is written directly: renaming over it would
     # replace the device node with a regular file.
     special = os.path.exists(args.output) and not os.path.isfile(args.output)
+    target = os.path.realpath(args.output)  # through a symlink: replace the file it points to
     if special:
         tmp = args.output
     else:
-        out_dir = os.path.dirname(os.path.abspath(args.output))
-        fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(args.output) + ".",
+        out_dir = os.path.dirname(target)
+        fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(target) + ".",
                                    suffix=".partial", dir=out_dir)
         os.close(fd)
     done = False
@@ -302,7 +303,7 @@ def run(args) -> int:
                 umask = os.umask(0)
                 os.umask(umask)
                 os.chmod(tmp, 0o666 & ~umask)  # mkstemp made it 0600; give OUT the usual mode
-                os.replace(tmp, args.output)
+                os.replace(tmp, target)
             done = True
         except (RuntimeError, sf.LibsndfileError) as exc:
             exc = str(exc).replace(tmp, args.output)  # name OUT, not its temporary file
