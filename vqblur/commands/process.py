@@ -262,8 +262,11 @@ def run(args) -> int:
         tmp = args.output
     else:
         out_dir = os.path.dirname(target)
-        fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(target) + ".",
-                                   suffix=".partial", dir=out_dir)
+        try:
+            fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(target) + ".",
+                                       suffix=".partial", dir=out_dir)
+        except OSError as exc:
+            raise UserError(f"{args.output}: cannot create a file in {out_dir} ({exc.strerror})") from None
         os.close(fd)
     done = False
     fout = None
