@@ -254,3 +254,90 @@ def test_huge_sysex_over_jack_then_a_cc_still_arrives(jack_server):  # noqa: F81
         out.close_port()
         out.delete()
         m.close()
+
+
+_SENDER = r"""
+import sys, time
+import numpy as np
+import rtmidi
+sys.path.insert(0, sys.argv[3])
+from tests.test_reliability_midi_fuzz import _flood_messages
+out = rtmidi.MidiOut(rtmidi.API_UNIX_JACK, "vqflood-sender")
+idx = [i for i, p in enumerate(out.get_ports()) if p == sys.argv[1]]
+if not idx:
+    sys.exit(f"port {sys.argv[1]!r} not found in {out.get_ports()}")
+out.open_port(idx[0])
+time.sleep(0.2)
+n = int(sys.argv[2])
+msgs = _flood_messages(np.random.default_rng(4), n)
+t0 = time.perf_counter()
+for k in range(100):  # 1 s: 100 bursts
+    for msg in msgs[k * n // 100:(k + 1) * n // 100]:
+        out.send_message(msg)
+    dt = t0 + (k + 1) * 0.01 - time.perf_counter()
+    if dt > 0:
+        time.sleep(dt)
+time.sleep(0.2)
+out.close_port()
+out.delete()
+"""
+
+
+@pytest.fixture(scope="module")
+def live_flood(jack_server, toy):  # noqa: F811
+    """LiveRunner (PortAudio on JACK, worker thread, the toy Engine) whose knobs come from a JACK
+    MIDI port; another process (a controller gone mad) sends it 10,000 hostile messages in
+    1 s. Returns what happened during the flood."""
+    import os
+    import subprocess
+    import sys
+
+    from vqblur.engine.live import LiveRunner
+
+    tag = f"{os.getpid()}-{time.monotonic_ns() % 100000}"
+    eng = Engine(toy, Params(zone_size=0.3))
+    m = MidiInput(api="jack", client_name=f"vqflood-{tag}")
+    port = m.open_virtual("knobs")
+    reader = KnobReader(m, load_controller_map("generic"), eng.params.as_dict())
+    runner = LiveRunner(eng, samplerate=48000, blocksize=0, channels=1, input_device="system",
+                        output_device="system", knobs=reader.read,
+                        jack_client_name=f"vqflood-audio-{tag}", worker_priority=3)
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    runner.start()
+    try:
+        time.sleep(0.5)
+        cb0, under0, t0 = runner.callbacks, runner.underruns, time.perf_counter()
+        r = subprocess.run([sys.executable, "-c", _SENDER, f"vqflood-{tag}:{port}", "10000", root],
+                           capture_output=True, text=True, timeout=60)
+        wall = time.perf_counter() - t0
+        res = dict(sender_rc=r.returncode, sender_err=r.stderr[-2000:], wall=wall,
+                   callbacks=runner.callbacks - cb0, underruns=runner.underruns - under0,
+                   active=runner.active, worker_error=runner.worker_error,
+                   counters=check_invariants(m), params=eng.params.as_dict())
+    finally:
+        runner.stop()
+        m.close()
+    print(f"live flood: {res['callbacks']} callbacks in {res['wall']:.2f} s, "
+          f"{res['underruns']} under-runs, counters {res['counters']}")
+    return res
+
+
+def test_flood_into_the_live_runner_never_breaks_it(live_flood):
+    r = live_flood
+    assert r["sender_rc"] == 0, r["sender_err"]
+    assert r["active"] and r["worker_error"] is None
+    c = r["counters"]
+    assert c["received"] >= 9000 and c["callback_errors"] == 0, c
+    assert r["callbacks"] >= 0.8 * 375 * r["wall"], r  # the audio callbacks kept their rate
+    assert all(0.0 <= v <= 1.0 for v in r["params"].values())
+
+
+@pytest.mark.xfail(reason="engine/midi.py: one Python callback per MIDI message on rtmidi's "
+                          "thread contends for the GIL with the audio callback and the worker: "
+                          "measured 16-23 under-runs per 1 s flood of 10,000 messages, 0 with the "
+                          "same flood queued in rtmidi without a Python callback", strict=False)
+def test_flood_into_the_live_runner_keeps_the_wet_signal(live_flood):
+    """Under-runs (the callback falling back to dry) during the flood: no more than a quiet
+    machine's odd one."""
+    r = live_flood
+    assert r["underruns"] <= 3, f"{r['underruns']} under-runs in {r['callbacks']} callbacks"
