@@ -4,11 +4,14 @@ The rtmidi callback (``vqblur.engine.midi.MidiInput._callback``) must never rais
 well-formed CCs and count everything else as ignored; the audio path reading the CC snapshot
 once per block must keep its schedule while a flood of 10,000 messages/s arrives.
 
-Two levels:
+Three levels:
 * the callback fed directly (exactly what rtmidi calls), with hostile events of every kind;
 * the real path: a python-rtmidi ``MidiOut`` on a JACK dummy server (``tests/jack_server.py``)
   floods our virtual JACK MIDI port for 1 s while an Engine processes 128-sample blocks on a
-  real-time schedule, reading the knobs through ``KnobReader`` once per block.
+  real-time schedule, reading the knobs through ``KnobReader`` once per block;
+* the live path: a LiveRunner (PortAudio on JACK, worker thread, Engine) whose knobs come from
+  a JACK MIDI port flooded by another process. It must never break (passes); under-runs during
+  the flood are an expected failure for now (xfail: see the reason there).
 
 Counter invariants checked after every run (``m.counters()``):
 ``received == (cc - unmapped) + ignored`` (every message is either applied or ignored) and
