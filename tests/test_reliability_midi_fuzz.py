@@ -297,9 +297,23 @@ def live_flood(jack_server, toy):  # noqa: F811
 
     from vqblur.engine.live import LiveRunner
 
+    class _Recording(MidiInput):
+        """Keeps a copy of every message handed to the parser (to check nothing was altered)."""
+
+        def __init__(self, *a, **kw):
+            super().__init__(*a, **kw)
+            self.log = []
+
+        def _callback(self, event, data=None):
+            try:
+                self.log.append(list(event[0]))
+            except Exception:
+                self.log.append(None)
+            super()._callback(event, data)
+
     tag = f"{os.getpid()}-{time.monotonic_ns() % 100000}"
     eng = Engine(toy, Params(zone_size=0.3))
-    m = MidiInput(api="jack", client_name=f"vqflood-{tag}")
+    m = _Recording(api="jack", client_name=f"vqflood-{tag}")
     port = m.open_virtual("knobs")
     reader = KnobReader(m, load_controller_map("generic"), eng.params.as_dict())
     runner = LiveRunner(eng, samplerate=48000, blocksize=0, channels=1, input_device="system",
@@ -316,7 +330,8 @@ def live_flood(jack_server, toy):  # noqa: F811
         res = dict(sender_rc=r.returncode, sender_err=r.stderr[-2000:], wall=wall,
                    callbacks=runner.callbacks - cb0, underruns=runner.underruns - under0,
                    active=runner.active, worker_error=runner.worker_error,
-                   counters=check_invariants(m), params=eng.params.as_dict())
+                   counters=check_invariants(m), params=eng.params.as_dict(), log=m.log,
+                   sent=_flood_messages(np.random.default_rng(4), 10_000))
     finally:
         runner.stop()
         m.close()
@@ -344,3 +359,17 @@ def test_flood_into_the_live_runner_keeps_the_wet_signal(live_flood):
     machine's odd one."""
     r = live_flood
     assert r["underruns"] <= 3, f"{r['underruns']} under-runs in {r['callbacks']} callbacks"
+
+
+@pytest.mark.xfail(reason="engine/midi.py: rtmidi calls the Python callback inside the JACK "
+                          "process cycle; when it waits for the GIL (audio worker busy) the cycle "
+                          "overruns and the port buffer is reused: messages arrive duplicated in "
+                          "place of others (measured: [184,10,85] x4 instead of SysEx, note, clock)",
+                   strict=False)
+def test_flood_into_the_live_runner_delivers_every_message_intact(live_flood):
+    """Lose nothing: with the audio running, the parser sees exactly the messages sent, in order."""
+    got, sent = live_flood["log"], live_flood["sent"]
+    if got != sent:
+        i = next((i for i, (a, b) in enumerate(zip(got, sent)) if a != b), min(len(got), len(sent)))
+        raise AssertionError(f"{len(got)} messages parsed, {len(sent)} sent; first difference at "
+                             f"{i}: sent {sent[i:i + 3]}, parsed {got[i:i + 3]}")
