@@ -76,7 +76,9 @@ def test_evaluation_structure_and_baselines():
     assert full["best_temperature"] > 1.0
     assert full["nll_at_best_temperature_nats"] <= full["nll_nats"]
     assert full["nll_at_best_temperature_nats"] < res["models"]["row_only"]["nll_at_best_temperature_nats"]
-    assert full["best_temperature_knob"] == pytest.approx(math.sqrt(full["best_temperature"] / 2))
+    from vqblur.engine.blur import T_KNOB_MAX
+
+    assert full["best_temperature_knob"] == pytest.approx(math.sqrt(full["best_temperature"] / T_KNOB_MAX))
     assert res["models"]["causal"]["offsets"] == [[-1, -1], [0, -1], [1, -1], [-1, 0], [1, 0]]
     # the per-cell NLL is the model's own posterior
     lpost = log_posterior(t, held[0], "full")

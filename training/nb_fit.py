@@ -38,7 +38,7 @@ from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 
-from vqblur.engine.blur import parse_offsets, select_offsets
+from vqblur.engine.blur import T_KNOB_MAX, parse_offsets, select_offsets
 
 __all__ = [
     "fit_nb",
@@ -243,7 +243,7 @@ def log_posterior(table, codemap: np.ndarray, offsets="full") -> np.ndarray:
 
 
 #: Temperatures at which the NLL is also measured (logits / T): the best one says how
-#: over- or under-confident the Naive Bayes posterior is (knob t = sqrt(T / 2)).
+#: over- or under-confident the Naive Bayes posterior is (knob t = sqrt(T / T_KNOB_MAX)).
 CALIBRATION_TEMPERATURES = tuple(float(x) for x in np.round(2.0 ** np.arange(-1.0, 3.01, 0.5), 4))
 
 
@@ -295,7 +295,7 @@ def _finish(acc: dict, n: int) -> dict:
         "top1": acc["top1"] / n,
         "top5": acc["top5"] / n,
         "best_temperature": T,
-        "best_temperature_knob": math.sqrt(T / 2.0),
+        "best_temperature_knob": math.sqrt(T / T_KNOB_MAX),
         "nll_at_best_temperature_nats": float(cal[best]),
         "nll_at_best_temperature_bits": float(cal[best]) / math.log(2),
     }
@@ -326,7 +326,7 @@ def evaluate_nb(
     neighbours its posterior is over-confident: the top-1 accuracy rises while the NLL can
     get worse than a baseline's. ``best_temperature`` (the T among
     ``CALIBRATION_TEMPERATURES`` that minimises the NLL of ``softmax(log p / T)`` on these
-    cells) measures that; its knob value ``sqrt(T / 2)`` is where the blur samples codes as
+    cells) measures that; its knob value ``sqrt(T / T_KNOB_MAX)`` is where the blur samples codes as
     often as the data has them.
     """
     table = _as_dict(table)
