@@ -286,6 +286,7 @@ class LiveRunner:
         self._max_block = 8192
         self._dry = np.zeros((self._max_block, self.channels), dtype=np.float32)
         self._tmp = np.zeros((self._max_block, self.channels), dtype=np.float32)
+        self._bad = np.zeros((self._max_block, self.channels), dtype=bool)
         ramp = (0.5 - 0.5 * np.cos(np.pi * (np.arange(self.fade) + 0.5) / self.fade)).astype(np.float32)
         self._ramp_in = ramp.reshape(-1, 1)
         self._ramp_out = (1.0 - ramp).reshape(-1, 1)
@@ -394,6 +395,7 @@ class LiveRunner:
                 np.subtract(outdata[:k], dry, out=tmp)
                 np.multiply(tmp, self._ramp_in[:k], out=tmp)
                 np.add(dry, tmp, out=outdata[:k])
+                self._limit(outdata, frames)
             return
         # Under-run: play the latency-aligned dry input for this block.
         self.underruns += 1
@@ -409,6 +411,15 @@ class LiveRunner:
             np.add(wet, dry, out=outdata[:f])
         self._wet = False
         outr.advance_read(frames)
+        self._limit(outdata, frames)
+
+    def _limit(self, outdata, frames: int) -> None:
+        """The safety limit for blocks that carry the raw (dry) input: NaN -> 0, |y| <= 1.
+        In place, with a preallocated mask (the Engine limits its own output already)."""
+        bad = self._bad[:frames]
+        np.not_equal(outdata, outdata, out=bad)
+        np.copyto(outdata, 0.0, where=bad)
+        np.clip(outdata, -1.0, 1.0, out=outdata)
 
     def _finished_callback(self) -> None:
         self._finished.set()

@@ -117,9 +117,6 @@ class _StallingEngine:
         return self.eng.process(x)
 
 
-@pytest.mark.xfail(reason="engine/live.py: the under-run dry fallback copies the raw input to "
-                          "the output without the safety limit (reported to the live engineer)",
-                   strict=False)
 @pytest.mark.parametrize("bad", ["hot", "nan"])
 def test_deadline_miss_with_hot_or_nan_input_stays_within_full_scale(jack_server, tmp_path, bad):  # noqa: F811
     """Under-runs make the callback play the latency-aligned dry input. A JACK port can carry
