@@ -3,9 +3,10 @@
 How it fits together
 --------------------
 * :class:`MidiInput` opens one rtmidi input (a hardware/software port chosen by index or
-  name substring, or a virtual port of our own). Its callback runs on rtmidi's thread
-  (for JACK MIDI: inside the JACK process cycle) and only stores numbers into
-  preallocated numpy arrays: the latest value of every (channel, CC), the event counter
+  name substring, or a virtual port of our own). rtmidi queues incoming messages in C++
+  (inside the JACK process cycle for JACK MIDI; no Python runs there); a small poller
+  thread drains the queue every 2 ms and only stores numbers into preallocated numpy
+  arrays: the latest value of every (channel, CC), the event counter
   at which it last arrived, and a press counter for buttons. It never allocates a
   buffer, takes a lock or raises; everything it does not understand is counted and
   ignored (SysEx, running-status/stray data bytes, out-of-range data, notes and other
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,6 +43,12 @@ except ModuleNotFoundError:  # pragma: no cover - 3.10
 KNOBS: tuple[str, ...] = ("zone_size", "temperature", "centre", "mix", "bypass")
 
 #: shipped controller maps
+#: rtmidi's input queue (messages): room for ~1 s of a 10,000 message/s flood.
+QUEUE_SIZE = 16384
+#: The poller drains at most this many messages, then sleeps POLL_INTERVAL_S when idle.
+POLL_BATCH = 4096
+POLL_INTERVAL_S = 0.002
+
 CONTROLLERS_DIR = Path(__file__).resolve().parent.parent / "presets" / "controllers"
 
 _API_NAMES = {
@@ -265,7 +273,7 @@ class MidiInput:
     def _new(self):
         rtmidi = _rtmidi()
         try:
-            midi = rtmidi.MidiIn(self._api, self._client_name)
+            midi = rtmidi.MidiIn(self._api, self._client_name, queue_size_limit=QUEUE_SIZE)
         except Exception as exc:
             raise UserError(f"cannot open MIDI input ({exc})") from None
         # Receive SysEx/timing/active-sensing too, so they are counted, not silently dropped.
@@ -290,7 +298,6 @@ class MidiInput:
                 midi.delete()
                 raise UserError(f"no MIDI input port matches '{port}'; {desc}")
             index = matches[0]
-        midi.set_callback(self._callback)
         try:
             midi.open_port(index, f"{self._client_name} in")
         except Exception as exc:
@@ -298,11 +305,11 @@ class MidiInput:
             raise UserError(f"cannot open MIDI input port '{ports[index]}': {exc}") from None
         self._midi = midi
         self.port_name = ports[index]
+        self._start_poller()
         return self.port_name
 
     def open_virtual(self, name: str = "vqblur in") -> str:
         midi = self._new()
-        midi.set_callback(self._callback)
         try:
             midi.open_virtual_port(name)
         except Exception as exc:
@@ -310,7 +317,35 @@ class MidiInput:
             raise UserError(f"cannot create virtual MIDI port '{name}': {exc}") from None
         self._midi = midi
         self.port_name = name
+        self._start_poller()
         return name
+
+    def _start_poller(self) -> None:
+        """Drain rtmidi's queue from an ordinary thread. No Python callback is installed: with
+        one, rtmidi would call into Python (and wait for the GIL) inside the JACK process
+        cycle, making the whole audio graph late during a MIDI flood."""
+        self._stop = threading.Event()
+        self._poller = threading.Thread(target=self._poll_loop, args=(self._midi,),
+                                        name="vqblur-midi-poll", daemon=True)
+        self._poller.start()
+
+    def _poll_loop(self, midi) -> None:
+        get = midi.get_message
+        stop = self._stop
+        while not stop.is_set():
+            n = 0
+            while n < POLL_BATCH:
+                try:
+                    event = get()
+                except Exception:
+                    self.callback_errors += 1
+                    break
+                if event is None:
+                    break
+                self._callback(event)
+                n += 1
+            if n < POLL_BATCH:
+                stop.wait(POLL_INTERVAL_S)
 
     @property
     def api_name(self) -> str:
@@ -323,10 +358,14 @@ class MidiInput:
         self.mapped = cmap.mapped_mask() if cmap is not None else np.ones((16, 128), dtype=bool)
 
     def close(self) -> None:
+        poller = getattr(self, "_poller", None)
+        if poller is not None:
+            self._stop.set()
+            poller.join(timeout=2.0)
+            self._poller = None
         midi, self._midi = self._midi, None
         if midi is not None:
             try:
-                midi.cancel_callback()
                 midi.close_port()
             finally:
                 midi.delete()
@@ -339,7 +378,7 @@ class MidiInput:
 
     # --------------------------------------------------------------- callback
     def _callback(self, event, data=None) -> None:
-        """rtmidi thread: store CCs, count the rest. Never raises, never allocates a buffer."""
+        """One (message, delta) event from the poller: store CCs, count the rest. Never raises."""
         try:
             self.received += 1
             msg = event[0]

@@ -10,8 +10,8 @@ Three levels:
   floods our virtual JACK MIDI port for 1 s while an Engine processes 128-sample blocks on a
   real-time schedule, reading the knobs through ``KnobReader`` once per block;
 * the live path: a LiveRunner (PortAudio on JACK, worker thread, Engine) whose knobs come from
-  a JACK MIDI port flooded by another process. It must never break (passes); under-runs during
-  the flood are an expected failure for now (xfail: see the reason there).
+  a JACK MIDI port flooded by another process. It must never break, keep the wet signal, and
+  receive the messages intact (no Python runs in the JACK cycle: midi.py polls rtmidi's queue).
 
 Counter invariants checked after every run (``m.counters()``):
 ``received == (cc - unmapped) + ignored`` (every message is either applied or ignored) and
@@ -350,10 +350,6 @@ def test_flood_into_the_live_runner_never_breaks_it(live_flood):
     assert all(0.0 <= v <= 1.0 for v in r["params"].values())
 
 
-@pytest.mark.xfail(reason="engine/midi.py: one Python callback per MIDI message on rtmidi's "
-                          "thread contends for the GIL with the audio callback and the worker: "
-                          "measured 16-23 under-runs per 1 s flood of 10,000 messages, 0 with the "
-                          "same flood queued in rtmidi without a Python callback", strict=False)
 def test_flood_into_the_live_runner_keeps_the_wet_signal(live_flood):
     """Under-runs (the callback falling back to dry) during the flood: no more than a quiet
     machine's odd one."""
@@ -361,11 +357,6 @@ def test_flood_into_the_live_runner_keeps_the_wet_signal(live_flood):
     assert r["underruns"] <= 3, f"{r['underruns']} under-runs in {r['callbacks']} callbacks"
 
 
-@pytest.mark.xfail(reason="engine/midi.py: rtmidi calls the Python callback inside the JACK "
-                          "process cycle; when it waits for the GIL (audio worker busy) the cycle "
-                          "overruns and the port buffer is reused: messages arrive duplicated in "
-                          "place of others (measured: [184,10,85] x4 instead of SysEx, note, clock)",
-                   strict=False)
 def test_flood_into_the_live_runner_delivers_every_message_intact(live_flood):
     """Lose nothing: with the audio running, the parser sees exactly the messages sent, in order."""
     got, sent = live_flood["log"], live_flood["sent"]
