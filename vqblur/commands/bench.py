@@ -6,6 +6,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from vqblur.commands.argtypes import positive_float as _positive_float
+
 
 def _int_list(s: str) -> list[int]:
     try:
@@ -14,16 +16,6 @@ def _int_list(s: str) -> list[int]:
         raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {s!r}") from None
     if not v or any(x < 1 for x in v):
         raise argparse.ArgumentTypeError(f"expected positive integers, got {s!r}")
-    return v
-
-
-def _positive_float(s: str) -> float:
-    try:
-        v = float(s)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {s!r}") from None
-    if not v > 0:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {s!r}")
     return v
 
 

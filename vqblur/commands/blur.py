@@ -25,28 +25,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-
-def _unit(name):
-    def conv(s: str) -> float:
-        try:
-            v = float(s)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{name} must be a number in 0..1, got {s!r}") from None
-        if not 0.0 <= v <= 1.0:
-            raise argparse.ArgumentTypeError(f"{name} must be in 0..1, got {v}")
-        return v
-
-    return conv
-
-
-def _nonneg_int(s: str) -> int:
-    try:
-        v = int(s)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {s!r}") from None
-    if v < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {v}")
-    return v
+from vqblur.commands.argtypes import nonneg_int as _nonneg_int, unit as _unit
 
 
 def parse_time_span(s: str | None) -> tuple[float | None, float | None]:

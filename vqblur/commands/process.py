@@ -12,30 +12,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-
-def _unit(name):
-    def conv(s: str) -> float:
-        try:
-            v = float(s)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{name} must be a number in 0..1, got {s!r}") from None
-        if not 0.0 <= v <= 1.0:
-            raise argparse.ArgumentTypeError(f"{name} must be in 0..1, got {v}")
-        return v
-
-    return conv
-
-
-def _positive_int(s: str, maximum: int | None = None) -> int:
-    try:
-        v = int(s)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {s!r}") from None
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {v}")
-    if maximum is not None and v > maximum:
-        raise argparse.ArgumentTypeError(f"expected at most {maximum}, got {v}")
-    return v
+from vqblur.commands.argtypes import positive_int as _positive_int, unit as _unit
 
 
 MAX_BLOCK = 1 << 20  # host block cap: the reader and the flush buffer are this big
