@@ -174,6 +174,19 @@ def _load_blur():
     return blur
 
 
+def as_frames(block: np.ndarray, channels: int) -> tuple[np.ndarray, bool]:
+    """A host block [n] (mono) or [n, channels] -> ([n, channels] view, was it mono)."""
+    x = np.asarray(block)
+    mono = x.ndim == 1
+    if mono:
+        if channels != 1:
+            raise ValueError(f"engine has {channels} channels; pass [n, {channels}]")
+        x = x[:, None]
+    if x.ndim != 2 or x.shape[1] != channels:
+        raise ValueError(f"expected a block of shape [n] or [n, {channels}], got {x.shape}")
+    return x, mono
+
+
 class Engine:
     """One model, any number of channels, any host block size. See the module docstring."""
 
@@ -266,14 +279,7 @@ class Engine:
     # ---- processing -------------------------------------------------------------------
     def process(self, block: np.ndarray) -> np.ndarray:
         """Process any number of samples: [n] (mono engine) or [n, channels] -> float32, same shape."""
-        x = np.asarray(block)
-        mono = x.ndim == 1
-        if mono:
-            if self.channels != 1:
-                raise ValueError(f"engine has {self.channels} channels; pass [n, {self.channels}]")
-            x = x[:, None]
-        if x.ndim != 2 or x.shape[1] != self.channels:
-            raise ValueError(f"expected a block of shape [n] or [n, {self.channels}], got {x.shape}")
+        x, mono = as_frames(block, self.channels)
         n = x.shape[0]
         y = np.empty((n, self.channels), np.float32)
         p = self._params  # one snapshot per block

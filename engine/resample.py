@@ -35,7 +35,7 @@ import math
 
 import numpy as np
 
-from vqblur.engine.core import sanitize_input
+from vqblur.engine.core import as_frames, sanitize_input
 
 
 def _kaiser_sinc(u: np.ndarray, fc: float, W: float, beta: float) -> np.ndarray:
@@ -195,14 +195,7 @@ class ResampledEngine:
         self._flen = self.prime
 
     def process(self, block: np.ndarray) -> np.ndarray:
-        x = np.asarray(block)
-        mono = x.ndim == 1
-        if mono:
-            if self.channels != 1:
-                raise ValueError(f"engine has {self.channels} channels; pass [n, {self.channels}]")
-            x = x[:, None]
-        if x.ndim != 2 or x.shape[1] != self.channels:
-            raise ValueError(f"expected a block of shape [n] or [n, {self.channels}], got {x.shape}")
+        x, mono = as_frames(block, self.channels)
         n = x.shape[0]
         y = np.empty((n, self.channels), np.float32)
         for a in range(0, n, 4096):

@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from vqblur.commands.argtypes import positive_int as _positive_int, unit as _unit
+from vqblur.commands.argtypes import nonneg_int as _seed, positive_int as _positive_int, unit as _unit
 
 
 MAX_BLOCK = 1 << 20  # host block cap: the reader and the flush buffer are this big
@@ -20,16 +20,6 @@ MAX_BLOCK = 1 << 20  # host block cap: the reader and the flush buffer are this 
 
 def _block_size(s: str) -> int:
     return _positive_int(s, MAX_BLOCK)
-
-
-def _seed(s: str) -> int:
-    try:
-        v = int(s)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {s!r}") from None
-    if v < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {v}")
-    return v
 
 
 def _threads(s: str) -> int:
