@@ -124,6 +124,76 @@ def _reinit_portaudio() -> None:
     sd._initialize()
 
 
+def _registry() -> list[tuple[int, str]]:
+    """(pid, name) of the entries in JACK's shared-memory server registry (jack2 layout: a
+    24-byte header, then 8 slots of pid + 256-byte name); [] when there is none."""
+    import struct
+
+    try:
+        with open("/dev/shm/jack-shm-registry", "rb") as f:
+            b = f.read(24 + 8 * 264)
+    except OSError:
+        return []
+    out = []
+    for k in range(8):
+        off = 24 + 264 * k
+        if off + 264 > len(b):
+            break
+        pid = struct.unpack("<i", b[off:off + 4])[0]
+        name = b[off + 4:off + 260].split(b"\0")[0].decode(errors="replace")
+        if name:
+            out.append((pid, name))
+    return out
+
+
+def _reclaim_jack_slot(name: str, log_dir: str) -> None:
+    """A SIGKILLed jackd leaves its entry in JACK's shared-memory server registry (8 slots per
+    machine, /dev/shm/jack-shm-registry); entries of dead servers are only reclaimed when a
+    server of the *same name* registers. So: start one under the dead server's name and stop
+    it politely, which unregisters it. Without this every run of this test would use up a slot
+    for good, and after a few no jackd could start ("Too many servers already active").
+    Readiness is read from the registry itself: no JACK client is opened in this process
+    (libjack in a process that is already a client of another server can crash)."""
+    import signal
+    import subprocess
+
+    log = open(os.path.join(log_dir, "reclaim.log"), "w")
+    proc = subprocess.Popen(["jackd", *JACKD_OPTS, "-n", name, "-d", "dummy", "-r", "48000",
+                             "-p", "128"],
+                            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                            env=dict(os.environ, JACK_NO_AUDIO_RESERVATION="1"),
+                            start_new_session=True)
+    log.close()
+    try:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and proc.poll() is None:
+            if any(pid == proc.pid and f":{name}:" in n for pid, n in _registry()):
+                time.sleep(0.3)  # registered; let it finish starting before asking it to stop
+                break
+            time.sleep(0.05)
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=5)
+
+
+def reclaim_dead_test_slots(log_dir: str) -> list[str]:
+    """Free the registry slots of vqtest servers whose process is gone (a killed test run):
+    JACK has 8 per machine, and a dead server's slot is never given back by itself."""
+    freed = []
+    for pid, entry in _registry():
+        parts = entry.split(":")
+        name = parts[1] if len(parts) > 1 else entry
+        if name.startswith("vqtest-") and not os.path.exists(f"/proc/{pid}"):
+            _reclaim_jack_slot(name, log_dir)
+            freed.append(name)
+    return freed
+
+
 def start_jack_server(samplerate: int = SAMPLE_RATE, period: int = PERIOD,
                       timeout_s: float = 10.0, log_dir: str | None = None) -> JackServer:
     jackd = shutil.which("jackd")
@@ -131,6 +201,7 @@ def start_jack_server(samplerate: int = SAMPLE_RATE, period: int = PERIOD,
         raise RuntimeError("jackd is not installed (Debian package jackd2)")
     name = f"vqtest-{os.getpid()}-{next(_counter)}"
     log_dir = log_dir or os.environ.get("TMPDIR", "/tmp")
+    reclaim_dead_test_slots(log_dir)
     log_path = os.path.join(log_dir, f"{name}.log")
     env = dict(os.environ, JACK_NO_AUDIO_RESERVATION="1")
     env.pop("JACK_DEFAULT_SERVER", None)

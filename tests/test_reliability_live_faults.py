@@ -17,7 +17,7 @@ import time
 import numpy as np
 import pytest
 
-from tests.jack_server import jack_server  # noqa: F401  (fixture)
+from tests.jack_server import _reclaim_jack_slot, _registry, jack_server  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.jack
 
@@ -144,65 +144,6 @@ def test_deadline_miss_with_hot_or_nan_input_stays_within_full_scale(jack_server
 
 
 SR_NAN_AT = 1000
-
-
-def _registry() -> list[tuple[int, str]]:
-    """(pid, name) of the entries in JACK's shared-memory server registry (jack2 layout: a
-    24-byte header, then 8 slots of pid + 256-byte name); [] when there is none."""
-    import struct
-
-    try:
-        with open("/dev/shm/jack-shm-registry", "rb") as f:
-            b = f.read(24 + 8 * 264)
-    except OSError:
-        return []
-    out = []
-    for k in range(8):
-        off = 24 + 264 * k
-        if off + 264 > len(b):
-            break
-        pid = struct.unpack("<i", b[off:off + 4])[0]
-        name = b[off + 4:off + 260].split(b"\0")[0].decode(errors="replace")
-        if name:
-            out.append((pid, name))
-    return out
-
-
-def _reclaim_jack_slot(name: str, log_dir: str) -> None:
-    """A SIGKILLed jackd leaves its entry in JACK's shared-memory server registry (8 slots per
-    machine, /dev/shm/jack-shm-registry); entries of dead servers are only reclaimed when a
-    server of the *same name* registers. So: start one under the dead server's name and stop
-    it politely, which unregisters it. Without this every run of this test would use up a slot
-    for good, and after a few no jackd could start ("Too many servers already active").
-    Readiness is read from the registry itself: no JACK client is opened in this process
-    (libjack in a process that is already a client of another server can crash)."""
-    import signal
-    import subprocess
-
-    from tests.jack_server import JACKD_OPTS
-
-    log = open(os.path.join(log_dir, "reclaim.log"), "w")
-    proc = subprocess.Popen(["jackd", *JACKD_OPTS, "-n", name, "-d", "dummy", "-r", "48000",
-                             "-p", "128"],
-                            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                            env=dict(os.environ, JACK_NO_AUDIO_RESERVATION="1"),
-                            start_new_session=True)
-    log.close()
-    try:
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and proc.poll() is None:
-            if any(pid == proc.pid and f":{name}:" in n for pid, n in _registry()):
-                time.sleep(0.3)  # registered; let it finish starting before asking it to stop
-                break
-            time.sleep(0.05)
-    finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=5)
 
 
 def test_server_killed_mid_stream_with_midi_open_exits_cleanly(tmp_path):
