@@ -28,14 +28,22 @@ fi
 VPY=.venv/bin/python
 stamp=".venv/.vqblur-installed-${extras:-engine}"
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
-  "$VPY" -m pip install -q --upgrade pip
+  log=.venv/pip-install.log
+  pip_install() {  # quiet on success; the whole log on failure
+    if ! "$VPY" -m pip install "$@" >"$log" 2>&1; then
+      cat "$log" >&2
+      echo "setup: pip install $* failed (log above, also in $log)" >&2
+      exit 1
+    fi
+  }
+  pip_install -q --upgrade pip
   if [[ ",$extras," == *",train,"* ]]; then
     # The CPU build of torch from this machine's disk; pinned so pip never resolves a CUDA build.
-    "$VPY" -m pip install -q "torch==2.13.0"
+    pip_install -q "torch==2.13.0"
   fi
   spec="."
   [ -n "$extras" ] && spec=".[${extras}]"
   echo "setup: pip install -e '$spec'"
-  "$VPY" -m pip install -q -e "$spec"
+  pip_install -q -e "$spec"
   touch "$stamp"
 fi
