@@ -593,7 +593,7 @@ def blur_grid(
     :func:`zone_probabilities`), or a tuple ``(time_span, centre, size)`` with
     ``time_span = (start_col, end_col)`` (or None) and knob values ``centre``, ``size``.
     Which cells are resampled is drawn once (cell resampled iff ``u < p``); the other cells
-    never change. ``temperature`` is the knob value t (T = 2 t**2). ``offsets``: ``"full"``
+    never change. ``temperature`` is the knob value t (T = 4 t**2). ``offsets``: ``"full"``
     (every table offset) or any spec :func:`select_offsets` takes. Returns a new int64 grid.
     """
     table = _as_table(table)

@@ -27,7 +27,7 @@ Guarantees
 
 Knob mapping (docs/ARCHITECTURE.md "Knobs"): the blur sampler receives the smoothed 0..1 knob
 values ``zone_size``, ``centre`` and ``temperature``; it maps them to rows/temperature
-(half-height ``zone_size * rows``, ``T = 2 t^2``, centre row ``centre * (rows - 1)``).
+(half-height ``zone_size * rows``, ``T = 4 t^2``, centre row ``centre * (rows - 1)``).
 The sampler is ``vqblur.engine.blur.ZoneSampler`` when that module exists and the codec has a
 bundle with an NB table; without it, zone size has no effect (``engine.blur_available`` is
 False) and the engine is the codec alone.

@@ -63,7 +63,7 @@ def register(subparsers) -> None:
             "  vqblur blur in.wav out.wav --time 1.0:2.5 --zone-size 0.3 --centre 0.2 --temperature 0.6\n"
             "  vqblur blur in.wav out.wav --zone-size 1 --temperature 0.8 --sweeps 8 --png zone.png\n"
             "  vqblur blur in.wav out.wav --time 2: --zone-size 0.2 --centre 0.8 --seed 3\n"
-            "knobs are 0..1: zone half-height = S*rows, centre row = C*(rows-1), T = 2*t^2"
+            "knobs are 0..1: zone half-height = S*rows, centre row = C*(rows-1), T = 4*t^2"
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -76,7 +76,7 @@ def register(subparsers) -> None:
     p.add_argument("--centre", "--center", type=_unit("--centre"), default=0.5, metavar="C",
                    help="zone centre 0..1 (0 = lowest band; default 0.5)")
     p.add_argument("--temperature", type=_unit("--temperature"), default=0.5, metavar="T",
-                   help="temperature knob 0..1, T = 2 t^2 (0 = most probable code; default 0.5)")
+                   help="temperature knob 0..1, T = 4 t^2 (0 = most probable code; default 0.5)")
     p.add_argument("--sweeps", type=_nonneg_int, default=4, metavar="N",
                    help="Gibbs sweeps over the zone (default 4)")
     p.add_argument("--seed", type=int, default=0, help="sampler seed (default 0)")

@@ -57,7 +57,7 @@ def register(subparsers) -> None:
     p.add_argument("--zone-size", type=_unit("--zone-size"), default=None, metavar="S",
                    help="zone size 0..1 (half-height S*rows; 0 = no blur)")
     p.add_argument("--temperature", type=_unit("--temperature"), default=None, metavar="T",
-                   help="temperature knob 0..1 (T = 2 t^2; 0 = most probable code)")
+                   help="temperature knob 0..1 (T = 4 t^2; 0 = most probable code)")
     p.add_argument("--centre", type=_unit("--centre"), default=None, metavar="C",
                    help="zone centre 0..1 (0 = lowest band)")
     p.add_argument("--mix", type=_unit("--mix"), default=None, metavar="M",
