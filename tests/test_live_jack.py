@@ -26,6 +26,28 @@ SR = 48000
 BLOCK = 128
 
 
+def blocks_matching(live: np.ndarray, off: np.ndarray, B: int, atol: float):
+    """Compare a recording with its reference block by block -> (per-block max error, share of
+    blocks matching at the declared alignment, share matching there or at a shift of up to 4
+    whole periods). A test client that misses a JACK cycle (a machine xrun) shifts the rest of
+    the recording by whole periods; a block equal to the reference at such a shift is correct."""
+    m = min(len(live), len(off))
+    nb = m // B
+    diff = np.abs(live[:nb * B] - off[:nb * B]).reshape(nb, B, -1).max(axis=(1, 2))
+    best = diff.copy()
+    for k in (-4, -3, -2, -1, 1, 2, 3, 4):
+        sh = k * B
+        a, b = max(0, -sh), min(m, len(off) - sh)  # live[i] vs off[i + sh]
+        if b - a < B:
+            continue
+        lo, hi = (a + B - 1) // B, min(b // B, nb)
+        if hi <= lo:
+            continue
+        d = np.abs(live[lo * B:hi * B] - off[lo * B + sh:hi * B + sh]).reshape(hi - lo, B, -1).max(axis=(1, 2))
+        best[lo:hi] = np.minimum(best[lo:hi], d)
+    return diff, float(np.mean(diff <= atol)), float(np.mean(best <= atol))
+
+
 def make_signal(seconds: float, channels: int = 1, seed: int = 1) -> np.ndarray:
     """Tones + band-limited noise bursts, first sample nonzero (marks the start)."""
     rng = np.random.default_rng(seed)
@@ -129,23 +151,8 @@ def check_against_offline(runner, stats, rec, signal, offline_processor, atol):
     off = y_off[pos0 - P:pos0 - P + m]
     B = 128
     nb = m // B
-    diff = np.abs(live[:nb * B] - off[:nb * B]).reshape(nb, B, -1).max(axis=(1, 2))
-    good = float(np.mean(diff <= atol))
+    diff, good, good_shifted = blocks_matching(live, off, B, atol)
     runner.test_blocks_matching = good
-    # A test client that misses a JACK cycle (machine xrun) shifts the rest of the recording
-    # by whole periods; a block that equals the render at such a shift is still correct.
-    best = diff.copy()
-    for k in (-4, -3, -2, -1, 1, 2, 3, 4):
-        sh = k * B
-        a, b = max(0, -sh), min(m, len(off) - sh)  # live[i] vs off[i + sh]
-        if b - a < B:
-            continue
-        lo, hi = (a + B - 1) // B, b // B
-        if hi <= lo:
-            continue
-        d = np.abs(live[lo * B:hi * B] - off[lo * B + sh:hi * B + sh]).reshape(hi - lo, B, -1).max(axis=(1, 2))
-        best[lo:hi] = np.minimum(best[lo:hi], d)
-    good_shifted = float(np.mean(best <= atol))
     runner.test_blocks_matching_shifted = good_shifted
     if good < 1.0 and os.environ.get("VQTEST_DEBUG_DIR"):
         np.savez(os.path.join(os.environ["VQTEST_DEBUG_DIR"], f"live-{os.getpid()}-{len(signal)}.npz"),
@@ -312,9 +319,12 @@ def test_slow_processor_falls_back_to_aligned_dry(jack_server, tmp_path):
     pos0 = int(np.flatnonzero(cap[:, 0])[0])
     ref = cap[pos0 - P:pos0 - P + len(sig)]  # what the live client received, one block earlier
     n = len(sig)
-    blocks = np.abs(rec[:n] - ref[:n]).reshape(-1, BLOCK).max(axis=1)
-    good = np.mean(blocks <= 1e-6)
-    assert good >= (1.0 if STRICT else 0.95), f"{good:.1%} of blocks are the delayed input"
+    _, good, good_shifted = blocks_matching(rec[:n], ref[:n], BLOCK, 1e-6)
+    if STRICT:
+        assert good == 1.0, f"{good:.1%} of blocks are the delayed input"
+    else:  # the same allowance as the end-to-end test: machine xruns shift the recording
+        assert good_shifted >= 0.95, (f"{good_shifted:.1%} of blocks are the delayed input "
+                                      f"({good:.1%} without a whole-period shift)")
     # no gap: the output is never silent where the input is not
     env_in = np.abs(ref[:n, 0]).reshape(-1, BLOCK).max(axis=1)
     env_out = np.abs(rec[:n, 0]).reshape(-1, BLOCK).max(axis=1)
