@@ -13,6 +13,7 @@ import os
 import subprocess
 import sys
 import time
+import warnings
 
 import numpy as np
 import pytest
@@ -46,6 +47,24 @@ def blocks_matching(live: np.ndarray, off: np.ndarray, B: int, atol: float):
         d = np.abs(live[lo * B:hi * B] - off[lo * B + sh:hi * B + sh]).reshape(hi - lo, B, -1).max(axis=(1, 2))
         best[lo:hi] = np.minimum(best[lo:hi], d)
     return diff, float(np.mean(diff <= atol)), float(np.mean(best <= atol))
+
+
+def retry_once_after_machine_xruns(attempt) -> None:
+    """Run ``attempt(seen)`` (which runs audio through JACK, stores the run's xrun report in
+    ``seen["xruns"]``, then asserts). If it fails and the JACK server logged xruns during that
+    run -- the machine, not our code, was late -- measure once more; the second run must pass
+    as it is. A failure without xruns fails at once. Strict mode never retries."""
+    seen: dict = {}
+    try:
+        attempt(seen)
+        return
+    except AssertionError as first:
+        total = int((seen.get("xruns") or {}).get("total", 0))
+        if STRICT or total == 0:
+            raise
+        warnings.warn(f"JACK run failed after {total} machine xrun(s) ({first!s:.200}); "
+                      "measuring once more")
+    attempt({})
 
 
 def make_signal(seconds: float, channels: int = 1, seed: int = 1) -> np.ndarray:
@@ -197,8 +216,6 @@ def check_clean(stats, xruns):
         # that cannot keep up under-runs on most callbacks and fails this.
         assert stats.underruns <= 3 * total + 0.002 * stats.callbacks, summary
         if total or stats.underruns:
-            import warnings
-
             warnings.warn("live run not clean (busy machine?): " + summary)
 
 
@@ -207,12 +224,17 @@ def test_passthrough_stereo_exact_latency(jack_server, tmp_path):
     from vqblur.engine.live import PassThrough
 
     sig = make_signal(float(os.environ.get('VQTEST_SECONDS', 3.0)), channels=2)
-    runner, stats, rec, xruns = run_through_jack(PassThrough(), sig, blocksize=0, tmp_path=str(tmp_path), server=jack_server)
-    print(f"passthrough: {stats}, xruns {xruns}, worker realtime {runner.worker_realtime}, last under-run at {runner.last_underrun_pos}")
-    assert runner.latency_samples == BLOCK
-    lat = check_against_offline(runner, stats, rec, sig, PassThrough(), atol=0.0)
-    assert lat == BLOCK
-    check_clean(stats, xruns)
+
+    def attempt(seen):
+        runner, stats, rec, xruns = run_through_jack(PassThrough(), sig, blocksize=0, tmp_path=str(tmp_path), server=jack_server)
+        seen["xruns"] = xruns
+        print(f"passthrough: {stats}, xruns {xruns}, worker realtime {runner.worker_realtime}, last under-run at {runner.last_underrun_pos}")
+        assert runner.latency_samples == BLOCK
+        lat = check_against_offline(runner, stats, rec, sig, PassThrough(), atol=0.0)
+        assert lat == BLOCK
+        check_clean(stats, xruns)
+
+    retry_once_after_machine_xruns(attempt)
 
 
 @pytest.fixture(scope="module")
@@ -236,18 +258,23 @@ def test_engine_live_matches_offline_20s(jack_server, toy_bundle, tmp_path):
     no xruns, under-runs or over-runs."""
     seconds = float(os.environ.get("VQTEST_LIVE_SECONDS", 20.0))
     sig = make_signal(seconds, channels=1, seed=5)
-    eng = _engine(toy_bundle, zone_size=0.0, temperature=0.5)
-    runner, stats, rec, xruns = run_through_jack(eng, sig, blocksize=0, tmp_path=str(tmp_path), server=jack_server)
-    print(f"engine: {stats}, xruns {xruns}, worker realtime {runner.worker_realtime}, "
-          f"callbacks/s {stats.callbacks / stats.elapsed_s:.1f}")
-    assert runner.engine_latency == 399
-    assert runner.latency_samples == 399 + BLOCK
-    lat = check_against_offline(runner, stats, rec, sig, _engine(toy_bundle, zone_size=0.0, temperature=0.5),
-                                atol=1e-5)
-    print(f"measured latency {lat} samples, declared {runner.latency_samples}; "
-          f"{runner.test_blocks_matching:.2%} of recorded 128-sample blocks == offline render "
-          f"({runner.test_blocks_matching_shifted:.2%} allowing whole-period shifts)")
-    check_clean(stats, xruns)
+
+    def attempt(seen):
+        eng = _engine(toy_bundle, zone_size=0.0, temperature=0.5)
+        runner, stats, rec, xruns = run_through_jack(eng, sig, blocksize=0, tmp_path=str(tmp_path), server=jack_server)
+        seen["xruns"] = xruns
+        print(f"engine: {stats}, xruns {xruns}, worker realtime {runner.worker_realtime}, "
+              f"callbacks/s {stats.callbacks / stats.elapsed_s:.1f}")
+        assert runner.engine_latency == 399
+        assert runner.latency_samples == 399 + BLOCK
+        lat = check_against_offline(runner, stats, rec, sig, _engine(toy_bundle, zone_size=0.0, temperature=0.5),
+                                    atol=1e-5)
+        print(f"measured latency {lat} samples, declared {runner.latency_samples}; "
+              f"{runner.test_blocks_matching:.2%} of recorded 128-sample blocks == offline render "
+              f"({runner.test_blocks_matching_shifted:.2%} allowing whole-period shifts)")
+        check_clean(stats, xruns)
+
+    retry_once_after_machine_xruns(attempt)
 
 
 def test_fixed_blocksize_counts_portaudio_adapter(jack_server, toy_bundle, tmp_path):
@@ -255,12 +282,17 @@ def test_fixed_blocksize_counts_portaudio_adapter(jack_server, toy_bundle, tmp_p
     block of latency, which the declared figure counts (measured == declared)."""
     sig = make_signal(3.0, channels=1, seed=6)
     knobs = dict(zone_size=0.0, temperature=0.5)
-    runner, stats, rec, xruns = run_through_jack(_engine(toy_bundle, **knobs), sig, blocksize=BLOCK,
-                                                 tmp_path=str(tmp_path), server=jack_server)
-    assert runner.latency_samples == 399 + 2 * BLOCK
-    lat = check_against_offline(runner, stats, rec, sig, _engine(toy_bundle, **knobs), atol=1e-5)
-    print(f"blocksize {BLOCK}: measured latency {lat}, declared {runner.latency_samples}")
-    check_clean(stats, xruns)
+
+    def attempt(seen):
+        runner, stats, rec, xruns = run_through_jack(_engine(toy_bundle, **knobs), sig, blocksize=BLOCK,
+                                                     tmp_path=str(tmp_path), server=jack_server)
+        seen["xruns"] = xruns
+        assert runner.latency_samples == 399 + 2 * BLOCK
+        lat = check_against_offline(runner, stats, rec, sig, _engine(toy_bundle, **knobs), atol=1e-5)
+        print(f"blocksize {BLOCK}: measured latency {lat}, declared {runner.latency_samples}")
+        check_clean(stats, xruns)
+
+    retry_once_after_machine_xruns(attempt)
 
 
 def test_engine_live_with_blur(jack_server, toy_bundle, tmp_path):
@@ -279,10 +311,15 @@ def test_engine_live_with_blur(jack_server, toy_bundle, tmp_path):
                     "it cannot keep up live (the live path then under-runs to the dry signal; "
                     "see test_slow_processor_falls_back_to_aligned_dry)")
     sig = make_signal(3.0, channels=1, seed=6)
-    runner, stats, rec, xruns = run_through_jack(_engine(toy_bundle, **knobs), sig, blocksize=0,
-                                                 tmp_path=str(tmp_path), server=jack_server)
-    check_against_offline(runner, stats, rec, sig, _engine(toy_bundle, **knobs), atol=1e-5)
-    check_clean(stats, xruns)
+
+    def attempt(seen):
+        runner, stats, rec, xruns = run_through_jack(_engine(toy_bundle, **knobs), sig, blocksize=0,
+                                                     tmp_path=str(tmp_path), server=jack_server)
+        seen["xruns"] = xruns
+        check_against_offline(runner, stats, rec, sig, _engine(toy_bundle, **knobs), atol=1e-5)
+        check_clean(stats, xruns)
+
+    retry_once_after_machine_xruns(attempt)
 
 
 class SlowPassThrough:
@@ -308,27 +345,28 @@ def test_slow_processor_falls_back_to_aligned_dry(jack_server, tmp_path):
     counts the under-runs and deadline misses, and the latency does not move: with an
     identity processor the output is the input delayed by one block throughout."""
     sig = make_signal(4.0, channels=1, seed=8)
-    runner, stats, rec, xruns = run_through_jack(SlowPassThrough(), sig, blocksize=0,
-                                                 tmp_path=str(tmp_path), server=jack_server)
-    print(f"slow: {stats}")
-    assert stats.underruns >= 3 and stats.deadline_misses >= 3, stats
-    assert stats.resyncs == 0 and stats.overruns == 0
-    P = runner.latency_samples
-    assert P == BLOCK
-    cap = runner.capture_in
-    pos0 = int(np.flatnonzero(cap[:, 0])[0])
-    ref = cap[pos0 - P:pos0 - P + len(sig)]  # what the live client received, one block earlier
-    n = len(sig)
-    _, good, good_shifted = blocks_matching(rec[:n], ref[:n], BLOCK, 1e-6)
-    if STRICT:
-        assert good == 1.0, f"{good:.1%} of blocks are the delayed input"
-    else:  # the same allowance as the end-to-end test: machine xruns shift the recording
-        assert good_shifted >= 0.95, (f"{good_shifted:.1%} of blocks are the delayed input "
-                                      f"({good:.1%} without a whole-period shift)")
-    # no gap: the output is never silent where the input is not
-    env_in = np.abs(ref[:n, 0]).reshape(-1, BLOCK).max(axis=1)
-    env_out = np.abs(rec[:n, 0]).reshape(-1, BLOCK).max(axis=1)
-    assert np.all(env_out[env_in > 0.05] > 0.01)
+
+    def attempt(seen):
+        runner, stats, rec, xruns = run_through_jack(SlowPassThrough(), sig, blocksize=0,
+                                                     tmp_path=str(tmp_path), server=jack_server)
+        seen["xruns"] = xruns
+        print(f"slow: {stats}")
+        assert stats.underruns >= 3 and stats.deadline_misses >= 3, stats
+        assert stats.resyncs == 0 and stats.overruns == 0
+        P = runner.latency_samples
+        assert P == BLOCK
+        cap = runner.capture_in
+        pos0 = int(np.flatnonzero(cap[:, 0])[0])
+        ref = cap[pos0 - P:pos0 - P + len(sig)]  # what the live client received, one block earlier
+        n = len(sig)
+        _, good, _ = blocks_matching(rec[:n], ref[:n], BLOCK, 1e-6)
+        assert good >= (1.0 if STRICT else 0.95), f"{good:.1%} of blocks are the delayed input"
+        # no gap: the output is never silent where the input is not
+        env_in = np.abs(ref[:n, 0]).reshape(-1, BLOCK).max(axis=1)
+        env_out = np.abs(rec[:n, 0]).reshape(-1, BLOCK).max(axis=1)
+        assert np.all(env_out[env_in > 0.05] > 0.01)
+
+    retry_once_after_machine_xruns(attempt)
 
 
 def test_engine_slower_than_real_time_gives_back_realtime_priority(jack_server):
