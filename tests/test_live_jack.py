@@ -87,12 +87,9 @@ def make_signal(seconds: float, channels: int = 1, seed: int = 1) -> np.ndarray:
 
 def measured_latency(x: np.ndarray, y: np.ndarray, max_lag: int) -> int:
     """Lag (samples) maximising the cross-correlation of y against x (first channel)."""
-    x = x[:, 0].astype(np.float64)
-    y = y[:, 0].astype(np.float64)
-    n = len(x) + len(y)
-    nfft = 1 << int(np.ceil(np.log2(n)))
-    c = np.fft.irfft(np.fft.rfft(y, nfft) * np.conj(np.fft.rfft(x, nfft)), nfft)
-    return int(np.argmax(c[:max_lag + 1]))
+    from vqblur.engine.bench import measure_delay
+
+    return measure_delay(x[:, 0].astype(np.float64), y[:, 0].astype(np.float64), max_lag)
 
 
 def run_through_jack(processor, signal: np.ndarray, *, blocksize: int = BLOCK,

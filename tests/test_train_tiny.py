@@ -34,14 +34,12 @@ def test_resume_continues_from_checkpoint(tmp_path, monkeypatch):
     cfg = load_config("training/configs/tiny.toml", ["train.steps=10", "data.train_count=8"])
     out = tmp_path / "run"
     train(cfg, out, progress=False)
-    cfg2 = load_config("training/configs/tiny.toml", ["train.steps=10", "data.train_count=8"])
-    cfg2.train.steps = 10
     import torch
 
     ckpt = torch.load(out / "checkpoint.pt", weights_only=False)
     ckpt["config"]["train"]["steps"] = 16
     torch.save(ckpt, out / "checkpoint16.pt")
-    summary = train(cfg2, out, resume=out / "checkpoint16.pt", progress=False)
+    summary = train(cfg, out, resume=out / "checkpoint16.pt", progress=False)  # the checkpoint's config wins
     assert summary["steps"] == 16
     steps = [json.loads(l)["step"] for l in (out / "metrics.jsonl").read_text().splitlines() if '"step"' in l and '"event": "step"' in l]
     assert steps[-1] == 16 and 10 in steps

@@ -14,7 +14,6 @@ def test_ema_update_moves_codes_towards_assigned_means():
     vq.ema_sum.copy_(vq.embedding)
     vq.ema_count.fill_(1.0)
     # three vectors near code 0 (mean (1, 1)), one near code 1 (9, 9)
-    z = torch.tensor([[1.0, 1.0], [0.0, 2.0], [2.0, 0.0], [9.0, 9.0]])[:, :, None, None].permute(1, 0, 2, 3).reshape(1, 2, 4, 1)
     z = torch.tensor([[[[1.0], [0.0], [2.0], [9.0]], [[1.0], [2.0], [0.0], [9.0]]]])  # [B=1, D=2, H=4, W=1]
     out = vq(z)
     assert out.codes.flatten().tolist() == [0, 0, 0, 1]

@@ -12,7 +12,7 @@ import math
 import os
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -101,25 +101,30 @@ def _lr(step: int, cfg: Config, time_fraction: float = 0.0) -> float:
     return t.lr_min + 0.5 * (t.lr - t.lr_min) * (1 + math.cos(math.pi * progress))
 
 
+def _rank0_first(rank: int, load: Callable[[], Any]) -> Any:
+    """Run `load` on rank 0 first (it may render or fill a cache), then on the other ranks."""
+    if rank == 0:
+        out = load()
+    if dist.is_initialized():
+        dist.barrier()
+    if rank != 0:
+        out = load()
+    return out
+
+
 def _load_data(cfg: Config, rank: int):
     from vqblur.training.data.corpus import SegmentSampler, load_corpus
 
-    render = {"count": cfg.data.train_count, "workers": cfg.data.workers}
     path = cfg.data.path or None
-    if rank == 0:  # render or check the cache once before the other ranks read it
-        train_clips, report = load_corpus(cfg.data.source, path, "train", cfg.audio.sample_rate, seed=cfg.train.seed, render_kwargs=render)
-    if dist.is_initialized():
-        dist.barrier()
-    if rank != 0:
-        train_clips, report = load_corpus(cfg.data.source, path, "train", cfg.audio.sample_rate, seed=cfg.train.seed, render_kwargs=render)
+    sr, seed = cfg.audio.sample_rate, cfg.train.seed
+    render = {"count": cfg.data.train_count, "workers": cfg.data.workers}
+    train_clips, report = _rank0_first(rank, lambda: load_corpus(
+        cfg.data.source, path, "train", sr, seed=seed, render_kwargs=render))
     valid_split = "valid" if cfg.data.source in ("gm", "nsynth") else "train"
     valid_render = {"workers": cfg.data.workers}  # the split's default size, shared with fit-nb
-    if rank == 0:
-        valid_clips, _ = load_corpus(cfg.data.source, path, valid_split, cfg.audio.sample_rate, limit=cfg.train.eval_examples, seed=cfg.train.seed, render_kwargs=valid_render)
-    if dist.is_initialized():
-        dist.barrier()
-    if rank != 0:
-        valid_clips, _ = load_corpus(cfg.data.source, path, valid_split, cfg.audio.sample_rate, limit=cfg.train.eval_examples, seed=cfg.train.seed, render_kwargs=valid_render)
+    valid_clips, _ = _rank0_first(rank, lambda: load_corpus(
+        cfg.data.source, path, valid_split, sr, limit=cfg.train.eval_examples, seed=seed,
+        render_kwargs=valid_render))
     return train_clips, report, valid_clips, SegmentSampler
 
 

@@ -65,6 +65,7 @@ def run(args: argparse.Namespace) -> int:
     import soundfile as sf
 
     from vqblur.engine.automation import parse_breakpoints
+    from vqblur.engine.bench import measure_delay
     from vqblur.engine.bundle import default_bundle_path, load_bundle
     from vqblur.engine.core import Engine, Params
     from vqblur.engine.energy import EnergyMeter
@@ -99,9 +100,7 @@ def run(args: argparse.Namespace) -> int:
     D = engine.latency_samples
     raw = np.concatenate([audio, np.zeros(D, np.float32)])
     y_raw = np.concatenate([engine.process(raw[a : a + args.block]) for a in range(0, len(raw), args.block)])
-    lag_range = np.arange(0, 2 * D + 1)
-    corr = [float(np.dot(audio[: len(audio) - D * 2], y_raw[l : l + len(audio) - D * 2])) for l in lag_range]
-    measured = int(lag_range[int(np.argmax(corr))])
+    measured = measure_delay(audio, y_raw, max_lag=2 * D)
     zone0 = y_raw[D : D + len(audio)]
     quality = audio_quality(audio, zone0)
 
