@@ -6,8 +6,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 extras="${1:-}"
 
-# -- Debian packages: JACK + PortAudio (live path), FluidSynth + GM soundfonts (data) ------------
-pkgs=(jackd2 libportaudio2 libsndfile1 fluidsynth fluid-soundfont-gm timgm6mb-soundfont)
+# -- Debian packages: JACK + PortAudio (live path), FluidSynth + GM soundfonts, packaged recordings (data) --
+pkgs=(jackd2 libportaudio2 libsndfile1 fluidsynth fluid-soundfont-gm timgm6mb-soundfont
+      musescore-general-soundfont sonic-pi-samples hydrogen-drumkits)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
