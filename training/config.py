@@ -35,6 +35,12 @@ class ModelConfig:
     codebook_size: int = 256
     l2_normalise: bool = True
     leaky_slope: float = 0.1
+    # codec v2 (defaults = the v1 model): see docs/CODEC.md
+    rvq_levels: int = 1  # residual quantiser depth on the micro map (1 = a single quantiser)
+    macro_factor: int = 0  # macro map rows = rows / macro_factor (0 = no macro map)
+    down_time_kernel: int = 1  # causal time kernel of the last down conv and the decoder's input conv
+    res_dilations: list[int] = field(default_factory=list)  # time dilation per res block (empty = all 1)
+    quantizer_dropout: float = 0.0  # fraction of cells trained with only the first k micro levels
 
     @property
     def freq_downsample(self) -> int:
@@ -56,9 +62,12 @@ class VQConfig:
 
 @dataclass
 class DataConfig:
-    source: str = "gm"  # gm | nsynth | folder
-    path: str = ""  # cache root (gm) or folder
+    source: str = "gm"  # gm | nsynth | folder | mix (gm + second soundfont + packaged recordings)
+    path: str = ""  # cache root (gm, mix) or folder
     train_count: int = 2000  # examples rendered for the gm source
+    second_soundfont: str = "/usr/share/sounds/sf3/MuseScore_General_Full.sf3"  # mix only
+    second_count: int = 600  # examples rendered from the second soundfont (mix only)
+    mix_weights: list[float] = field(default_factory=lambda: [0.35, 0.25, 0.4])  # gm, second sf, recordings
     segment_frames: int = 64  # STFT frames per training segment (a multiple of F)
     workers: int = 2
 
@@ -69,11 +78,13 @@ class TrainConfig:
     batch_size: int = 32
     steps: int = 4000
     max_minutes: float = 0.0  # stop after this wall time (0 = no limit)
+    max_cpu_minutes: float = 0.0  # stop after this much process CPU time (0 = no limit; ablations)
     lr: float = 2e-3
     lr_min: float = 1e-4
     weight_decay: float = 0.0
     grad_clip: float = 1.0
     sc_weight: float = 1.0  # spectral-convergence term
+    level_weight: float = 0.0  # per-frame log-energy term (holds the level; 0 = off, the v1 loss)
     l1_weight: float = 1.0  # L1 on normalised log-magnitude
     log_every: int = 10
     checkpoint_every: int = 250
@@ -129,12 +140,23 @@ def _coerce(value: Any, current: Any, where: str) -> Any:
         return bool(value)
     if isinstance(current, list):
         if isinstance(value, str):
-            value = [type(current[0])(v) for v in value.split(",")] if current else value.split(",")
+            value = [type(current[0])(v) for v in value.split(",")] if current else \
+                [_number(v) for v in value.split(",") if v.strip()]
         return list(value)
     try:
         return type(current)(value)
     except (TypeError, ValueError) as exc:
         raise UserError(f"{where}: cannot use {value!r} ({exc})") from exc
+
+
+def _number(text: str) -> int | float | str:
+    """'3' -> 3, '0.5' -> 0.5, anything else unchanged (list items of an empty default)."""
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
 
 
 def from_dict(values: dict[str, Any], where: str = "config") -> Config:
@@ -180,5 +202,16 @@ def validate(cfg: Config) -> None:
         raise UserError("audio.model_bins exceeds n_fft/2+1")
     if cfg.data.segment_frames % a.frames_per_column:
         raise UserError("data.segment_frames must be a multiple of audio.frames_per_column")
+    m = cfg.model
+    if m.rvq_levels < 1:
+        raise UserError("model.rvq_levels must be at least 1")
+    if m.macro_factor and cfg.rows % m.macro_factor:
+        raise UserError(f"rows ({cfg.rows}) must be divisible by model.macro_factor ({m.macro_factor})")
+    if not 0.0 <= m.quantizer_dropout < 1.0:
+        raise UserError("model.quantizer_dropout must be in [0, 1)")
+    if m.down_time_kernel < 1 or any(d < 1 for d in m.res_dilations):
+        raise UserError("model.down_time_kernel and model.res_dilations must be >= 1")
+    if cfg.data.source == "mix" and len(cfg.data.mix_weights) != 3:
+        raise UserError("data.mix_weights needs 3 weights: gm, second soundfont, recordings")
     if a.n_fft % a.hop or a.n_fft // a.hop < 2:
         raise UserError("audio.hop must divide n_fft at least twice")

@@ -14,6 +14,7 @@ step outputs equal the offline outputs (tests/test_model_causality.py).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Iterator
 
 import torch
@@ -28,17 +29,20 @@ from vqblur.training.vq import VectorQuantizer, VQOutput
 class CausalConv2d(nn.Module):
     """Conv over (freq, time): kernel (kf, kt), stride (sf, 1), causal in time."""
 
-    def __init__(self, c_in: int, c_out: int, kf: int, kt: int, stride_f: int = 1) -> None:
+    def __init__(self, c_in: int, c_out: int, kf: int, kt: int, stride_f: int = 1, dilation: int = 1) -> None:
         super().__init__()
         pad_f = (kf - stride_f) // 2 if stride_f > 1 else kf // 2
-        self.conv = nn.Conv2d(c_in, c_out, (kf, kt), stride=(stride_f, 1), padding=(pad_f, 0))
+        self.conv = nn.Conv2d(c_in, c_out, (kf, kt), stride=(stride_f, 1), padding=(pad_f, 0),
+                              dilation=(1, dilation))
         self.kt = kt
+        self.dilation = dilation
+        self.history = (kt - 1) * dilation  # past columns the conv sees (= state width)
 
     def state_shape(self, height: int) -> tuple[int, ...] | None:
-        return None if self.kt == 1 else (1, self.conv.in_channels, height, self.kt - 1)
+        return None if self.kt == 1 else (1, self.conv.in_channels, height, self.history)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.conv(F.pad(x, (self.kt - 1, 0)))
+        return self.conv(F.pad(x, (self.history, 0)))
 
     def step(self, x: torch.Tensor, states: Iterator[torch.Tensor], out: list[torch.Tensor]) -> torch.Tensor:
         if self.kt == 1:
@@ -51,10 +55,10 @@ class CausalConv2d(nn.Module):
 class ResBlock(nn.Module):
     """x + 1x1(act(causal conv(act(x)))) with a channel bottleneck."""
 
-    def __init__(self, channels: int, kt: int, slope: float) -> None:
+    def __init__(self, channels: int, kt: int, slope: float, dilation: int = 1) -> None:
         super().__init__()
         hidden = max(channels // 2, 8)
-        self.conv = CausalConv2d(channels, hidden, 3, kt)
+        self.conv = CausalConv2d(channels, hidden, 3, kt, dilation=dilation)
         self.proj = nn.Conv2d(hidden, channels, 1)
         self.slope = slope
 
@@ -106,6 +110,12 @@ def _out_height(layer: nn.Module, height: int) -> int:
     return height
 
 
+def res_dilations(cfg: ModelConfig) -> list[int]:
+    """Time dilation of each residual block (cycling ``cfg.res_dilations``; all 1 when empty)."""
+    d = [int(v) for v in cfg.res_dilations] or [1]
+    return [d[i % len(d)] for i in range(cfg.res_blocks)]
+
+
 def _fold(x: torch.Tensor, frames: int) -> torch.Tensor:
     """[B, bins, T] -> [B, F, bins, T/F]."""
     B, bins, T = x.shape
@@ -125,10 +135,11 @@ class Encoder(nn.Module):
         super().__init__()
         layers: list[nn.Module] = []
         c_in = frames
-        for c in cfg.channels:
-            layers += [CausalConv2d(c_in, c, cfg.kernel_freq, 1, stride_f=2), Act(cfg.leaky_slope)]
+        for i, c in enumerate(cfg.channels):
+            kt = cfg.down_time_kernel if i == len(cfg.channels) - 1 else 1
+            layers += [CausalConv2d(c_in, c, cfg.kernel_freq, kt, stride_f=2), Act(cfg.leaky_slope)]
             c_in = c
-        layers += [ResBlock(c_in, cfg.time_kernel, cfg.leaky_slope) for _ in range(cfg.res_blocks)]
+        layers += [ResBlock(c_in, cfg.time_kernel, cfg.leaky_slope, d) for d in res_dilations(cfg)]
         layers += [Act(cfg.leaky_slope), nn.Conv2d(c_in, cfg.code_dim, 1)]
         self.net = StreamSequential(*layers)
 
@@ -142,8 +153,10 @@ class Decoder(nn.Module):
     def __init__(self, cfg: ModelConfig, frames: int) -> None:
         super().__init__()
         chans = list(reversed(cfg.channels))
-        layers: list[nn.Module] = [nn.Conv2d(cfg.code_dim, chans[0], 1)]
-        layers += [ResBlock(chans[0], cfg.time_kernel, cfg.leaky_slope) for _ in range(cfg.res_blocks)]
+        first: nn.Module = (CausalConv2d(cfg.code_dim, chans[0], 3, cfg.down_time_kernel)
+                            if cfg.down_time_kernel > 1 else nn.Conv2d(cfg.code_dim, chans[0], 1))
+        layers: list[nn.Module] = [first]
+        layers += [ResBlock(chans[0], cfg.time_kernel, cfg.leaky_slope, d) for d in res_dilations(cfg)]
         outs = chans[1:] + [frames]
         for c_in, c_out in zip(chans, outs):
             layers += [
@@ -156,63 +169,203 @@ class Decoder(nn.Module):
         return self.net(z)
 
 
+@dataclass
+class CodeStack:
+    """All codes of a clip or a column.
+
+    micro [B, L, rows, C] int64 (L residual levels; value K = "level dropped", decodes as 0)
+    macro [B, rows_macro, C] int64 or None (no macro map)
+    """
+
+    micro: torch.Tensor
+    macro: torch.Tensor | None = None
+
+
+@dataclass
+class ForwardOut:
+    """What the training loss needs from one forward pass."""
+
+    vq: VQOutput  # micro level 0 (perplexity/usage as in v1)
+    commitment: torch.Tensor  # sum over every quantiser
+    level_stats: list[tuple[float, float]]  # (perplexity, usage) per micro level, then macro
+
+
 class VQVAE(nn.Module):
-    """The whole model: normaliser, encoder, quantiser, decoder."""
+    """The whole model: normaliser, encoder, quantisers (macro map, micro residual levels), decoder.
+
+    v1 (``rvq_levels = 1``, ``macro_factor = 0``) is one quantiser on the encoder output.
+    v2: the encoder output z [B, D, rows, C] is first coded coarsely in frequency by the macro
+    quantiser (a strided conv to rows / macro_factor rows, VQ, a transposed conv back up);
+    the micro map codes the residual ``z - up(q_macro)`` with ``rvq_levels`` residual
+    quantisers. The decoder sees ``up(q_macro) + sum of the kept micro levels``: the micro
+    level is conditioned on the macro level in the encoder (it codes what the macro left) and
+    in the decoder (the sum). Everything is per column, so no latency is added.
+    """
 
     def __init__(self, cfg: Config) -> None:
         super().__init__()
         self.cfg = cfg
+        m = cfg.model
         self.frames = cfg.audio.frames_per_column
         self.bins = cfg.audio.model_bins
         self.rows = cfg.rows
+        self.levels = int(m.rvq_levels)
+        self.K = int(m.codebook_size)
+        self.macro_factor = int(m.macro_factor)
         self.normaliser = Normaliser(self.bins)
-        self.encoder = Encoder(cfg.model, self.frames)
-        self.quantizer = VectorQuantizer(cfg.model.codebook_size, cfg.model.code_dim, cfg.vq, cfg.model.l2_normalise)
-        self.decoder = Decoder(cfg.model, self.frames)
+        self.encoder = Encoder(m, self.frames)
+        self.quantizer = VectorQuantizer(m.codebook_size, m.code_dim, cfg.vq, m.l2_normalise)
+        self.residual_quantizers = nn.ModuleList(
+            [VectorQuantizer(m.codebook_size, m.code_dim, cfg.vq, False) for _ in range(self.levels - 1)])
+        if self.macro_factor:
+            f = self.macro_factor
+            self.macro_down = nn.Conv2d(m.code_dim, m.code_dim, (f, 1), stride=(f, 1))
+            self.macro_quantizer = VectorQuantizer(m.codebook_size, m.code_dim, cfg.vq, False)
+            self.macro_up = nn.ConvTranspose2d(m.code_dim, m.code_dim, (f, 1), stride=(f, 1))
+        self.decoder = Decoder(m, self.frames)
 
-    def forward(self, logmag: torch.Tensor) -> tuple[torch.Tensor, VQOutput]:
-        """logmag [B, bins, T] (raw ln|X|) -> (normalised reconstruction [B, bins, T], VQ output)."""
+    @property
+    def rows_macro(self) -> int:
+        return self.rows // self.macro_factor if self.macro_factor else 0
+
+    def micro_quantizers(self) -> list[VectorQuantizer]:
+        return [self.quantizer, *self.residual_quantizers]
+
+    # -- training forward --------------------------------------------------------------------
+    def forward(self, logmag: torch.Tensor) -> tuple[torch.Tensor, ForwardOut]:
+        """logmag [B, bins, T] (raw ln|X|) -> (normalised reconstruction [B, bins, T], ForwardOut)."""
         x = _fold(self.normaliser(logmag), self.frames)
-        vq = self.quantizer(self.encoder(x))
-        return _unfold(self.decoder(vq.z_q)), vq
+        z = self.encoder(x)  # [B, D, rows, C]
+        B, D, H, W = z.shape
+        commitment = z.new_zeros(())
+        stats: list[tuple[float, float]] = []
+        base = torch.zeros_like(z)
+        if self.macro_factor:
+            mq = self.macro_quantizer(self.macro_down(z))
+            base = self.macro_up(mq.z_q)
+            commitment = commitment + mq.commitment
+        resid = z - base.detach()
+        # per-cell quantiser dropout: keep the first k micro levels (k = 0 only with a macro map)
+        keep = torch.full((B, 1, H, W), self.levels, device=z.device)
+        p = self.cfg.model.quantizer_dropout
+        if self.training and p > 0:
+            lo = 0 if self.macro_factor else 1
+            drop = torch.rand(B, 1, H, W, device=z.device) < p
+            k = torch.randint(lo, self.levels + (1 if lo == 0 else 0), (B, 1, H, W), device=z.device)
+            keep = torch.where(drop, k, keep)
+        r = resid
+        total = torch.zeros_like(z)
+        first: VQOutput | None = None
+        for level, q in enumerate(self.micro_quantizers()):
+            out = q(r)
+            if first is None:
+                first = out
+            qv = out.z_q.detach()  # the code vectors (as prepared by that quantiser)
+            total = total + qv * (keep > level)
+            r = r - qv
+            commitment = commitment + out.commitment
+            stats.append((float(out.perplexity), float(out.usage)))
+        if self.macro_factor:
+            stats.append((float(mq.perplexity), float(mq.usage)))
+        prepared = resid if not self.quantizer.l2 else F.normalize(resid, dim=1)
+        micro = (prepared + (total - prepared).detach()) * (keep > 0)  # straight-through; dropped cells give 0
+        y = self.decoder(base + micro)
+        return _unfold(y), ForwardOut(vq=first, commitment=commitment, level_stats=stats)
+
+    # -- offline coding -----------------------------------------------------------------------
+    @torch.no_grad()
+    def encode_all(self, logmag: torch.Tensor) -> CodeStack:
+        """logmag [B, bins, T] -> CodeStack (micro [B, L, rows, C], macro [B, Rm, C] | None)."""
+        z = self.encoder(_fold(self.normaliser(logmag), self.frames))
+        macro, base = self._macro_codes(z)
+        return CodeStack(micro=self._micro_codes(z - base), macro=macro)
+
+    def _macro_codes(self, z: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor]:
+        if not self.macro_factor:
+            return None, torch.zeros_like(z)
+        m = self.macro_down(z)
+        B, D, H, W = m.shape
+        codes = self.macro_quantizer.nearest(m.permute(0, 2, 3, 1).reshape(-1, D)).reshape(B, H, W)
+        return codes, self.macro_up(self.macro_quantizer.lookup(codes))
+
+    def _micro_codes(self, r: torch.Tensor) -> torch.Tensor:
+        B, D, H, W = r.shape
+        flat = r.permute(0, 2, 3, 1).reshape(-1, D)
+        out = []
+        for q in self.micro_quantizers():
+            flat = q._prepare(flat)
+            c = q.nearest(flat)
+            out.append(c.reshape(B, H, W))
+            flat = flat - q.codebook()[c]
+        return torch.stack(out, dim=1)
+
+    def _micro_vectors(self, micro: torch.Tensor) -> torch.Tensor:
+        """micro [B, L, rows, C] (K = dropped) -> [B, D, rows, C]."""
+        total = None
+        for level, q in enumerate(self.micro_quantizers()):
+            cb = torch.cat([q.codebook(), q.codebook().new_zeros(1, q.dim)])  # row K = dropped
+            v = cb[micro[:, level]].permute(0, 3, 1, 2)
+            total = v if total is None else total + v
+        return total
+
+    @torch.no_grad()
+    def decode_all(self, codes: CodeStack) -> torch.Tensor:
+        """CodeStack -> raw log-magnitude [B, bins, C*F]."""
+        z = self._micro_vectors(codes.micro)
+        if self.macro_factor:
+            z = z + self.macro_up(self.macro_quantizer.lookup(codes.macro))
+        return self.normaliser.inverse(_unfold(self.decoder(z)))
 
     @torch.no_grad()
     def encode(self, logmag: torch.Tensor) -> torch.Tensor:
-        """logmag [B, bins, T] -> codes [B, rows, T/F]."""
-        z = self.encoder(_fold(self.normaliser(logmag), self.frames))
-        B, D, H, W = z.shape
-        flat = self.quantizer._prepare(z.permute(0, 2, 3, 1).reshape(-1, D))
-        return self.quantizer.nearest(flat).reshape(B, H, W)
+        """logmag [B, bins, T] -> first micro level's codes [B, rows, T/F] (what the NB table models)."""
+        return self.encode_all(logmag).micro[:, 0]
 
     @torch.no_grad()
     def decode(self, codes: torch.Tensor) -> torch.Tensor:
-        """codes [B, rows, C] -> raw log-magnitude [B, bins, C*F]."""
-        return self.normaliser.inverse(_unfold(self.decoder(self.quantizer.lookup(codes))))
+        """codes [B, rows, C] (v1 layout) or [B, L, rows, C] -> raw log-magnitude [B, bins, C*F]."""
+        if codes.dim() == 3:
+            codes = codes[:, None]
+        if self.macro_factor:
+            raise ValueError("a model with a macro map decodes a CodeStack: use decode_all")
+        if codes.shape[1] < self.levels:  # missing levels are dropped
+            pad = codes.new_full((codes.shape[0], self.levels - codes.shape[1], *codes.shape[2:]), self.K)
+            codes = torch.cat([codes, pad], dim=1)
+        return self.decode_all(CodeStack(micro=codes))
 
+    # -- streaming -------------------------------------------------------------------------------
     def encoder_state_shapes(self) -> list[tuple[int, ...]]:
         return self.encoder.net.state_shapes(self.bins)
 
     def decoder_state_shapes(self) -> list[tuple[int, ...]]:
         return self.decoder.net.state_shapes(self.rows)
 
-    def encoder_step(self, logmag_col: torch.Tensor, states: list[torch.Tensor]) -> tuple[torch.Tensor, list[torch.Tensor]]:
-        """One column: raw logmag [1, F, bins] -> codes [1, rows] and new states."""
+    def encoder_step(self, logmag_col: torch.Tensor, states: list[torch.Tensor]
+                     ) -> tuple[torch.Tensor, torch.Tensor | None, list[torch.Tensor]]:
+        """One column: raw logmag [1, F, bins] -> micro codes [1, L, rows], macro codes
+        [1, Rm] (or None) and the new states."""
         x = (logmag_col - self.normaliser.mean) / self.normaliser.std  # [1, F, bins]
         new: list[torch.Tensor] = []
         z = self.encoder.net.step(x[..., None], iter(states), new)  # [1, D, rows, 1]
-        flat = self.quantizer._prepare(z[..., 0].permute(0, 2, 1).reshape(-1, z.shape[1]))
-        return self.quantizer.nearest(flat).reshape(1, -1), new
+        macro, base = self._macro_codes(z)
+        micro = self._micro_codes(z - base)  # [1, L, rows, 1]
+        return micro[..., 0], (macro[..., 0] if macro is not None else None), new
 
-    def decoder_step(self, codes: torch.Tensor, states: list[torch.Tensor]) -> tuple[torch.Tensor, list[torch.Tensor]]:
-        """One column: codes [1, rows] -> raw logmag [1, F, bins] and new states."""
-        z = self.quantizer.codebook()[codes].permute(0, 2, 1)[..., None]  # [1, D, rows, 1]
+    def decoder_step(self, micro: torch.Tensor, macro: torch.Tensor | None, states: list[torch.Tensor]
+                     ) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """One column for a batch of B streams: micro codes [B, L, rows] (K = dropped), macro
+        [B, Rm] or None, states (each [B, ...]) -> raw logmag [B, F, bins] and new states."""
+        z = self._micro_vectors(micro[..., None])  # [B, D, rows, 1]
+        if self.macro_factor:
+            z = z + self.macro_up(self.macro_quantizer.lookup(macro[..., None]))
         new: list[torch.Tensor] = []
-        y = self.decoder.net.step(z, iter(states), new)[..., 0]  # [1, F, bins]
+        y = self.decoder.net.step(z, iter(states), new)[..., 0]  # [B, F, bins]
         return y * self.normaliser.std + self.normaliser.mean, new
 
 
 def count_macs_per_column(model: VQVAE) -> dict[str, int]:
-    """Multiply-accumulates per code column of the encoder and decoder (for the docs/bench)."""
+    """Multiply-accumulates per code column (one stream): encoder convs, the quantisers' nearest-
+    code searches (rows x K x D per level), decoder convs. For the docs, manifest and bench."""
     macs = {"encoder": 0, "decoder": 0}
     hooks = []
 
@@ -225,14 +378,19 @@ def count_macs_per_column(model: VQVAE) -> dict[str, int]:
                 macs[tag] += out.numel() * (mod.in_channels // mod.groups) * kf * kt
         return fn
 
-    for tag, net in (("encoder", model.encoder), ("decoder", model.decoder)):
-        for module in net.modules():
-            if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d)):
-                hooks.append(module.register_forward_hook(hook(tag)))
+    for tag, mods in (("encoder", [model.encoder] + ([model.macro_down] if model.macro_factor else [])),
+                      ("decoder", [model.decoder] + ([model.macro_up] if model.macro_factor else []))):
+        for net in mods:
+            for module in net.modules():
+                if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d)):
+                    hooks.append(module.register_forward_hook(hook(tag)))
     with torch.no_grad():
         model.eval()
-        T = model.frames
-        model(torch.zeros(1, model.bins, T))
+        lm = torch.zeros(1, model.bins, model.frames)
+        codes = model.encode_all(lm)
+        model.decode_all(codes)
     for h in hooks:
         h.remove()
+    D, K = model.cfg.model.code_dim, model.K
+    macs["encoder"] += model.levels * model.rows * K * D + model.rows_macro * K * D
     return macs

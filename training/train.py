@@ -59,36 +59,63 @@ def segment_samples(cfg: Config) -> int:
 def losses(model: VQVAE, logmag: torch.Tensor, cfg: Config) -> dict[str, torch.Tensor]:
     """logmag [B, bins, T] -> dict of loss terms (and 'loss', their weighted sum)."""
     core = model.module if isinstance(model, DistributedDataParallel) else model
-    recon, vq = model(logmag)
+    recon, fo = model(logmag)
+    vq = fo.vq
     target = core.normaliser(logmag)
     l1 = (recon - target).abs().mean()
     pred_mag = torch.exp(core.normaliser.inverse(recon))
     ref_mag = torch.exp(logmag)
     sc = (torch.linalg.vector_norm(ref_mag - pred_mag, dim=(1, 2)) / torch.linalg.vector_norm(ref_mag, dim=(1, 2)).clamp_min(1e-6)).mean()
+    # level: per-frame log energy (the log-magnitude L1 alone lets spectral peaks sink)
+    e_pred = torch.log(pred_mag.pow(2).sum(1) + 1e-6)
+    e_ref = torch.log(ref_mag.pow(2).sum(1) + 1e-6)
+    level = (e_pred - e_ref).abs().mean()
     t = cfg.train
-    loss = t.l1_weight * l1 + t.sc_weight * sc + cfg.vq.commitment * vq.commitment + cfg.vq.codebook_weight * vq.codebook_loss
-    return {"loss": loss, "l1": l1, "sc": sc, "commitment": vq.commitment, "codebook": vq.codebook_loss,
-            "perplexity": vq.perplexity, "usage": vq.usage}
+    loss = (t.l1_weight * l1 + t.sc_weight * sc + t.level_weight * level
+            + cfg.vq.commitment * fo.commitment + cfg.vq.codebook_weight * vq.codebook_loss)
+    out = {"loss": loss, "l1": l1, "sc": sc, "level": level, "commitment": fo.commitment,
+           "codebook": vq.codebook_loss, "perplexity": vq.perplexity, "usage": vq.usage}
+    for i, (ppl, use) in enumerate(fo.level_stats):
+        tag = f"L{i}" if i < core.levels else "macro"
+        out[f"ppl_{tag}"] = torch.tensor(ppl)
+        out[f"use_{tag}"] = torch.tensor(use)
+    return out
 
 
 @torch.no_grad()
 def evaluate(model: VQVAE, logmags: list[torch.Tensor], K: int) -> dict[str, float]:
     """Magnitude-domain reconstruction quality and code usage on held-out clips."""
     model.eval()
-    scs, lsds, hist = [], [], np.zeros(K)
+    scs, lsds, levels = [], [], []
+    L = model.levels
+    hists = np.zeros((L + (1 if model.macro_factor else 0), K))
     for lm in logmags:
-        codes = model.encode(lm[None])
-        rec = model.decode(codes)[0]
+        codes = model.encode_all(lm[None])
+        rec = model.decode_all(codes)[0]
         ref = torch.exp(lm).numpy()
         est = torch.exp(rec).numpy()
         scs.append(spectral_convergence_db(ref, est))
         lsds.append(log_spectral_distance_db(ref, est))
-        hist += np.bincount(codes.flatten().numpy(), minlength=K)
+        levels.append(10 * np.log10((est.astype(np.float64) ** 2).sum() / max((ref.astype(np.float64) ** 2).sum(), 1e-12)))
+        for level in range(L):
+            hists[level] += np.bincount(codes.micro[0, level].flatten().numpy(), minlength=K)
+        if model.macro_factor:
+            hists[L] += np.bincount(codes.macro.flatten().numpy(), minlength=K)
     model.train()
-    p = hist / max(hist.sum(), 1)
-    nz = p[p > 0]
-    return {"sc_db": float(np.median(scs)), "lsd_db": float(np.median(lsds)),
-            "perplexity": float(np.exp(-(nz * np.log(nz)).sum())), "codes_in_use": float((hist > 0).mean())}
+
+    def ppl(h: np.ndarray) -> float:
+        p = h / max(h.sum(), 1)
+        nz = p[p > 0]
+        return float(np.exp(-(nz * np.log(nz)).sum()))
+
+    out = {"sc_db": float(np.median(scs)), "lsd_db": float(np.median(lsds)),
+           "level_db": float(np.median(levels)),
+           "perplexity": ppl(hists[0]), "codes_in_use": float((hists[0] > 0).mean())}
+    for i in range(1, len(hists)):
+        tag = f"L{i}" if i < L else "macro"
+        out[f"perplexity_{tag}"] = ppl(hists[i])
+        out[f"codes_in_use_{tag}"] = float((hists[i] > 0).mean())
+    return out
 
 
 def _lr(step: int, cfg: Config, time_fraction: float = 0.0) -> float:
@@ -115,6 +142,10 @@ def _rank0_first(rank: int, load: Callable[[], Any]) -> Any:
 def _load_data(cfg: Config, rank: int):
     from vqblur.training.data.corpus import SegmentSampler, load_corpus
 
+    if cfg.data.source == "mix":
+        from vqblur.training.data.mix import load_mix
+
+        return _rank0_first(rank, lambda: load_mix(cfg))
     path = cfg.data.path or None
     sr, seed = cfg.audio.sample_rate, cfg.train.seed
     render = {"count": cfg.data.train_count, "workers": cfg.data.workers}
@@ -185,6 +216,8 @@ def train(cfg: Config, out_dir: str | Path, resume: str | Path | None = None, pr
         bar = tqdm(total=cfg.train.steps, initial=start_step, desc="train", unit="step", dynamic_ncols=True)
 
     t_start = time.perf_counter()
+    c_start = time.process_time()
+    prior_cpu = float(ckpt.get("cpu_seconds", 0.0)) if ckpt else 0.0
     step = start_step
     last_eval: dict[str, float] = {}
     stop_reason = "steps"
@@ -204,12 +237,16 @@ def train(cfg: Config, out_dir: str | Path, resume: str | Path | None = None, pr
         joules, _, _ = energy_total(reduce=False)
         save_checkpoint(path, model, cfg, step, {"optimizer": opt.state_dict(), "energy_j": joules,
                                                   "wall_seconds": prior_wall + time.perf_counter() - t_start,
+                                                  "cpu_seconds": prior_cpu + time.process_time() - c_start,
                                                   "last_eval": last_eval})
 
     while step < cfg.train.steps:
         time_fraction = 0.0
         if cfg.train.max_minutes:
             time_fraction = (prior_wall + time.perf_counter() - t_start) / (cfg.train.max_minutes * 60)
+        if cfg.train.max_cpu_minutes:
+            time_fraction = max(time_fraction, (prior_cpu + time.process_time() - c_start)
+                                / (cfg.train.max_cpu_minutes * 60))
         lr = _lr(step, cfg, time_fraction)
         for group in opt.param_groups:
             group["lr"] = lr
@@ -225,7 +262,9 @@ def train(cfg: Config, out_dir: str | Path, resume: str | Path | None = None, pr
         step += 1
 
         elapsed = time.perf_counter() - t_start
-        over_time = cfg.train.max_minutes and prior_wall + elapsed > cfg.train.max_minutes * 60
+        over_time = bool(cfg.train.max_minutes and prior_wall + elapsed > cfg.train.max_minutes * 60)
+        over_time = over_time or bool(cfg.train.max_cpu_minutes and prior_cpu + time.process_time() - c_start
+                                      > cfg.train.max_cpu_minutes * 60)
         if dist.is_initialized():  # all ranks must agree to stop
             flag = torch.tensor(int(bool(over_time)))
             dist.all_reduce(flag)
@@ -266,7 +305,7 @@ def train(cfg: Config, out_dir: str | Path, resume: str | Path | None = None, pr
         checkpoint(out / "model.pt")
         summary = {
             "steps": step, "stop_reason": stop_reason, "world_size": world, "device": str(device),
-            "wall_seconds": wall, "energy_j": joules, "energy_method": method, "energy_source": source,
+            "wall_seconds": wall, "cpu_seconds": prior_cpu + time.process_time() - c_start, "energy_j": joules, "energy_method": method, "energy_source": source,
             "co2e_g": co2e_grams(joules), "final_eval": last_eval, "train_clips": report.loaded,
             "replica_sha256": replica_hashes, "replicas_identical": len(set(replica_hashes)) == 1,
         }

@@ -471,8 +471,9 @@ class RenderParams:
         return json.loads(json.dumps(d))  # tuples -> lists, for a stable comparison
 
 
-def split_dir(root: str | Path, split: str) -> Path:
-    return Path(root) / f"nsynth-gm-{split}"
+def split_dir(root: str | Path, split: str, tag: str = "") -> Path:
+    """``<root>/nsynth-gm-<split>`` (``-<tag>`` appended for a non-default soundfont's cache)."""
+    return Path(root) / (f"nsynth-gm-{split}-{tag}" if tag else f"nsynth-gm-{split}")
 
 
 def _kind_counts(count: int, drum_fraction: float, phrase_fraction: float) -> dict[str, int]:
@@ -498,6 +499,7 @@ def render_split(
     phrase_fraction: float = 0.2,
     progress: bool = True,
     force: bool = False,
+    tag: str = "",
 ) -> Path:
     """Render (or reuse) ``<root>/nsynth-gm-<split>``; returns that folder."""
     from vqblur.errors import UserError
@@ -520,7 +522,7 @@ def render_split(
         hold=float(hold), gain=float(gain), drum_fraction=float(drum_fraction),
         phrase_fraction=float(phrase_fraction),
     )
-    out = split_dir(root, split)
+    out = split_dir(root, split, tag)
     out.parent.mkdir(parents=True, exist_ok=True)
     # One renderer per split at a time (e.g. every rank of a torchrun job calls this): the
     # others wait on the lock, then find the cache filled.
