@@ -29,7 +29,7 @@ import numpy as np
 from vqblur.errors import BundleError
 
 FORMAT_NAME = "vqblur-bundle"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: codec v2 (levels, macro map, batched decoder); 1 still loads
 MANIFEST_NAME = "manifest.json"
 WINDOW_NAME = "sqrt_hann_periodic"
 
@@ -96,6 +96,22 @@ class Bundle:
     decoder_states: tuple[StateSpec, ...]
     nb_path: Path
     precision: str = "fp32"
+    format_version: int = 1
+    levels: int = 1  # micro residual levels (format 2); 1 = one code per cell
+    rows_macro: int = 0  # rows of the macro map (0 = none)
+    macro_factor: int = 0  # micro rows per macro row
+    nb_macro_path: Path | None = None
+
+    @property
+    def n_codes(self) -> int:
+        """Length of a column's flat code vector: ``levels * rows`` micro codes (level 0 first),
+        then ``rows_macro`` macro codes (docs/ARCHITECTURE.md "Step graphs")."""
+        return self.levels * self.rows + self.rows_macro
+
+    @property
+    def decoder_batched(self) -> bool:
+        """Format 2 decoders take a batch of streams (the detail knob's two decodes in one call)."""
+        return self.format_version >= 2
 
     @property
     def n_bins(self) -> int:
@@ -310,6 +326,27 @@ def load_bundle(path: str | Path, verify_hashes: bool = True) -> Bundle:
                 )
 
     check_nb_shapes(nb_path, rows, K)
+    levels, rows_macro, macro_factor, nb_macro_path = 1, 0, 0, None
+    if fv >= 2:
+        for key in ("levels", "rows_macro", "macro_factor"):
+            if key not in m:
+                raise BundleError(f"{mpath}: missing key {key!r} (format_version 2)")
+        levels = _int_key(m, "levels", mpath)
+        rows_macro = _int_key(m, "rows_macro", mpath, 0)
+        macro_factor = _int_key(m, "macro_factor", mpath, 0)
+        if levels > 64:
+            raise BundleError(f"{mpath}: 'levels' = {levels} is outside the supported range 1..64")
+        if rows_macro and (not macro_factor or rows_macro * macro_factor != rows):
+            raise BundleError(f"{mpath}: 'rows_macro' {rows_macro} x 'macro_factor' {macro_factor} "
+                              f"must equal 'rows' {rows}")
+        if rows_macro:
+            spec = m.get("nb_macro")
+            if not isinstance(spec, dict) or "file" not in spec:
+                raise BundleError(f"{mpath}: a macro map needs 'nb_macro' (an object with a 'file' key)")
+            if spec["file"] not in files:
+                raise BundleError(f"{mpath}: 'nb_macro' file {spec['file']!r} has no sha256 in 'files'")
+            nb_macro_path = _safe_rel(root, spec["file"], mpath, "nb_macro.file")
+            check_nb_shapes(nb_macro_path, rows_macro, K)
 
     return Bundle(
         root=root,
@@ -329,6 +366,11 @@ def load_bundle(path: str | Path, verify_hashes: bool = True) -> Bundle:
         decoder_states=dec_states,
         nb_path=nb_path,
         precision=str(m.get("precision", "fp32")),
+        format_version=fv,
+        levels=levels,
+        rows_macro=rows_macro,
+        macro_factor=macro_factor,
+        nb_macro_path=nb_macro_path,
     )
 
 
@@ -366,7 +408,7 @@ def write_manifest(root: str | Path, manifest: dict[str, Any]) -> dict[str, Any]
     m.setdefault("format", FORMAT_NAME)
     m.setdefault("format_version", FORMAT_VERSION)
     names = list(dict(m.get("files") or {}).keys())
-    for part in ("encoder", "decoder", "nb"):
+    for part in ("encoder", "decoder", "nb", "nb_macro"):
         spec = m.get(part)
         if isinstance(spec, dict) and "file" in spec and spec["file"] not in names:
             names.append(spec["file"])

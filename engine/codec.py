@@ -4,15 +4,37 @@ Interface shared by every codec (the Engine relies on nothing else)::
 
     codec.config            SignalConfig
     codec.bundle            Bundle or None
-    codec.encode(logmag)    logmag [F, model_bins] float -> codes [rows] int64
-    codec.decode(codes)     codes [rows] int64 -> logmag [F, model_bins] (float32/64)
+    codec.n_codes           length of a column's flat code vector (rows for a one-level bundle)
+    codec.encode(logmag)    logmag [F, model_bins] float -> codes [n_codes] int64
+    codec.decode(codes)     codes [n_codes] int64 -> logmag [F, model_bins] (float32/64)
+    codec.decode_pair(blurred, clean)
+                            two decoder streams, each with its own state:
+                            -> (logmag_b, logmag_c), each [F, model_bins]
     codec.reset()           states back to zeros
     codec.fork()            a codec with the same model and its own (zero) state
 
+The flat code vector of a column (bundle format 2): micro level 0 (``rows`` codes), level 1,
+..., level ``levels - 1``, then the macro map (``rows_macro`` codes). A micro code equal to
+the codebook size K is a dropped level (it decodes as zero). A format-1 bundle has one level
+and no macro map, so its vector is the ``rows`` codes of the v1 contract.
+
 ``OnnxCodec`` runs the bundle's encoder/decoder step graphs with onnxruntime (one intra-op
-thread by default, sequential execution); it owns the state arrays and feeds each call's
-``state_out`` back as the next ``state_in``. ``IdentityCodec`` passes the log-magnitude through
-(tests, and the benchmark's DSP-only baseline).
+thread by default, sequential execution, no spinning). Every input and output is bound once
+to preallocated numpy memory (onnxruntime IOBinding); each state has two buffers that swap
+roles every call (state_out of one call is state_in of the next, by reference: nothing is
+copied or allocated per column). ``encode`` returns a view of the codec's output buffer,
+valid until the next ``encode``; ``decode``/``decode_pair`` return views of the decoder's
+output buffer, valid until the next decode.
+
+Two decoder streams (``decode_pair``, for the detail knob)
+-----------------------------------------------------------
+Stream b decodes the blurred codes (``decode`` advances it alone), stream c the encoder's own
+codes. While the two code columns are equal and the two states are equal (after ``reset``,
+and whenever the blur has left the codes alone long enough for the states to meet again),
+one batch-1 decode serves both and its new state is copied to stream c. Otherwise both are
+decoded in one batch-2 run when the bundle's decoder takes a batch (format 2), else in two
+batch-1 runs. ``IdentityCodec`` passes the log-magnitude through (tests, and the benchmark's
+DSP-only baseline).
 """
 
 from __future__ import annotations
@@ -37,6 +59,7 @@ class IdentityCodec:
             self.bundle = None
         self.config = config or SignalConfig()
         c = self.config
+        self.n_codes = c.rows
         self._held = np.zeros((c.frames_per_column, c.model_bins))
         self._codes = np.zeros(c.rows, np.int64)
 
@@ -46,6 +69,10 @@ class IdentityCodec:
 
     def decode(self, codes: np.ndarray) -> np.ndarray:
         return self._held
+
+    def decode_pair(self, blurred: np.ndarray, clean: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Both streams return the held column (an identity has no state)."""
+        return self._held, self._held
 
     def reset(self) -> None:
         self._held[:] = 0.0
@@ -80,15 +107,16 @@ class _Sessions:
         self.enc = self._open(ort, so, bundle.encoder_path)
         self.dec = self._open(ort, so, bundle.decoder_path)
         c = SignalConfig.from_bundle(bundle)
-        F, mb = c.frames_per_column, c.model_bins
+        F, mb, n = c.frames_per_column, c.model_bins, bundle.n_codes
+        self.batched = bundle.decoder_batched
         self._check(bundle.encoder_path, self.enc,
                     [("logmag", (1, F, mb))] + [(s.name_in, s.shape) for s in bundle.encoder_states],
-                    [("codes", (1, c.rows))] + [(s.name_out, s.shape) for s in bundle.encoder_states],
+                    [("codes", (1, n))] + [(s.name_out, s.shape) for s in bundle.encoder_states],
                     {"logmag": _FLOAT, "codes": _INT64})
         self._check(bundle.decoder_path, self.dec,
-                    [("codes", (1, c.rows))] + [(s.name_in, s.shape) for s in bundle.decoder_states],
+                    [("codes", (1, n))] + [(s.name_in, s.shape) for s in bundle.decoder_states],
                     [("logmag", (1, F, mb))] + [(s.name_out, s.shape) for s in bundle.decoder_states],
-                    {"logmag": _FLOAT, "codes": _INT64})
+                    {"logmag": _FLOAT, "codes": _INT64}, batch_free=self.batched)
         # One trial step of each graph on silence with zero state: a graph that loads but cannot
         # run (a bad Reshape, an op this onnxruntime lacks at run time) is refused here, naming
         # the file, rather than raising inside the audio loop. It also warms the sessions up.
@@ -96,13 +124,15 @@ class _Sessions:
         self._trial(bundle.encoder_path, self.enc,
                     {"logmag": np.full((1, F, mb), floor, np.float32),
                      **{s.name_in: np.zeros(s.shape, np.float32) for s in bundle.encoder_states}},
-                    [("codes", (1, c.rows), np.int64)]
+                    [("codes", (1, n), np.int64)]
                     + [(s.name_out, s.shape, np.float32) for s in bundle.encoder_states])
-        self._trial(bundle.decoder_path, self.dec,
-                    {"codes": np.zeros((1, c.rows), np.int64),
-                     **{s.name_in: np.zeros(s.shape, np.float32) for s in bundle.decoder_states}},
-                    [("logmag", (1, F, mb), np.float32)]
-                    + [(s.name_out, s.shape, np.float32) for s in bundle.decoder_states])
+        for B in ((1, 2) if self.batched else (1,)):
+            self._trial(bundle.decoder_path, self.dec,
+                        {"codes": np.zeros((B, n), np.int64),
+                         **{s.name_in: np.zeros((B, *s.shape[1:]), np.float32)
+                            for s in bundle.decoder_states}},
+                        [("logmag", (B, F, mb), np.float32)]
+                        + [(s.name_out, (B, *s.shape[1:]), np.float32) for s in bundle.decoder_states])
 
     @staticmethod
     def _open(ort, so, path: Path):
@@ -125,7 +155,9 @@ class _Sessions:
                                   f"expected {np.dtype(dtype)}{list(shape)}")
 
     @staticmethod
-    def _check(path, sess, inputs, outputs, types=None) -> None:
+    def _check(path, sess, inputs, outputs, types=None, batch_free: bool = False) -> None:
+        """Names, dtypes and shapes against the contract; ``batch_free``: axis 0 must be a
+        symbolic (dynamic) dimension rather than 1."""
         types = types or {}
         for io in list(sess.get_inputs()) + list(sess.get_outputs()):
             want = types.get(io.name, _FLOAT if io.name not in types else None)
@@ -142,6 +174,36 @@ class _Sessions:
             for (n, gs), (_, ws) in zip(got, want):
                 if len(gs) != len(ws) or any(isinstance(g, int) and g != w for g, w in zip(gs, ws)):
                     raise BundleError(f"{path}: {n} has shape {list(gs)}, expected {list(ws)}")
+                if batch_free and isinstance(gs[0], int):
+                    raise BundleError(f"{path}: {n} has a fixed batch axis {gs[0]}; format 2 decoders "
+                                      "take a batch of streams (re-export with `vqblur export`)")
+
+
+class _Bound:
+    """A graph's inputs/outputs bound once to preallocated numpy arrays (IOBinding), for each of
+    the two state phases: phase p reads states from buffer p and writes buffer 1 - p."""
+
+    def __init__(self, sess, first_in: tuple[str, np.ndarray], first_out: tuple[str, np.ndarray],
+                 states, bufs: list[list[np.ndarray]]):
+        self.sess = sess
+        self.bindings = []
+        for p in (0, 1):
+            io = sess.io_binding()
+            io.bind_cpu_input(first_in[0], first_in[1])
+            for s, a in zip(states, bufs[p]):
+                io.bind_cpu_input(s.name_in, a)
+            _bind_out(io, *first_out)
+            for s, a in zip(states, bufs[1 - p]):
+                _bind_out(io, s.name_out, a)
+            self.bindings.append(io)
+
+    def run(self, phase: int) -> None:
+        self.sess.run_with_iobinding(self.bindings[phase])
+
+
+def _bind_out(io, name: str, a: np.ndarray) -> None:
+    assert a.flags.c_contiguous
+    io.bind_output(name, "cpu", 0, a.dtype.type, list(a.shape), a.ctypes.data)
 
 
 class OnnxCodec:
@@ -154,42 +216,115 @@ class OnnxCodec:
         self.config = SignalConfig.from_bundle(bundle)
         self._s = _sessions or _Sessions(bundle, threads)
         c = self.config
-        self._logmag = np.zeros((1, c.frames_per_column, c.model_bins), np.float32)
-        self._codes = np.zeros((1, c.rows), np.int64)
-        self._enc_feed = {"logmag": self._logmag}
-        self._dec_feed = {"codes": self._codes}
-        self._enc_states = [(s.name_in, s.name_out) for s in bundle.encoder_states]
-        self._dec_states = [(s.name_in, s.name_out) for s in bundle.decoder_states]
-        for s in bundle.encoder_states:
-            self._enc_feed[s.name_in] = np.zeros(s.shape, np.float32)
-        for s in bundle.decoder_states:
-            self._dec_feed[s.name_in] = np.zeros(s.shape, np.float32)
-        self._enc_out = ["codes"] + [o for _, o in self._enc_states]
-        self._dec_out = ["logmag"] + [o for _, o in self._dec_states]
+        F, mb = c.frames_per_column, c.model_bins
+        self.n_codes = n = bundle.n_codes
+        self.levels, self.rows_macro = bundle.levels, bundle.rows_macro
+        f32 = np.float32
+
+        # encoder: logmag in, codes out, states ping-pong
+        self._logmag = np.zeros((1, F, mb), f32)
+        self._codes_enc = np.zeros((1, n), np.int64)
+        es = bundle.encoder_states
+        self._enc_bufs = [[np.zeros(s.shape, f32) for s in es] for _ in (0, 1)]
+        self._enc = _Bound(self._s.enc, ("logmag", self._logmag), ("codes", self._codes_enc), es,
+                           self._enc_bufs)
+        self._enc_phase = 0
+
+        # decoder: two streams (row 0 = b, blurred; row 1 = c, the encoder's codes). Batch-1
+        # bindings use the row views (contiguous), the batch-2 binding the whole arrays.
+        ds = bundle.decoder_states
+        self._codes2 = np.zeros((2, n), np.int64)
+        self._out2 = np.zeros((2, F, mb), f32)
+        self._dec_bufs = [[np.zeros((2, *s.shape[1:]), f32) for s in ds] for _ in (0, 1)]
+        row = lambda a, r: a[r:r + 1]  # noqa: E731 - a contiguous [1, ...] view
+        self._dec1 = [
+            _Bound(self._s.dec, ("codes", row(self._codes2, r)), ("logmag", row(self._out2, r)), ds,
+                   [[row(a, r) for a in self._dec_bufs[p]] for p in (0, 1)])
+            for r in (0, 1)
+        ]
+        self._dec2 = (_Bound(self._s.dec, ("codes", self._codes2), ("logmag", self._out2), ds,
+                             self._dec_bufs) if self._s.batched else None)
+        self._phase = [0, 0]  # per stream: which buffer holds its current state
+        self._same = True  # streams b and c have equal states
 
     @property
     def threads(self) -> int:
         return self._s.threads
 
+    @property
+    def batched(self) -> bool:
+        """True when ``decode_pair`` decodes both streams in one call."""
+        return self._dec2 is not None
+
     def encode(self, logmag: np.ndarray) -> np.ndarray:
+        """logmag [F, model_bins] -> codes [n_codes] int64 (a view, valid until the next encode)."""
         self._logmag[0] = logmag
-        out = self._s.enc.run(self._enc_out, self._enc_feed)
-        for (name_in, _), new in zip(self._enc_states, out[1:]):
-            self._enc_feed[name_in] = new
-        return out[0][0]
+        self._enc.run(self._enc_phase)
+        self._enc_phase ^= 1
+        return self._codes_enc[0]
+
+    def _run1(self, r: int) -> None:
+        self._dec1[r].run(self._phase[r])
+        self._phase[r] ^= 1
 
     def decode(self, codes: np.ndarray) -> np.ndarray:
-        self._codes[0] = codes
-        out = self._s.dec.run(self._dec_out, self._dec_feed)
-        for (name_in, _), new in zip(self._dec_states, out[1:]):
-            self._dec_feed[name_in] = new
-        return out[0][0]
+        """Stream b alone: codes [n_codes] -> logmag [F, model_bins]."""
+        self._codes2[0] = codes
+        self._run1(0)
+        self._same = False
+        return self._out2[0]
+
+    def _copy_state(self, src: int, dst: int) -> None:
+        """Stream dst's state := stream src's (into dst's current buffer)."""
+        ps, pd = self._phase[src], self._phase[dst]
+        for a_src, a_dst in zip(self._dec_bufs[ps], self._dec_bufs[pd]):
+            a_dst[dst] = a_src[src]
+
+    def _states_equal(self) -> bool:
+        p0, p1 = self._phase
+        return all(np.array_equal(a[0], b[1]) for a, b in zip(self._dec_bufs[p0], self._dec_bufs[p1]))
+
+    def decode_pair(self, blurred: np.ndarray, clean: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Two decoder streams: blurred [n_codes] (stream b), clean [n_codes] (stream c) ->
+        (logmag_b, logmag_c), each [F, model_bins] float32 (views of one output buffer).
+
+        Equal codes and equal states: one decode, the same array twice. Otherwise both streams
+        are decoded (one batch-2 run when the graph allows, else two runs); when the codes
+        were equal, the new states are compared and shared again if they met."""
+        same_codes = blurred is clean or np.array_equal(blurred, clean)
+        c2 = self._codes2
+        c2[0] = blurred
+        if same_codes and self._same:
+            self._run1(0)
+            self._copy_state(0, 1)
+            return self._out2[0], self._out2[0]
+        c2[1] = clean
+        if self._dec2 is not None:
+            if self._phase[0] != self._phase[1]:  # after decode(): bring stream c alongside
+                self._align()
+            self._dec2.run(self._phase[0])
+            self._phase[0] ^= 1
+            self._phase[1] ^= 1
+        else:
+            self._run1(0)
+            self._run1(1)
+        self._same = same_codes and self._states_equal()
+        return self._out2[0], self._out2[1]
+
+    def _align(self) -> None:
+        """Move stream c's state into the buffer phase stream b uses (rare: after decode())."""
+        p0, p1 = self._phase
+        for a0, a1 in zip(self._dec_bufs[p0], self._dec_bufs[p1]):
+            a0[1] = a1[1]
+        self._phase[1] = p0
 
     def reset(self) -> None:
-        for s in self.bundle.encoder_states:
-            self._enc_feed[s.name_in] = np.zeros(s.shape, np.float32)
-        for s in self.bundle.decoder_states:
-            self._dec_feed[s.name_in] = np.zeros(s.shape, np.float32)
+        for bufs in self._enc_bufs + self._dec_bufs:
+            for a in bufs:
+                a.fill(0.0)
+        self._enc_phase = 0
+        self._phase = [0, 0]
+        self._same = True
 
     def fork(self) -> "OnnxCodec":
         """Same sessions (no second copy of the model), its own zero state."""

@@ -24,7 +24,8 @@ import numpy as np
 from vqblur.errors import BundleError, UserError
 
 NB_FILE = "nb_table.npz"
-BUNDLE_FILES = ("manifest.json", "encoder.onnx", "decoder.onnx", NB_FILE)
+NB_MACRO_FILE = "nb_macro.npz"
+BUNDLE_FILES = ("manifest.json", "encoder.onnx", "decoder.onnx", NB_FILE, NB_MACRO_FILE)
 # names an NB evaluation may have next to nb_table.npz (first found is recorded)
 NB_EVAL_NAMES = ("{stem}_eval.json", "{stem}.eval.json", "nb_eval.json", "nb_evaluation.json",
                  "nb_metrics.json", "{stem}.json")
@@ -138,7 +139,7 @@ def _prepare_out(out: Path) -> None:
 def export_bundle(checkpoint: str | Path, nb_path: str | Path, out_dir: str | Path,
                   int8: bool = False, calibration_audio: np.ndarray | None = None,
                   calibration_seconds: float = 20.0, opset: int = 17,
-                  int8_parts=("encoder", "decoder")) -> Path:
+                  int8_parts=("encoder", "decoder"), nb_macro_path: str | Path | None = None) -> Path:
     """Write a verified bundle folder; returns its path.
 
     ``int8``: quantise the step graphs named in ``int8_parts`` (static, calibrated on real
@@ -158,6 +159,13 @@ def export_bundle(checkpoint: str | Path, nb_path: str | Path, out_dir: str | Pa
     model, cfg, ckpt = load_checkpoint(ckpt_path)
     rows, K = cfg.rows, cfg.model.codebook_size
     nb_info = validate_nb_table(nb_path, rows, K)
+    macro_info = None
+    if model.macro_factor:
+        if nb_macro_path is None:
+            raise UserError("this model has a macro map: pass its NB table too "
+                            "(`vqblur fit-nb CHECKPOINT --map macro`, then export --nb-macro FILE)")
+        nb_macro_path = Path(nb_macro_path).expanduser()
+        macro_info = validate_nb_table(nb_macro_path, model.rows_macro, K)
 
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}-export-", dir=out.parent))
@@ -177,6 +185,8 @@ def export_bundle(checkpoint: str | Path, nb_path: str | Path, out_dir: str | Pa
             quant["calibration_audio"] = calib_src
             precision = "int8"
         shutil.copyfile(nb_path, tmp / NB_FILE)
+        if macro_info is not None:
+            shutil.copyfile(nb_macro_path, tmp / NB_MACRO_FILE)
 
         a = cfg.audio
         training: dict[str, Any] = {
@@ -191,9 +201,12 @@ def export_bundle(checkpoint: str | Path, nb_path: str | Path, out_dir: str | Pa
         found = _find_nb_eval(nb_path)
         if found:
             nb_spec["evaluation_file"], nb_spec["evaluation"] = found
+        from vqblur.training.model import count_macs_per_column
+
+        macs = count_macs_per_column(model)
         manifest: dict[str, Any] = {
             "format": "vqblur-bundle",
-            "format_version": 1,
+            "format_version": 2,
             "created": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
             "sample_rate": a.sample_rate,
             "n_fft": a.n_fft,
@@ -204,6 +217,11 @@ def export_bundle(checkpoint: str | Path, nb_path: str | Path, out_dir: str | Pa
             "frames_per_column": a.frames_per_column,
             "rows": rows,
             "codebook_size": K,
+            "levels": model.levels,
+            "rows_macro": model.rows_macro,
+            "macro_factor": model.macro_factor,
+            "macs_per_column": {"encoder": int(macs["encoder"]), "decoder": int(macs["decoder"]),
+                                "encoder_plus_two_decodes": int(macs["encoder"] + 2 * macs["decoder"])},
             "latency_samples": cfg.latency_samples,
             "normalisation": {
                 "mean": [float(v) for v in model.normaliser.mean.tolist()],
@@ -213,6 +231,7 @@ def export_bundle(checkpoint: str | Path, nb_path: str | Path, out_dir: str | Pa
             "encoder": {"file": ENCODER_FILE, "states": [s.as_manifest() for s in enc_states]},
             "decoder": {"file": DECODER_FILE, "states": [s.as_manifest() for s in dec_states]},
             "nb": nb_spec,
+            **({"nb_macro": {"file": NB_MACRO_FILE, **macro_info}} if macro_info is not None else {}),
             "precision": precision,
             "files": {},
             "training": training,
@@ -228,7 +247,8 @@ def export_bundle(checkpoint: str | Path, nb_path: str | Path, out_dir: str | Pa
         for name in BUNDLE_FILES:
             (out / name).unlink(missing_ok=True)
         for name in BUNDLE_FILES[1:] + BUNDLE_FILES[:1]:  # manifest last
-            shutil.move(str(tmp / name), str(out / name))
+            if (tmp / name).is_file():
+                shutil.move(str(tmp / name), str(out / name))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return out

@@ -104,7 +104,7 @@ class StepCausalConv(nn.Module):
 
     @staticmethod
     def supports(m: nn.Module) -> bool:
-        return isinstance(m, CausalConv2d) and m.kt == 2
+        return isinstance(m, CausalConv2d) and m.kt == 2 and getattr(m, "dilation", 1) == 1
 
     def state_shape(self, height: int):
         return (1, self.conv.in_channels, height, 1)

@@ -1,12 +1,14 @@
 """PyTorch VQ-VAE -> two per-step ONNX graphs with explicit streaming state.
 
-The step graphs follow docs/ARCHITECTURE.md ("Step graphs"): opset 17, batch 1, fixed
-shapes, no dynamic axes.
+The step graphs follow docs/ARCHITECTURE.md ("Step graphs", bundle format 2): opset 17,
+fixed shapes except the decoder's batch axis.
 
 ``encoder.onnx``: ``logmag`` float32 [1, F, model_bins] + ``enc_s{i}_in`` ->
-``codes`` int64 [1, rows] + ``enc_s{i}_out``.
-``decoder.onnx``: ``codes`` int64 [1, rows] + ``dec_s{i}_in`` ->
-``logmag`` float32 [1, F, model_bins] + ``dec_s{i}_out``.
+``codes`` int64 [1, n_codes] + ``enc_s{i}_out``.
+``decoder.onnx``: ``codes`` int64 [B, n_codes] + ``dec_s{i}_in`` [B, ...] ->
+``logmag`` float32 [B, F, model_bins] + ``dec_s{i}_out`` [B, ...].
+
+``n_codes = levels * rows + rows_macro`` (the flat layout of :func:`n_codes`).
 
 States are the causal convolution caches, in the order of ``model.encoder_state_shapes()`` /
 ``model.decoder_state_shapes()`` (the order ``step`` consumes and produces them). The
@@ -99,32 +101,49 @@ def has_parametrizations(model: nn.Module) -> bool:
     return any(parametrize.is_parametrized(mod) or hasattr(mod, "weight_g") for mod in model.modules())
 
 
+def n_codes(model: VQVAE) -> int:
+    """Length of a column's flat code vector: levels x rows micro codes, then the macro rows."""
+    return model.levels * model.rows + model.rows_macro
+
+
 class EncoderStep(nn.Module):
-    """``(logmag [1,F,bins], *states) -> (codes [1,rows] int64, *new_states)``."""
+    """``(logmag [1,F,bins], *states) -> (codes [1, n_codes] int64, *new_states)``.
+
+    ``codes`` is the flat layout: micro level 0 (rows), level 1 (rows), ..., then the macro map
+    (rows / macro_factor); a v1 model has just its rows."""
 
     def __init__(self, model: VQVAE) -> None:
         super().__init__()
         self.model = model
 
     def forward(self, logmag: torch.Tensor, *states: torch.Tensor):
-        codes, new = self.model.encoder_step(logmag, list(states))
+        micro, macro, new = self.model.encoder_step(logmag, list(states))
+        codes = micro.reshape(1, -1)
+        if macro is not None:
+            codes = torch.cat([codes, macro], dim=1)
         return (codes, *new)
 
 
 class DecoderStep(nn.Module):
-    """``(codes [1,rows] int64, *states) -> (logmag [1,F,bins], *new_states)``."""
+    """``(codes [B, n_codes] int64, *states [B, ...]) -> (logmag [B,F,bins], *new_states)``
+    for B independent streams (the engine decodes the blurred and the clean codes at once).
+    A micro code equal to the codebook size K is a dropped level (decodes as zero)."""
 
     def __init__(self, model: VQVAE) -> None:
         super().__init__()
         self.model = model
 
     def forward(self, codes: torch.Tensor, *states: torch.Tensor):
-        y, new = self.model.decoder_step(codes, list(states))
+        m = self.model
+        n_micro = m.levels * m.rows
+        micro = codes[:, :n_micro].reshape(codes.shape[0], m.levels, m.rows)
+        macro = codes[:, n_micro:] if m.macro_factor else None
+        y, new = m.decoder_step(micro, macro, list(states))
         return (y, *new)
 
 
 def _export(module: nn.Module, args: tuple, input_names: list[str], output_names: list[str],
-            opset: int):
+            opset: int, dynamic_axes: dict | None = None):
     import onnx
 
     buf = io.BytesIO()
@@ -137,6 +156,7 @@ def _export(module: nn.Module, args: tuple, input_names: list[str], output_names
             input_names=input_names, output_names=output_names,
             opset_version=opset, do_constant_folding=True, dynamo=False,
             export_params=True, keep_initializers_as_inputs=False,
+            dynamic_axes=dynamic_axes,
         )
     return onnx.load_from_string(buf.getvalue())
 
@@ -181,15 +201,18 @@ def export_step_graphs(model: VQVAE, out_dir: str | Path, opset: int = OPSET,
                         ["codes"] + [s.name_out for s in enc_states], opset)
     enc_path = out / ENCODER_FILE
     finalize(enc_proto, enc_path,
-             "vqblur encoder step: raw log-magnitude column [1,F,bins] + states -> codes [1,rows] + states")
+             "vqblur encoder step: raw log-magnitude column [1,F,bins] + states -> codes [1,n_codes] + states")
 
-    dec_args = (torch.zeros(1, rows, dtype=torch.int64),) + tuple(torch.zeros(s.shape) for s in dec_states)
-    dec_proto = _export(DecoderStep(m), dec_args,
-                        ["codes"] + [s.name_in for s in dec_states],
-                        ["logmag"] + [s.name_out for s in dec_states], opset)
+    # the decoder takes a batch of B streams (dynamic axis 0 of codes, states and outputs)
+    dec_args = (torch.zeros(2, n_codes(m), dtype=torch.int64),) + tuple(
+        torch.zeros((2, *s.shape[1:])) for s in dec_states)
+    dec_in = ["codes"] + [s.name_in for s in dec_states]
+    dec_out = ["logmag"] + [s.name_out for s in dec_states]
+    dec_proto = _export(DecoderStep(m), dec_args, dec_in, dec_out, opset,
+                        dynamic_axes={n: {0: "batch"} for n in dec_in + dec_out})
     dec_path = out / DECODER_FILE
     finalize(dec_proto, dec_path,
-             "vqblur decoder step: codes [1,rows] + states -> raw log-magnitude column [1,F,bins] + states")
+             "vqblur decoder step: codes [B,n_codes] + states [B,...] -> raw log-magnitude [B,F,bins] + states")
     return enc_path, dec_path, enc_states, dec_states
 
 

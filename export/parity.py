@@ -81,9 +81,19 @@ def load_audio_file(path: str | Path, sample_rate: int) -> np.ndarray:
     return x
 
 
+def flat_codes(model, micro, macro):
+    """CodeStack parts -> the bundle's flat code layout [n_codes, C]: micro level 0 rows, level 1
+    rows, ..., then the macro rows (docs/ARCHITECTURE.md "Step graphs")."""
+    L, R, C = micro.shape[1], micro.shape[2], micro.shape[3]
+    parts = [micro[0].reshape(L * R, C)]
+    if macro is not None:
+        parts.append(macro[0])
+    return np.concatenate([np.asarray(p) for p in parts], axis=0).astype(np.int64)
+
+
 def _offline(model, cfg, audio: np.ndarray):
-    """-> (logmag [bins, T] float32, codes [rows, C] int64, decoded [bins, T], distances
-    [rows, C, K] float64 of the offline latents to the codebook)."""
+    """-> (logmag [bins, T] float32, codes [n_codes, C] int64, decoded [bins, T], distances
+    [n_codes, C, K] float64 of each quantiser's input to its codebook, along the offline path)."""
     import torch
 
     from vqblur.training.features import log_magnitude
@@ -93,17 +103,47 @@ def _offline(model, cfg, audio: np.ndarray):
     F = cfg.audio.frames_per_column
     T = lm.shape[2] - lm.shape[2] % F
     lm = lm[:, :, :T]
+
+    def dist(q, flat):
+        cb = q.codebook().double()
+        return flat.pow(2).sum(1, keepdim=True) - 2 * flat @ cb.t() + cb.pow(2).sum(1)[None]
+
     with torch.no_grad():
-        codes = model.encode(lm)  # [1, rows, C]
-        dec = model.decode(codes)  # [1, bins, T]
+        stack = model.encode_all(lm)
+        dec = model.decode_all(stack)  # [1, bins, T]
         z = model.encoder(_fold(model.normaliser(lm), F))  # [1, D, rows, C]
-        D = z.shape[1]
-        flat = model.quantizer._prepare(z.permute(0, 2, 3, 1).reshape(-1, D)).double()
-        cb = model.quantizer.codebook().double()
-        d2 = (flat.pow(2).sum(1, keepdim=True) - 2 * flat @ cb.t() + cb.pow(2).sum(1)[None])
-    rows, C = codes.shape[1], codes.shape[2]
-    return (lm[0].numpy(), codes[0].numpy().astype(np.int64), dec[0].numpy(),
-            d2.reshape(rows, C, -1).numpy())
+        _, base = model._macro_codes(z)
+        D, R, C = z.shape[1], z.shape[2], z.shape[3]
+        flat = (z - base).permute(0, 2, 3, 1).reshape(-1, D)
+        d2 = []
+        for level, q in enumerate(model.micro_quantizers()):
+            flat = q._prepare(flat)
+            d2.append(dist(q, flat.double()).reshape(R, C, -1))
+            flat = flat - q.codebook()[stack.micro[0, level].reshape(-1)]
+        if model.macro_factor:
+            m = model.macro_down(z)
+            mf = m.permute(0, 2, 3, 1).reshape(-1, D).double()
+            d2.append(dist(model.macro_quantizer, mf).reshape(m.shape[2], C, -1))
+    codes = flat_codes(model, stack.micro.numpy(), None if stack.macro is None else stack.macro.numpy())
+    return lm[0].numpy(), codes, dec[0].numpy(), np.concatenate([d.numpy() for d in d2], axis=0)
+
+
+def _consequences(diff: np.ndarray, ties: np.ndarray, levels: int, rows: int, macro_factor: int) -> np.ndarray:
+    """Differing codes that follow from a tie earlier in the same cell (a tie at micro level l
+    changes every later level's residual; a macro tie changes the micro residuals of its rows)."""
+    out = np.zeros_like(diff)
+    tie_at = diff & ties
+    micro_tie = tie_at[: levels * rows].reshape(levels, rows, -1)
+    upstream = np.cumsum(micro_tie, axis=0) > 0  # a tie at this level or before
+    if macro_factor and diff.shape[0] > levels * rows:
+        mac = tie_at[levels * rows:]  # [Rm, C]
+        upstream = upstream | np.repeat(mac, macro_factor, axis=0)[None]
+    later = np.zeros_like(upstream)
+    later[1:] = upstream[:-1]
+    if macro_factor and diff.shape[0] > levels * rows:
+        later = later | np.repeat(tie_at[levels * rows:], macro_factor, axis=0)[None]
+    out[: levels * rows] = (diff[: levels * rows].reshape(levels, rows, -1) & later).reshape(levels * rows, -1)
+    return out
 
 
 def stream_bundle(bundle, logmag: np.ndarray, feed_codes: np.ndarray | None = None,
@@ -120,12 +160,12 @@ def stream_bundle(bundle, logmag: np.ndarray, feed_codes: np.ndarray | None = No
     F = bundle.frames_per_column
     bins, T = logmag.shape
     C = T // F
-    codes = np.zeros((bundle.rows, C), np.int64)
+    codes = np.zeros((codec.n_codes, C), np.int64)
     own = np.zeros((bins, C * F), np.float32)
     fed = np.zeros((bins, C * F), np.float32) if feed_codes is not None else None
     for c in range(C):
         col = logmag[:, c * F:(c + 1) * F].T  # [F, bins], oldest frame first
-        k = codec.encode(col)
+        k = codec.encode(col).copy()
         codes[:, c] = k
         own[:, c * F:(c + 1) * F] = codec.decode(k).T
         if codec_fed is not None:
@@ -171,9 +211,15 @@ def check_parity(checkpoint, bundle_dir, audio: np.ndarray | str | Path | None =
     err = np.abs(dec_fed.astype(np.float64) - dec_t)
     err_own = np.abs(dec_own.astype(np.float64) - dec_t)
     diff = codes_o != codes_t
-    r, c = np.nonzero(diff)
-    gaps = np.abs(d2[r, c, codes_o[r, c]] - d2[r, c, codes_t[r, c]])
-    ties = int((gaps < tie_gap).sum())
+    K = d2.shape[2]
+    safe_o = np.minimum(codes_o, K - 1)
+    gap_all = np.abs(np.take_along_axis(d2, safe_o[..., None], 2)[..., 0]
+                     - np.take_along_axis(d2, codes_t[..., None], 2)[..., 0])
+    tie_mask = diff & (gap_all < tie_gap)
+    tie_mask |= _consequences(diff, tie_mask, getattr(model, "levels", 1), bundle.rows,
+                              getattr(model, "macro_factor", 0))
+    gaps = gap_all[diff]
+    ties = int(tie_mask.sum())
     n_diff = int(diff.sum())
     # how close the nearest runner-up code is, over all cells (context for the tie counts)
     srt = np.sort(d2, axis=2)

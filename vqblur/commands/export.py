@@ -23,12 +23,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "examples:\n"
             "  vqblur export runs/default --nb runs/default/nb_table.npz --out presets/default_bundle\n"
             "  vqblur export runs/default/model.pt --nb nb_table.npz --out /tmp/b8 --int8\n"
+            "  vqblur export runs/v2 --nb runs/v2/nb_table.npz --nb-macro runs/v2/nb_macro.npz --out /tmp/v2\n"
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("checkpoint", metavar="CHECKPOINT",
                    help="model.pt / checkpoint.pt, or a run folder (its model.pt, else checkpoint.pt)")
     p.add_argument("--nb", required=True, metavar="NB_TABLE", help="nb_table.npz from `vqblur fit-nb`")
+    p.add_argument("--nb-macro", default=None, metavar="NB_TABLE",
+                   help="the macro map's table (`vqblur fit-nb --map macro`); needed for a codec-v2 "
+                        "model with a macro map")
     p.add_argument("--out", required=True, metavar="DIR", help="bundle folder to write")
     p.add_argument("--int8", action="store_true",
                    help="quantise the step graphs to int8 (static, calibrated); prints speed and "
@@ -70,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
     # int8 calibration on the audio after the parity excerpt when there is enough of it
     calib = audio[n_eval:] if len(audio) >= n_eval + 5 * cfg.audio.sample_rate else audio
 
-    out = export_bundle(ckpt, args.nb, args.out, int8=args.int8, calibration_audio=calib if args.int8 else None,
+    out = export_bundle(ckpt, args.nb, args.out, int8=args.int8, nb_macro_path=args.nb_macro, calibration_audio=calib if args.int8 else None,
                         int8_parts=parts)
     size = bundle_size(out)
     m = json.loads((out / "manifest.json").read_text())
@@ -99,7 +103,7 @@ def run(args: argparse.Namespace) -> int:
 
         ref = Path(tempfile.mkdtemp(prefix="vqblur-fp32-ref-"))
         try:
-            export_bundle(ckpt, args.nb, ref / "b")
+            export_bundle(ckpt, args.nb, ref / "b", nb_macro_path=args.nb_macro)
             cmp = compare_bundles(ref / "b", out, audio[:n_eval])
         finally:
             shutil.rmtree(ref, ignore_errors=True)

@@ -32,7 +32,8 @@ def register(subparsers) -> None:
             "  vqblur fit-nb runs/default/model.pt --alpha 0.5 --neighbourhood causal\n"
             "  vqblur fit-nb runs/default --neighbourhood=-1:0,0:-1,1:0   # explicit d_row:d_col list\n"
             "  vqblur fit-nb runs/default --save-codemaps codes.npz      # keep the encoded corpus\n"
-            "  vqblur fit-nb runs/default --data codes.npz               # ... and refit from it"
+            "  vqblur fit-nb runs/default --data codes.npz               # ... and refit from it\n"
+            "  vqblur fit-nb runs/default --map macro --out runs/default/nb_macro.npz   # codec v2's macro map"
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -54,6 +55,9 @@ def register(subparsers) -> None:
                    help="encode at most N clips per split")
     p.add_argument("--max-eval-cells", type=_positive_int, default=2_000_000, metavar="N",
                    help="score a random subset of at most N cells per split (default 2000000)")
+    p.add_argument("--map", default="micro", choices=("micro", "macro"),
+                   help="which codemap to model (codec v2): micro = the first micro level "
+                        "(default), macro = the coarse macro map")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=run)
 
@@ -141,7 +145,7 @@ def run(args) -> int:
             say(f"vqblur fit-nb: encoding the {name} split with {args.checkpoint}")
             try:
                 splits[name] = encode_corpus(args.checkpoint, name, limit=args.limit,
-                                             progress=not args.quiet)
+                                             progress=not args.quiet, map_name=args.map)
             except (FileNotFoundError, KeyError, ValueError) as exc:
                 if name == "train":
                     raise
@@ -179,6 +183,7 @@ def run(args) -> int:
     summary = {
         "checkpoint": str(args.checkpoint),
         "data": args.data,
+        "map": args.map,
         "table": str(out),
         "table_bytes": size,
         "codebook_size": K,
