@@ -35,8 +35,8 @@ def encode_corpus(checkpoint_path: str | Path, split: str, limit: int | None = N
                            limit=limit, seed=cfg.train.seed, render_kwargs=render)
     iterator = clips
     if progress:
-        from tqdm import tqdm
+        from vqblur.progress import progress_iter
 
-        iterator = tqdm(clips, desc=f"encode {split}", unit="clip")
+        iterator = progress_iter(clips, desc=f"encode {split}", unit="clip")
     with torch.no_grad():
         return [encode_clip(model, cfg, clip.audio) for clip in iterator]

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import re
 import sys
-from typing import Sequence
+from typing import NoReturn, Sequence
 
 from vqblur.errors import UserError
 
@@ -29,8 +30,37 @@ COMMAND_MODULES: dict[str, str] = {
 }
 
 
+_ARGUMENT_PREFIX = re.compile(r"^argument (?P<flags>[^:]+): (?P<msg>.*)$", re.DOTALL)
+
+
+def clean_usage_message(message: str) -> str:
+    """argparse's "argument --zone-size: --zone-size must be in 0..1" -> "--zone-size must be in
+    0..1"; "argument --block: expected a positive integer" -> "--block: expected a positive
+    integer". Names the flag once, never twice."""
+    m = _ARGUMENT_PREFIX.match(message)
+    if not m:
+        return message
+    flags = [f for f in m.group("flags").split("/") if f]
+    msg = m.group("msg")
+    if any(msg.startswith(f) for f in flags):
+        return msg
+    return f"{flags[-1]}: {msg}"
+
+
+class VqblurArgumentParser(argparse.ArgumentParser):
+    """An ArgumentParser whose mistakes read like every other vqblur user error: one line
+    ``vqblur COMMAND: error: ...`` on stderr, exit code 2, no usage block (``--help`` has it).
+    Subparsers inherit the class, so every subcommand and every shared validator gets it."""
+
+    def error(self, message: str) -> NoReturn:
+        text = clean_usage_message(message)
+        if not _ARGUMENT_PREFIX.match(message):  # a missing/unknown argument: say where help is
+            text += f" (see `{self.prog} --help`)"
+        self.exit(2, f"{self.prog}: error: {text}\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = VqblurArgumentParser(
         prog="vqblur",
         description=(
             "vqblur: a real-time neural audio effect. A VQ-VAE turns the spectrogram into a grid "
