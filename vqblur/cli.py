@@ -11,6 +11,7 @@ import argparse
 import importlib
 import re
 import sys
+import textwrap
 from typing import NoReturn, Sequence
 
 from vqblur.errors import UserError
@@ -47,14 +48,37 @@ def clean_usage_message(message: str) -> str:
     return f"{flags[-1]}: {msg}"
 
 
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Descriptions and epilogs: a paragraph written as one line is wrapped to the terminal;
+    a paragraph with its own line breaks (examples, tables) is kept as written."""
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        out = []
+        for para in text.split("\n\n"):
+            if "\n" in para.strip("\n"):
+                out.append("\n".join(indent + line for line in para.split("\n")))
+            else:
+                out.append(textwrap.fill(" ".join(para.split()), width, initial_indent=indent,
+                                         subsequent_indent=indent))
+        return "\n\n".join(out)
+
+
 class VqblurArgumentParser(argparse.ArgumentParser):
     """An ArgumentParser whose mistakes read like every other vqblur user error: one line
     ``vqblur COMMAND: error: ...`` on stderr, exit code 2, no usage block (``--help`` has it).
-    Subparsers inherit the class, so every subcommand and every shared validator gets it."""
+    Subparsers inherit the class, so every subcommand and every shared validator gets it.
+    Help text is laid out by :class:`HelpFormatter` (long description lines wrapped)."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        if kwargs.get("formatter_class") in (None, argparse.HelpFormatter,
+                                             argparse.RawDescriptionHelpFormatter):
+            kwargs["formatter_class"] = HelpFormatter
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> NoReturn:
         text = clean_usage_message(message)
-        if not _ARGUMENT_PREFIX.match(message):  # a missing/unknown argument: say where help is
+        m = _ARGUMENT_PREFIX.match(message)
+        if not m or not m.group("flags").startswith("-"):  # missing/unknown argument or command
             text += f" (see `{self.prog} --help`)"
         self.exit(2, f"{self.prog}: error: {text}\n")
 

@@ -194,7 +194,8 @@ def run(args) -> int:
 
     import numpy as np
     import soundfile as sf
-    from vqblur.engine.blur import blur_grid, load_nb_table, select_offsets, zone_probabilities
+    from vqblur.engine.blur import (blur_grid, knob_to_temperature, load_nb_table, select_offsets,
+                                    zone_probabilities)
     from vqblur.engine.bundle import default_bundle_path, load_bundle
     from vqblur.engine.codec import OnnxCodec
     from vqblur.engine.dsp import SignalConfig
@@ -288,7 +289,7 @@ def run(args) -> int:
     say(f"  zone: columns {a}..{b} ({a * cfg.column_samples / msr:.3f}-{t_b:.3f} s), "
         f"size {args.zone_size:g} (half-height {args.zone_size * cfg.rows:.1f} rows), centre "
         f"{args.centre:g} (row {args.centre * (cfg.rows - 1):.1f}), temperature {args.temperature:g} "
-        f"(T = {2 * args.temperature ** 2:.3f}), {args.sweeps} sweeps, seed {args.seed}")
+        f"(T = {knob_to_temperature(args.temperature):.3f}), {args.sweeps} sweeps, seed {args.seed}")
     say(f"  {in_zone} cells in the zone per channel; {changed} codes changed "
         f"({channels} ch); {time.perf_counter() - t0:.2f} s")
     if args.png:
