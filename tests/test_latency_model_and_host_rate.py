@@ -46,7 +46,7 @@ def test_model_rate_file_prints_one_figure(toy, tmp_path):
     r = _process(toy, src, tmp_path / "out.wav")
     assert r.returncode == 0, r.stderr
     line = next(s for s in r.stderr.splitlines() if s.strip().startswith("latency"))
-    assert "399 samples = 8.31 ms at the model's 48000 Hz (compensated)" in line
+    assert "399 samples = 8.31 ms at the model's 48000 Hz; compensated" in line
     assert "resampl" not in line
 
 

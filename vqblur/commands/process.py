@@ -185,7 +185,7 @@ def run(args) -> int:
         f"{frames / sr:.2f} s, {subtype})")
     say(f"  bundle {bundle.root}  preset {preset_name or '-'}  blur "
         f"{'on' if eng.blur_available else 'unavailable (no sampler)'}")
-    say(f"  latency {describe_latency(eng)} (compensated)")
+    say(f"  latency {describe_latency(eng)}; compensated (OUT is aligned with IN)")
     p = eng.params
     say(f"  knobs zone_size {p.zone_size:g}  temperature {p.temperature:g}  centre {p.centre:g}  "
         f"mix {p.mix:g}" + (f"  automation {', '.join(automation.knobs)}" if automation else ""))
