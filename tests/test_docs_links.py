@@ -16,7 +16,8 @@ def _pages() -> list[Path]:
     pages = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
     for p in sorted(ROOT.rglob("*.md")):
         rel = p.relative_to(ROOT)
-        if p not in pages and not any(part in SKIP_DIRS or part.endswith(".egg-info") for part in rel.parts):
+        if p not in pages and not any(part in SKIP_DIRS or part.startswith(".") or part.endswith(".egg-info")
+                                      for part in rel.parts):
             pages.append(p)
     return pages
 
