@@ -50,16 +50,22 @@ def clean_usage_message(message: str) -> str:
 
 class HelpFormatter(argparse.RawDescriptionHelpFormatter):
     """Descriptions and epilogs: a paragraph written as one line is wrapped to the terminal;
-    a paragraph with its own line breaks (examples, tables) is kept as written."""
+    in a paragraph with its own line breaks, indented lines (examples, tables) are kept as
+    written and only an unindented line wider than the terminal is wrapped."""
 
     def _fill_text(self, text: str, width: int, indent: str) -> str:
+        def fill(line: str) -> str:
+            return textwrap.fill(" ".join(line.split()), width, initial_indent=indent,
+                                 subsequent_indent=indent)
+
         out = []
         for para in text.split("\n\n"):
             if "\n" in para.strip("\n"):
-                out.append("\n".join(indent + line for line in para.split("\n")))
+                out.append("\n".join(
+                    indent + line if line[:1].isspace() or len(indent + line) <= width else fill(line)
+                    for line in para.split("\n")))
             else:
-                out.append(textwrap.fill(" ".join(para.split()), width, initial_indent=indent,
-                                         subsequent_indent=indent))
+                out.append(fill(para))
         return "\n\n".join(out)
 
 
