@@ -1,10 +1,16 @@
 """`vqblur demo`: the main job. Renders the bundled clip through the streaming engine on the
 default bundle with a knob automation; writes WAVs and a spectrogram PNG; prints latency,
-real-time factor and energy per second of audio. Needs no audio interface and no torch."""
+zone-0 quality, the output level change, real-time factor and energy per second of audio.
+Needs no audio interface and no torch."""
 
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import numpy as np
+    from matplotlib.figure import Figure
 
 # zone opens from 0 while the temperature rises and the centre sweeps up, then closes again
 DEMO_AUTOMATION = [
@@ -47,7 +53,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def level_change_db(x, y) -> float:
+def level_change_db(x: np.ndarray, y: np.ndarray) -> float:
     """Output level against input level: 20 log10(RMS(y) / RMS(x)), in dB (0 = same level)."""
     import numpy as np
 
@@ -154,7 +160,8 @@ SPEC_NFFT, SPEC_HOP = 1024, 256
 SPEC_RANGE_DB = (-100.0, 0.0)  # colour scale, dB re a full-scale sine
 
 
-def spectrogram_db(sig, sr: int, nfft: int = SPEC_NFFT, hop: int = SPEC_HOP):
+def spectrogram_db(sig: np.ndarray, sr: int, nfft: int = SPEC_NFFT,
+                   hop: int = SPEC_HOP) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Magnitude spectrogram in dB re a full-scale sine (a sine of amplitude 1 reads 0 dB).
 
     Frames are centred on ``k * hop`` for k = 0 .. ceil(n / hop) (the signal is zero-padded by
@@ -175,7 +182,8 @@ def spectrogram_db(sig, sr: int, nfft: int = SPEC_NFFT, hop: int = SPEC_HOP):
     return s_db, k * hop / sr, np.fft.rfftfreq(nfft, 1.0 / sr)
 
 
-def make_figure(sr: int, audio, zone0, blurred, automation, seconds: float):
+def make_figure(sr: int, audio: np.ndarray, zone0: np.ndarray, blurred: np.ndarray, automation,
+                seconds: float) -> Figure:
     """The demo picture: three spectrograms (input, zone 0, blurred) on one dB colour bar, and
     the knob automation below, all on a time axis from 0 s to the end of the clip."""
     import matplotlib
