@@ -245,8 +245,10 @@ def load_bundle(path: str | Path, verify_hashes: bool = True) -> Bundle:
         raise BundleError(f"{root}: a bundle is a folder (with {MANIFEST_NAME}), not a file")
     root = root.resolve()
     mpath = root / MANIFEST_NAME
+    if mpath.exists() and not mpath.is_file():
+        raise BundleError(f"{mpath}: manifest is not a regular file")
     if not mpath.is_file():
-        raise BundleError(f"{mpath}: missing manifest")
+        raise BundleError(f"{root}: not a vqblur bundle (no {MANIFEST_NAME} in {root})")
     try:
         m = json.loads(mpath.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:

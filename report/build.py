@@ -416,7 +416,7 @@ def write_markdown(out: Path, bench: dict, figs: dict[str, str], info: dict) -> 
     if bench["settings"].get("quick"):
         L += ["> This report was built from a **quick** bench (short runs): the numbers are indicative only.", ""]
 
-    L += ["## Targets (docs: DESIGN.md, Measuring)", ""]
+    L += ["## Targets (docs/DESIGN.md, Measuring)", ""]
     names = {"latency_ms": "latency (ms, measured)", "rtf_1_thread": "real-time factor, 1 thread",
              "column_p99_over_duration": "p99 compute per column / column duration",
              "peak_rss_mb": "engine peak RSS (MB)", "bundle_mb": "bundle size (MB)",

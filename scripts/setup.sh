@@ -16,8 +16,20 @@ done
 if ((${#missing[@]})); then
   echo "setup: installing Debian packages: ${missing[*]}"
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  # apt and debconf talk on stdout and stderr ("debconf: delaying package configuration, since
+  # apt-utils is not installed", dpkg progress): quiet on success, the whole log on failure.
+  apt_log="$(mktemp "${TMPDIR:-/tmp}/vqblur-apt.XXXXXX")"
+  apt_quiet() {
+    if ! $SUDO env DEBIAN_FRONTEND=noninteractive DEBCONF_NOWARNINGS=yes apt-get "$@" \
+        >>"$apt_log" 2>&1 </dev/null; then
+      cat "$apt_log" >&2
+      echo "setup: apt-get $1 failed (log above, also in $apt_log)" >&2
+      exit 1
+    fi
+  }
+  apt_quiet update -qq
+  apt_quiet install -y -qq --no-install-recommends "${missing[@]}"
+  rm -f "$apt_log"
 fi
 
 # -- Python venv ---------------------------------------------------------------------------------

@@ -97,3 +97,11 @@ def test_missing_input_and_bad_knob(toy, tmp_path, capsys):
     assert "not found" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         _blur(toy, tmp_path / "nope.wav", tmp_path / "o.wav", "--zone-size", "1.5")
+
+
+def test_summary_states_the_temperature_the_sampler_uses(toy, tmp_path, capsys):
+    src = tmp_path / "in.wav"
+    sf.write(src, _signal(0.2), SR)
+    assert main(["blur", str(src), str(tmp_path / "o.wav"), "--bundle", str(toy),
+                 "--temperature", "0.7"]) == 0
+    assert "temperature 0.7 (T = 1.960)" in capsys.readouterr().err  # T = 4 t^2, as in the engine

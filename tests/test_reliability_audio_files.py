@@ -425,7 +425,8 @@ def test_hostile_options_are_usage_errors(toy, tmp_path, capsys, opt):
         _process(toy, src, tmp_path / "out.wav", *opt)
     assert ei.value.code == 2
     err = capsys.readouterr().err
-    assert f"argument {opt[0]}" in err and "Traceback" not in err
+    assert err.startswith(f"vqblur process: error: {opt[0]}") and "Traceback" not in err
+    assert err.count("\n") == 1 and err.count(opt[0]) == 1 and "usage:" not in err
     assert not (tmp_path / "out.wav").exists()
 
 

@@ -202,7 +202,7 @@ def test_manifest_not_utf8_or_a_folder(bundle, tmp_path):
     _refused(bundle, r"manifest\.json: manifest is not valid JSON")
     (bundle / "manifest.json").unlink()
     (bundle / "manifest.json").mkdir()
-    _refused(bundle, r"manifest\.json: missing manifest")
+    _refused(bundle, r"manifest\.json: manifest is not a regular file")
 
 
 def test_listed_file_is_a_folder(bundle):

@@ -62,8 +62,8 @@ def encode_corpus(checkpoint_path: str | Path, split: str, limit: int | None = N
     clips = _clips(cfg, split, limit)
     iterator = clips
     if progress:
-        from tqdm import tqdm
+        from vqblur.progress import progress_iter
 
-        iterator = tqdm(clips, desc=f"encode {split}", unit="clip")
+        iterator = progress_iter(clips, desc=f"encode {split}", unit="clip")
     with torch.no_grad():
         return [encode_clip(model, cfg, clip.audio, map_name) for clip in iterator]

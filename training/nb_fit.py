@@ -103,9 +103,9 @@ def fit_nb(
     rows_idx = np.arange(R)[:, None]
     it: Iterable = codemaps
     if progress:
-        from tqdm import tqdm
+        from vqblur.progress import progress_iter
 
-        it = tqdm(codemaps, desc="count", unit="map")
+        it = progress_iter(codemaps, desc="count", unit="map")
     mr = max(abs(dr) for dr, _ in offs)
     mc = max(abs(dc) for _, dc in offs)
     for m in it:
@@ -358,9 +358,9 @@ def evaluate_nb(
         keep = keep_flat
     it: Iterable = enumerate(codemaps)
     if progress:
-        from tqdm import tqdm
+        from vqblur.progress import progress_iter
 
-        it = tqdm(list(it), desc="evaluate", unit="map")
+        it = progress_iter(list(it), desc="evaluate", unit="map")
     n = 0
     pos = 0
     for _, m in it:

@@ -211,9 +211,9 @@ def train(cfg: Config, out_dir: str | Path, resume: str | Path | None = None, pr
                                    "valid_clips": len(valid_clips)}) + "\n")
     bar = None
     if rank == 0 and progress:
-        from tqdm import tqdm
+        from vqblur.progress import progress_bar
 
-        bar = tqdm(total=cfg.train.steps, initial=start_step, desc="train", unit="step", dynamic_ncols=True)
+        bar = progress_bar(cfg.train.steps, initial=start_step, desc="train", unit="step", leave=True)
 
     t_start = time.perf_counter()
     c_start = time.process_time()

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import re
 import sys
-from typing import Sequence
+import textwrap
+from typing import NoReturn, Sequence
 
 from vqblur.errors import UserError
 
@@ -29,8 +31,66 @@ COMMAND_MODULES: dict[str, str] = {
 }
 
 
+_ARGUMENT_PREFIX = re.compile(r"^argument (?P<flags>[^:]+): (?P<msg>.*)$", re.DOTALL)
+
+
+def clean_usage_message(message: str) -> str:
+    """argparse's "argument --zone-size: --zone-size must be in 0..1" -> "--zone-size must be in
+    0..1"; "argument --block: expected a positive integer" -> "--block: expected a positive
+    integer". Names the flag once, never twice."""
+    m = _ARGUMENT_PREFIX.match(message)
+    if not m:
+        return message
+    flags = [f for f in m.group("flags").split("/") if f]
+    msg = m.group("msg")
+    if any(msg.startswith(f) for f in flags):
+        return msg
+    return f"{flags[-1]}: {msg}"
+
+
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Descriptions and epilogs: a paragraph written as one line is wrapped to the terminal;
+    in a paragraph with its own line breaks, indented lines (examples, tables) are kept as
+    written and only an unindented line wider than the terminal is wrapped."""
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        def fill(line: str) -> str:
+            return textwrap.fill(" ".join(line.split()), width, initial_indent=indent,
+                                 subsequent_indent=indent)
+
+        out = []
+        for para in text.split("\n\n"):
+            if "\n" in para.strip("\n"):
+                out.append("\n".join(
+                    indent + line if line[:1].isspace() or len(indent + line) <= width else fill(line)
+                    for line in para.split("\n")))
+            else:
+                out.append(fill(para))
+        return "\n\n".join(out)
+
+
+class VqblurArgumentParser(argparse.ArgumentParser):
+    """An ArgumentParser whose mistakes read like every other vqblur user error: one line
+    ``vqblur COMMAND: error: ...`` on stderr, exit code 2, no usage block (``--help`` has it).
+    Subparsers inherit the class, so every subcommand and every shared validator gets it.
+    Help text is laid out by :class:`HelpFormatter` (long description lines wrapped)."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        if kwargs.get("formatter_class") in (None, argparse.HelpFormatter,
+                                             argparse.RawDescriptionHelpFormatter):
+            kwargs["formatter_class"] = HelpFormatter
+        super().__init__(*args, **kwargs)
+
+    def error(self, message: str) -> NoReturn:
+        text = clean_usage_message(message)
+        m = _ARGUMENT_PREFIX.match(message)
+        if not m or not m.group("flags").startswith("-"):  # missing/unknown argument or command
+            text += f" (see `{self.prog} --help`)"
+        self.exit(2, f"{self.prog}: error: {text}\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = VqblurArgumentParser(
         prog="vqblur",
         description=(
             "vqblur: a real-time neural audio effect. A VQ-VAE turns the spectrogram into a grid "

@@ -79,9 +79,9 @@ def load_folder(path: str | Path, sample_rate: int = 48000, *, limit: int | None
     clips, skipped = [], []
     it = files
     if progress:
-        from tqdm import tqdm
+        from vqblur.progress import progress_iter
 
-        it = tqdm(files, desc="load audio", unit="file", dynamic_ncols=True)
+        it = progress_iter(files, desc="load audio", unit="file")
     for f in it:
         try:
             audio, sr, ch = read_mono(f, sample_rate)

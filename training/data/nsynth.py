@@ -45,9 +45,9 @@ def load_nsynth(path: str | Path, split: str = "train", sample_rate: int = 48000
     names = _subset(sorted(examples), limit, seed)
     it = names
     if progress:
-        from tqdm import tqdm
+        from vqblur.progress import progress_iter
 
-        it = tqdm(names, desc=f"load {d.name}", unit="file", dynamic_ncols=True)
+        it = progress_iter(names, desc=f"load {d.name}", unit="file")
     clips, skipped = [], []
     for name in it:
         f = d / "audio" / f"{name}.wav"

@@ -567,7 +567,7 @@ def _render_split_locked(out: Path, params: RenderParams, sf_path: Path,
 def _render_all(targets: dict[str, int], cands: dict[str, Any], params: RenderParams,
                 sf_path: Path, audio: Path, workers: int | None,
                 progress: bool) -> dict[str, dict]:
-    from tqdm import tqdm
+    from vqblur.progress import progress_bar
 
     workers = max(1, int(workers if workers else (os.cpu_count() or 1)))
     total = sum(targets.values())
@@ -585,8 +585,7 @@ def _render_all(targets: dict[str, int], cands: dict[str, Any], params: RenderPa
                         initargs=(str(sf_path), params.sample_rate, params.gain))
     else:
         _init_worker(str(sf_path), params.sample_rate, params.gain)
-    bar = tqdm(total=total, desc=f"render {params.split}", unit="ex", disable=not progress,
-               dynamic_ncols=True)
+    bar = progress_bar(total, desc=f"render {params.split}", unit="ex", quiet=not progress)
     try:
         while True:
             batch: list[Spec] = []

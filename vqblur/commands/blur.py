@@ -194,13 +194,13 @@ def run(args) -> int:
 
     import numpy as np
     import soundfile as sf
-    from tqdm import tqdm
-
-    from vqblur.engine.blur import blur_grid, load_nb_table, select_offsets, zone_probabilities
+    from vqblur.engine.blur import (blur_grid, knob_to_temperature, load_nb_table, select_offsets,
+                                    zone_probabilities)
     from vqblur.engine.bundle import default_bundle_path, load_bundle
     from vqblur.engine.codec import OnnxCodec
     from vqblur.engine.dsp import SignalConfig
     from vqblur.errors import UserError
+    from vqblur.progress import progress_bar
 
     say = (lambda *a: None) if args.quiet else (lambda *a: print(*a, file=sys.stderr))
     try:
@@ -244,8 +244,8 @@ def run(args) -> int:
     say(f"vqblur blur: {args.input} -> {args.output} ({sr} Hz, {channels} ch, {duration:.2f} s"
         + (f", resampled to {msr} Hz and back" if sr != msr else "") + ")")
 
-    bar = tqdm(total=2 * channels * len(xm), unit="sample", unit_scale=True, disable=args.quiet,
-               desc="blur", file=sys.stderr, leave=False)
+    bar = progress_bar(2 * channels * len(xm), desc="blur", unit="sample", unit_scale=True,
+                       quiet=args.quiet)
     befores, afters, outs = [], [], []
     prob = None
     try:
@@ -289,7 +289,7 @@ def run(args) -> int:
     say(f"  zone: columns {a}..{b} ({a * cfg.column_samples / msr:.3f}-{t_b:.3f} s), "
         f"size {args.zone_size:g} (half-height {args.zone_size * cfg.rows:.1f} rows), centre "
         f"{args.centre:g} (row {args.centre * (cfg.rows - 1):.1f}), temperature {args.temperature:g} "
-        f"(T = {2 * args.temperature ** 2:.3f}), {args.sweeps} sweeps, seed {args.seed}")
+        f"(T = {knob_to_temperature(args.temperature):.3f}), {args.sweeps} sweeps, seed {args.seed}")
     say(f"  {in_zone} cells in the zone per channel; {changed} codes changed "
         f"({channels} ch); {time.perf_counter() - t0:.2f} s")
     if args.png:

@@ -1,10 +1,16 @@
 """`vqblur demo`: the main job. Renders the bundled clip through the streaming engine on the
 default bundle with a knob automation; writes WAVs and a spectrogram PNG; prints latency,
-real-time factor and energy per second of audio. Needs no audio interface and no torch."""
+zone-0 quality, the output level change, real-time factor and energy per second of audio.
+Needs no audio interface and no torch."""
 
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import numpy as np
+    from matplotlib.figure import Figure
 
 # zone opens from 0 while the temperature rises and the centre sweeps up, then closes again
 DEMO_AUTOMATION = [
@@ -25,8 +31,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "zone size 0 (the codec alone) and with a knob automation that opens the blur zone "
             "while the temperature rises. Writes OUT/demo_input.wav, demo_zone0.wav, "
             "demo_blurred.wav and demo_spectrogram.png, and prints declared vs measured latency, "
-            "real-time factor and energy per second of audio."
+            "the level change (output RMS against input RMS, in dB), real-time factor and energy "
+            "per second of audio."
         ),
+        epilog=(
+            "examples:\n"
+            "  vqblur demo                                  # the bundled clip -> out/\n"
+            "  vqblur demo --input guitar.wav --out /tmp/demo\n"
+            "  vqblur demo --bundle runs/mine/bundle --block 64 --seed 3\n"
+            "  vqblur demo --watts-per-core 15              # your CPU's power for the energy estimate"
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--bundle", help="model bundle folder (default: the shipped default bundle)")
     p.add_argument("--input", help="audio file to use instead of the bundled clip")
@@ -36,6 +51,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--watts-per-core", type=float, default=None,
                    help="CPU power figure for the energy estimate when no RAPL counter is readable")
     p.set_defaults(func=run)
+
+
+def level_change_db(x: np.ndarray, y: np.ndarray) -> float:
+    """Output level against input level: 20 log10(RMS(y) / RMS(x)), in dB (0 = same level)."""
+    import numpy as np
+
+    rx = float(np.sqrt(np.mean(np.square(x, dtype=np.float64))))
+    ry = float(np.sqrt(np.mean(np.square(y, dtype=np.float64))))
+    eps = 1e-12
+    return 20.0 * float(np.log10((ry + eps) / (rx + eps)))
 
 
 def _render(engine, audio, block: int, automation=None):
@@ -120,28 +145,74 @@ def run(args: argparse.Namespace) -> int:
 
     print(f"bundle       {bundle.root}")
     print(f"input        {src} ({seconds:.1f} s at {sr} Hz), host block {args.block}")
-    print(f"latency      declared {D} samples = {1000 * D / sr:.2f} ms; measured {measured} samples")
+    print(f"latency      declared {D} samples = {1000 * D / sr:.2f} ms at {sr} Hz (the model's rate); "
+          f"measured {measured} samples")
     print(f"zone 0       spectral convergence {quality['sc_db']:.1f} dB, log-spectral distance {quality['lsd_db']:.2f} dB")
+    print(f"level        zone 0 {level_change_db(audio, zone0):+.1f} dB, blurred "
+          f"{level_change_db(audio, blurred):+.1f} dB (output RMS against input RMS)")
     print(f"real time    {rtf:.3f} x (CPU seconds per second of audio, one thread; {1 / max(rtf, 1e-9):.0f}x faster than real time)")
     print(f"energy       {energy.joules / seconds:.3f} J per second of audio ({energy.method}: {energy.source})")
     print(f"wrote        {out / 'demo_input.wav'}, {out / 'demo_zone0.wav'}, {out / 'demo_blurred.wav'}, {png}")
     return 0
 
 
-def _plot(path, sr, audio, zone0, blurred, automation, seconds) -> None:
+SPEC_NFFT, SPEC_HOP = 1024, 256
+SPEC_RANGE_DB = (-100.0, 0.0)  # colour scale, dB re a full-scale sine
+
+
+def spectrogram_db(sig: np.ndarray, sr: int, nfft: int = SPEC_NFFT,
+                   hop: int = SPEC_HOP) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Magnitude spectrogram in dB re a full-scale sine (a sine of amplitude 1 reads 0 dB).
+
+    Frames are centred on ``k * hop`` for k = 0 .. ceil(n / hop) (the signal is zero-padded by
+    ``nfft / 2`` on both sides), so the columns cover 0 s to the end with no gap.
+    Returns ``(S_db [bins, frames], times [frames], freqs [bins])``.
+    """
+    import numpy as np
+
+    x = np.asarray(sig, dtype=np.float64)
+    n = len(x)
+    half = nfft // 2
+    padded = np.concatenate([np.zeros(half), x, np.zeros(half + hop)])
+    k = np.arange(0, -(-n // hop) + 1)
+    idx = k[:, None] * hop + np.arange(nfft)[None, :]
+    win = np.hanning(nfft)
+    spec = np.abs(np.fft.rfft(padded[idx] * win, axis=1)) * (2.0 / win.sum())
+    s_db = 20.0 * np.log10(np.maximum(spec.T, 1e-10))
+    return s_db, k * hop / sr, np.fft.rfftfreq(nfft, 1.0 / sr)
+
+
+def make_figure(sr: int, audio: np.ndarray, zone0: np.ndarray, blurred: np.ndarray, automation,
+                seconds: float) -> Figure:
+    """The demo picture: three spectrograms (input, zone 0, blurred) on one dB colour bar, and
+    the knob automation below, all on a time axis from 0 s to the end of the clip."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     import numpy as np
 
-    fig, axes = plt.subplots(4, 1, figsize=(10, 10), sharex=True, gridspec_kw={"height_ratios": [3, 3, 3, 1.4]})
+    fig = plt.figure(figsize=(10.5, 10))
+    gs = fig.add_gridspec(4, 2, height_ratios=[3, 3, 3, 1.4], width_ratios=[1, 0.022], wspace=0.03)
+    axes = [fig.add_subplot(gs[0, 0])]
+    axes += [fig.add_subplot(gs[i, 0], sharex=axes[0]) for i in (1, 2, 3)]
+    hop_s = SPEC_HOP / sr
+    image = None
     for ax, sig, title in zip(axes, (audio, zone0, blurred),
                               ("input", "zone 0 (the codec alone)", "blurred (automation below)")):
-        ax.specgram(sig + 1e-9, NFFT=1024, Fs=sr, noverlap=768, cmap="magma", vmin=-140, vmax=-20)
+        s_db, times, freqs = spectrogram_db(sig, sr)
+        df = freqs[1] - freqs[0]
+        image = ax.imshow(s_db, origin="lower", aspect="auto", cmap="magma", interpolation="nearest",
+                          vmin=SPEC_RANGE_DB[0], vmax=SPEC_RANGE_DB[1],
+                          extent=(times[0] - hop_s / 2, times[-1] + hop_s / 2,
+                                  freqs[0] - df / 2, freqs[-1] + df / 2))
         ax.set_ylabel("Hz")
-        ax.set_ylim(0, 12000)
+        ax.set_ylim(0, min(12000, sr / 2))
         ax.set_title(title, loc="left", fontsize=10)
+        ax.tick_params(labelbottom=False)
+    cax = fig.add_subplot(gs[0:3, 1])
+    cbar = fig.colorbar(image, cax=cax)
+    cbar.set_label("level (dB re full-scale sine)")
     t = np.linspace(0, seconds, 300)
     vals = [automation.values_at(float(x)) for x in t]
     for knob in ("zone_size", "temperature", "centre"):
@@ -149,6 +220,14 @@ def _plot(path, sr, audio, zone0, blurred, automation, seconds) -> None:
     axes[3].set_ylim(-0.05, 1.05)
     axes[3].set_xlabel("time (s)")
     axes[3].legend(loc="upper left", fontsize=8, ncol=3)
-    fig.tight_layout()
+    axes[0].set_xlim(0.0, seconds)  # shared: every panel starts at 0 s and ends with the clip
+    fig.subplots_adjust(left=0.08, right=0.92, top=0.97, bottom=0.06, hspace=0.25)
+    return fig
+
+
+def _plot(path, sr, audio, zone0, blurred, automation, seconds) -> None:
+    import matplotlib.pyplot as plt
+
+    fig = make_figure(sr, audio, zone0, blurred, automation, seconds)
     fig.savefig(path, dpi=90)
     plt.close(fig)

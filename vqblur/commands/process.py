@@ -136,12 +136,12 @@ def run(args) -> int:
 
     import numpy as np
     import soundfile as sf
-    from tqdm import tqdm
-
     from vqblur.engine.bundle import default_bundle_path, load_bundle
     from vqblur.engine.core import Params
     from vqblur.engine.resample import make_engine
     from vqblur.errors import UserError
+    from vqblur.progress import progress_bar
+    from vqblur.latency import describe_latency
 
     _check_paths(args.input, args.output)
     try:
@@ -183,10 +183,9 @@ def run(args) -> int:
     say = (lambda *a: None) if args.quiet else (lambda *a: print(*a, file=sys.stderr))
     say(f"vqblur process: {args.input} -> {args.output} ({sr} Hz, {channels} ch, "
         f"{frames / sr:.2f} s, {subtype})")
-    resampled = f", resampled {sr} <-> {bundle.sample_rate} Hz" if sr != bundle.sample_rate else ""
     say(f"  bundle {bundle.root}  preset {preset_name or '-'}  blur "
         f"{'on' if eng.blur_available else 'unavailable (no sampler)'}")
-    say(f"  latency {L} samples = {1000 * L / sr:.2f} ms{resampled} (compensated)")
+    say(f"  latency {describe_latency(eng)}; compensated (OUT is aligned with IN)")
     p = eng.params
     say(f"  knobs zone_size {p.zone_size:g}  temperature {p.temperature:g}  centre {p.centre:g}  "
         f"mix {p.mix:g}" + (f"  automation {', '.join(automation.knobs)}" if automation else ""))
@@ -198,8 +197,7 @@ def run(args) -> int:
     n_read = 0  # input samples actually decoded (the header's count is not trusted)
     t_start = time.perf_counter()
     t_engine = 0.0
-    bar = tqdm(total=frames, unit="sample", unit_scale=True, disable=args.quiet,
-               desc="process", file=sys.stderr, leave=False)
+    bar = progress_bar(frames, desc="process", unit="sample", unit_scale=True, quiet=args.quiet)
 
     def feed(x, fout):
         nonlocal to_drop, written, fed, t_engine

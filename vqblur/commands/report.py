@@ -34,7 +34,9 @@ def register(subparsers) -> None:
     p.add_argument("--out", metavar="DIR", default=None, help="output folder (default: the repository's report/)")
     p.add_argument("--clips", type=int, default=8, metavar="N", help="test clips for the codebook histogram (default 8)")
     p.add_argument("--full-bench", action="store_true", help="without --bench: run the full bench, not the quick one")
-    p.add_argument("--quiet", action="store_true")
+    p.add_argument("--quiet", action="store_true",
+                   help="no progress lines on stderr (each step as it runs); only the final "
+                        "'wrote PATH' line on stdout")
     p.set_defaults(func=run)
 
 
