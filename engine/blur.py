@@ -458,6 +458,9 @@ class ZoneSampler:
         self._pool_ptr = 0
         self._u = np.empty(R + 2, dtype=np.float64)
         self._accept = np.zeros(R, dtype=bool)
+        #: after each step: which rows of the column were resampled (drawn from the table,
+        #: whether or not the drawn code differs); codec v2 drops finer levels there
+        self.resampled = np.zeros(R, dtype=bool)
         self._prob = np.zeros(R, dtype=np.float64)
         self._prob_key: tuple[float, float] | None = None
         self._rowpos = np.arange(R, dtype=np.float64)
@@ -498,6 +501,7 @@ class ZoneSampler:
         R = self.rows
         col = codes.reshape(-1)
         h = float(zone_size) * R
+        self.resampled[:] = False
         if not h > 0.0:  # 0, negative or NaN: transparent
             self._push(col)
             if out is None:
@@ -518,6 +522,7 @@ class ZoneSampler:
         cur = ctx[:R]
         cur[:] = col
         if hi > lo:
+            acc = self._accept  # filled for rows lo..hi-1 below
             rng = self._rng
             T = T_KNOB_MAX * float(temperature) ** 2
             if not T >= T_MIN:  # tiny or NaN: the most probable code
@@ -567,6 +572,7 @@ class ZoneSampler:
                 res = res[a:b]
                 np.argmax(L, axis=1, out=res)
                 np.copyto(cur[rsl], res, where=self._accept[rsl])
+            self.resampled[lo:hi] = acc[lo:hi]
         if out is None:
             out = np.empty_like(codes)
         out.reshape(-1)[:] = cur
