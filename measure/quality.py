@@ -85,8 +85,10 @@ def sine_level(bundle: Bundle, setting: Mapping[str, float], params_cls: type = 
     return {"freq_hz": freq, "dbfs": -12.0, "level_change_db": level_change_db(x[a:b], y[a:b])}
 
 
-def zone_bins(bundle: Bundle, zone_size: float, centre: float, n_fft: int = EVAL_N_FFT) -> np.ndarray:
-    """Boolean mask [n_fft/2+1]: evaluation-STFT bins inside the zone's code rows."""
+def zone_bins(bundle: Bundle, zone_size: float, centre: float,
+              n_fft: int = EVAL_N_FFT) -> tuple[np.ndarray, np.ndarray]:
+    """Boolean masks [n_fft/2+1] of evaluation-STFT bins: (inside the zone's code rows, inside
+    any code row). Bins above the model's rows (e.g. Nyquist) are in neither."""
     rows = bundle.rows
     h = zone_size * rows
     c = centre * (rows - 1)
@@ -97,7 +99,7 @@ def zone_bins(bundle: Bundle, zone_size: float, centre: float, n_fft: int = EVAL
     mask = np.zeros(len(freqs), bool)
     ok = row_of_bin < rows
     mask[ok] = inside_rows[row_of_bin[ok]]
-    return mask
+    return mask, ok
 
 
 def blur_strength(bundle: Bundle, clip: np.ndarray, zones: Sequence[float], setting: Mapping[str, float],
@@ -116,10 +118,11 @@ def blur_strength(bundle: Bundle, clip: np.ndarray, zones: Sequence[float], sett
         else:
             y = render_aligned(model_engine(bundle, make_params(params_cls, zone_size=z, **knobs), seed=seed), clip)
             d = np.abs(power_db(stft_magnitude(y), floor) - P0)
-        m = zone_bins(bundle, z, centre)
+        m, rows = zone_bins(bundle, z, centre)
+        o = rows & ~m
         out.append({"setting": setting_label(setting), "zone_size": z, "temperature": temperature,
                     "inside_db": float(d[m].mean()) if m.any() else None,
-                    "outside_db": float(d[~m].mean()) if (~m).any() else None,
+                    "outside_db": float(d[o].mean()) if o.any() else None,
                     "inside_share_of_bins": float(m.mean())})
     return out
 

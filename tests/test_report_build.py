@@ -45,7 +45,7 @@ def built(tmp_path_factory):
     run = _fake_run(d / "run")
     bench = d / "bench.json"
     assert main(["bench", "--bundle", str(bundle), "--quick", "--quiet", "--json", str(bench),
-                 "--blocks", "64,512"]) == 0
+                 "--blocks", "64,512", "--no-render"]) == 0
     out = d / "out"
     assert main(["report", "--bench", str(bench), "--run", str(run), "--out", str(out), "--clips", "1",
                  "--quiet"]) == 0
