@@ -8,7 +8,8 @@ the input, zone size 0, mix 1):
   the clip's loudest bin (the bench's definition); ``lsd_db_floor100``: the older LSD with an
   absolute -100 dB power floor (what training's validation logs), reported beside it;
 * ``level_change_db``: 20 log10(output RMS / input RMS) per clip; the median over clips;
-* ``sine_440``: the level change of a steady 440 Hz sine (-12 dBFS, 2 s; the middle 1.5 s).
+* ``sine_440``: the level change of a steady 440 Hz sine (2 s; the middle 1.5 s) at -24, -12 and
+  -3 dBFS peak; ``level_change_db`` is the one furthest from 0.
 
 Blur strength (:func:`blur_strength`): for each zone size, the mean absolute change in dB
 (power, floored 80 dB below the zone-0 output's loudest bin) of the blurred output against the
@@ -75,14 +76,23 @@ def zone0_quality(bundle: Bundle, clips: list[tuple[str, np.ndarray]], setting: 
     return out
 
 
+#: peak levels (dBFS) of the steady sine: the codec's level error depends on the input level
+SINE_LEVELS_DBFS = (-24.0, -12.0, -3.0)
+
+
 def sine_level(bundle: Bundle, setting: Mapping[str, float], params_cls: type = Params,
-               freq: float = 440.0, seed: int = 0) -> dict:
-    """Level change (dB) of a steady sine through the engine at zone 0 (middle of a 2 s tone)."""
+               freq: float = 440.0, levels: Sequence[float] = SINE_LEVELS_DBFS, seed: int = 0) -> dict:
+    """Level change (dB) of a steady sine through the engine at zone 0 (middle 1.5 s of a 2 s
+    tone), at each peak level in ``levels``; ``level_change_db`` is the one furthest from 0."""
     sr = bundle.sample_rate
-    x = sine(freq, 2.0, sr)
-    y = render_aligned(model_engine(bundle, zone0_params(params_cls, setting), seed=seed), x)
     a, b = int(0.25 * sr), int(1.75 * sr)
-    return {"freq_hz": freq, "dbfs": -12.0, "level_change_db": level_change_db(x[a:b], y[a:b])}
+    by = {}
+    for db in levels:
+        x = sine(freq, 2.0, sr, db)
+        y = render_aligned(model_engine(bundle, zone0_params(params_cls, setting), seed=seed), x)
+        by[f"{db:g}"] = level_change_db(x[a:b], y[a:b])
+    worst = max(by.values(), key=lambda v: abs(v) if np.isfinite(v) else np.inf)
+    return {"freq_hz": freq, "by_dbfs": by, "level_change_db": worst}
 
 
 def zone_bins(bundle: Bundle, zone_size: float, centre: float,

@@ -85,8 +85,9 @@ def format_table(res: dict) -> str:
     add("  LSD, old definition (-100 dB floor)", lambda b: "  ".join(
         f"{k}: " + " / ".join(_f(r.get("lsd_db_floor100"), "{:.2f}") for r in st["by_setting"].values())
         for k, st in b["quality"]["sets"].items()) + " dB")
-    add("440 Hz sine level change", lambda b: " / ".join(
-        f"{lab} {_f(v.get('level_change_db'), '{:+.2f}')}" for lab, v in b["quality"]["sine_440"].items()) + " dB")
+    add("440 Hz sine level change at -24/-12/-3 dBFS", lambda b: "; ".join(
+        ("" if lab == "default" else f"{lab}: ") + " / ".join(_f(x, "{:+.2f}") for x in v.get("by_dbfs", {}).values())
+        for lab, v in b["quality"]["sine_440"].items()) + " dB")
     add("NB held-out NLL (unigram)", lambda b: f"{_f(b['nb']['heldout'].get('nll_nats'), '{:.3f}')} "
         f"({_f(b['nb']['heldout'].get('unigram_nll_nats'), '{:.3f}')}) nats/cell")
     add("NB held-out top-1 / top-5", lambda b: f"{_f(b['nb']['heldout'].get('top1'), '{:.1%}')} / "
@@ -122,7 +123,8 @@ def format_table(res: dict) -> str:
         add("vs first: codes agree / dSC / dLSD / RTF", lambda b: "-" if "vs_first" not in b else (
             lambda v: f"{_f(v['code_agreement'], '{:.1%}')} / {_f(v['sc_db_delta'], '{:+.2f}')} / "
                       f"{_f(v['lsd_db_delta'], '{:+.2f}')} dB / x{_f(v['rtf_ratio'], '{:.2f}')}")(b["vs_first"]))
-    add("targets missed", lambda b: "; ".join(missed(b["targets"])) or "none")
+    add("targets missed", lambda b: (lambda m: f"{len(m)} of {len(b['targets'])} (listed below)" if m else
+                                     f"none of {len(b['targets'])}")(missed(b["targets"])))
 
     w0 = max(len(r[0]) for r in rows)
     ws = [max([len(n)] + [len(r[1][i]) for r in rows]) for i, n in enumerate(names)]
@@ -137,6 +139,11 @@ def format_table(res: dict) -> str:
              "  ".join(["-" * w0] + ["-" * w for w in ws])]
     for label, vals in rows:
         lines.append("  ".join([label.ljust(w0)] + [v.ljust(w) for v, w in zip(vals, ws)]))
+    for b in bs:
+        m = missed(b["targets"])
+        if m:
+            lines.append(f"targets missed by {b['name']} ({b['precision']}), figure (target):")
+            lines += [f"  {t}" for t in m]
     lines.append(f"energy: {bs[0]['energy_source']}")
     lines.append(f"MACs: {(bs[0].get('macs_per_column') or {}).get('source', '-')}")
     lines.append(f"quality: {q0['method']}; targets apply to {q0['codec_setting']} on comparable sets")

@@ -572,11 +572,11 @@ def write_markdown(out: Path, bench: dict, figs: dict[str, str], info: dict) -> 
                 rows.append([f"{b['name']} ({b['precision']})", st["title"] + ("" if st["comparable"] else " (not comparable)"),
                              lab, str(r.get("clips", 0)), _f(r.get("sc_db"), "{:.1f}"), _f(r.get("lsd_db"), "{:.2f}"),
                              _f(r.get("lsd_db_floor100"), "{:.2f}"), _f(r.get("level_change_db"), "{:+.2f}"),
-                             _f(q["sine_440"].get(lab, {}).get("level_change_db"), "{:+.2f}")])
+                             " / ".join(_f(v, "{:+.2f}") for v in q["sine_440"].get(lab, {}).get("by_dbfs", {}).values())])
     L += [b0["quality"]["method"] + " (`measure/quality.py`, `measure/spectral.py`). Sets: "
           + "; ".join(f"{st['title']}: {st['source']}" for st in b0["quality"]["sets"].values()) + ".", "",
           md_table(["bundle", "set", "knobs", "clips", "SC dB", "LSD dB (80 dB range)", "LSD dB (old, -100 dB floor)",
-                    "level change dB", "440 Hz sine dB"], rows), "",
+                    "level change dB", "440 Hz sine dB at -24 / -12 / -3 dBFS"], rows), "",
           f"![spectrograms](figures/{figs['spectrograms']})", "",
           info.get("spectro_caption", ""), "",
           f"![blur strength](figures/{figs['blur']})", "",

@@ -51,7 +51,7 @@ def test_prints_table_and_no_torch(bench):
     res, stdout = bench
     assert "latency declared / measured" in stdout
     for row in ("per column, us", "inside onnxruntime run / Python share", "MACs per column enc / dec",
-                "block 128", "440 Hz sine level change", "blur strength in / out of zone", "targets missed"):
+                "block 128", "440 Hz sine level change at -24/-12/-3 dBFS", "blur strength in / out of zone", "targets missed"):
         assert row in stdout, row
     assert "NOT comparable" in stdout  # the synthetic fallback (--no-render) says so
     assert "TORCH_IMPORTED False" in stdout
@@ -147,7 +147,9 @@ def test_quality_nb_curve_training(bench):
         r = q["sets"]["real"]["by_setting"][lab]
         assert r["clips"] == 2 and b["headline_set"] == "real" and b["sc_db"] == r["sc_db"]
         assert "sc_db[real]" in b["targets"] and "sc_db[gm_test]" not in b["targets"]
-    assert math.isfinite(q["sine_440"][lab]["level_change_db"])
+    sine = q["sine_440"][lab]
+    assert set(sine["by_dbfs"]) == {"-24", "-12", "-3"}
+    assert sine["level_change_db"] in sine["by_dbfs"].values()
     nb = b["nb"]["heldout"]
     # the toy table is uniform: exactly log K nats, no better than the prior
     assert nb["nll_nats"] == pytest.approx(np.log(256), abs=1e-3)
