@@ -138,14 +138,14 @@ def blur_strength(bundle: Bundle, clip: np.ndarray, zones: Sequence[float], sett
 
 
 def blur_curve(bundle: Bundle, clip: np.ndarray, zones: Sequence[float], temps: Sequence[float],
-               seed: int, blur_ok: bool, setting: Mapping[str, float] | None = None,
+               seed: int, setting: Mapping[str, float] | None = None,
                params_cls: type = Params) -> list[dict]:
     """SC / LSD of the blurred output against the zone-0 output, and the share of codes the
     streaming sampler changed, per (temperature, zone size)."""
     setting = dict(setting or {})
     ref = render_aligned(model_engine(bundle, zone0_params(params_cls, setting), seed=seed), clip)
     S0 = stft_magnitude(ref)
-    codes0 = encode_codes(bundle, clip) if blur_ok else None
+    codes0 = encode_codes(bundle, clip)
     out = []
     for t in temps:
         for z in zones:
@@ -154,7 +154,7 @@ def blur_curve(bundle: Bundle, clip: np.ndarray, zones: Sequence[float], temps: 
             S = stft_magnitude(y)
             row = {"zone_size": z, "temperature": t,
                    "sc_db": spectral_convergence_db(S0, S), "lsd_db": lsd_range_db(S0, S)}
-            if codes0 is not None and codes0.size:
+            if codes0.size:
                 cb = blur_codes(bundle, codes0, z, t, 0.5, seed)
                 row["codes_changed"] = float((cb != codes0).mean())
             out.append(row)

@@ -158,10 +158,6 @@ def bench_bundle(path: Path, o: BenchOptions, sets: list[EvalSet]) -> dict:
         "sample_rate": sr, "rows": bundle.rows, "codebook_size": bundle.codebook_size,
         "bundle_mb": bundle_size_mb(bundle.root), "knob_settings": labels,
     }
-    probe = model_engine(bundle, zone0_params(P))
-    blur_ok = bool(probe.blur_available)
-    res["blur_available"] = blur_ok
-    del probe
     res["macs_per_column"] = bundle_macs(bundle)
 
     log(f"[{res['name']}] latency ({o.excitations} excitations)")
@@ -276,7 +272,7 @@ def bench_bundle(path: Path, o: BenchOptions, sets: list[EvalSet]) -> dict:
     clip = _loudest_clip(prim, 1.0 if o.quick else 2.0, sr, o.seed)
     zones = (0.0, 0.25, 0.5, 1.0) if o.quick else CURVE_ZONES
     temps = (0.5,) if o.quick else CURVE_TEMPS
-    res["blur_curve"] = blur_curve(bundle, clip, zones, temps, o.seed, blur_ok, settings[0], P)
+    res["blur_curve"] = blur_curve(bundle, clip, zones, temps, o.seed, settings[0], P)
     res["blur_curve_method"] = ("SC / LSD (dB, 80 dB range) of the blurred output against the zone-0 output on one "
                                 f"clip (centre 0.5, mix 1, {labels[0]}); codes_changed: share of code cells the "
                                 "streaming sampler changed")

@@ -382,7 +382,8 @@ def _nb_rows(b: dict) -> list[list[str]]:
     rows = []
     h = b["nb"].get("heldout") or {}
     if h.get("cells"):
-        rows.append(["bench: bundle encoder on test clips, full neighbourhood", f"{h['cells']}",
+        rows.append([f"bench: bundle encoder on {b['nb'].get('heldout_source') or 'test clips'}, full neighbourhood",
+                     f"{h['cells']}",
                      _f(h["nll_nats"], "{:.3f}"), _f(h["unigram_nll_nats"], "{:.3f}"),
                      _f(h["top1"], "{:.1%}"), _f(h["top5"], "{:.1%}"),
                      f"{_f(h['unigram_top1'], '{:.1%}')} / {_f(h['unigram_top5'], '{:.1%}')}"])
@@ -427,7 +428,7 @@ def write_markdown(out: Path, bench: dict, figs: dict[str, str], info: dict) -> 
     L += ["## Targets (docs/MEASURING.md)", ""]
     rows = []
     for k, t0 in b0["targets"].items():
-        cells = [t0.get("label", k), f"{'|x| <=' if t0.get('cmp') == 'abs<=' else '<='} {_f(t0['target'], '{:g}')}"]
+        cells = [t0.get("label", k), f"{'within ±' if t0.get('cmp') == 'abs<=' else '<= '}{_f(t0['target'], '{:g}')}"]
         for b in bs:
             t = b["targets"].get(k)
             if t is None:
@@ -512,8 +513,8 @@ def write_markdown(out: Path, bench: dict, figs: dict[str, str], info: dict) -> 
                        _macs(m.get("encoder")), _macs(m.get("decoder"))])
     L += ["Per code column (microseconds; the engine's timers of the median timing run): the time inside "
           "onnxruntime's `run` and the rest (the Python share) come from one more run with `run` timed; "
-          "multiply-accumulates per column from "
-          + str((b0.get("macs_per_column") or {}).get("source", "-")) + ":", "",
+          "multiply-accumulates per column: "
+          + str((b0.get("macs_per_column") or {}).get("source", "-")) + ".", "",
           md_table(["bundle"] + list(parts) + ["total", "in ORT run", "Python", "DSP-only total",
                                                "enc MACs", "dec MACs"], rows), ""]
     rbs = [b for b in bs if b.get("rtf_by_setting")]
