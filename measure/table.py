@@ -62,7 +62,9 @@ def format_table(res: dict) -> str:
         b.get("ort_share") or {}))
     add("  DSP-only baseline, us per column", lambda b: f"{b['baseline_dsp']['per_column_us']['total']:.0f} us")
     add("MACs per column enc / dec (measured us)", lambda b: (lambda m, u: f"{format_macs(m.get('encoder'))} "
-        f"({u['encoder']:.0f} us) / {format_macs(m.get('decoder'))} ({u['decoder']:.0f} us)")(
+        f"({u['encoder']:.0f} us) / {format_macs(m.get('decoder'))} ({u['decoder']:.0f} us)"
+        + "".join(f", {k} {format_macs(v)}" for k, v in m.items()
+                  if k not in ("encoder", "decoder", "source") and isinstance(v, int)))(
         b.get("macs_per_column") or {}, b["per_column_us"]))
     blocks = sorted({int(k) for k in bs[0]["blocks"]})
     for B in blocks:

@@ -12,18 +12,24 @@ def test_engine_and_cli_paths_do_not_import_torch():
     code = textwrap.dedent(
         """
         import importlib, pkgutil, sys
-        import vqblur.engine, vqblur.measure
-        names = ["vqblur.engine." + m.name for m in pkgutil.iter_modules(vqblur.engine.__path__)]
-        names += ["vqblur.measure." + m.name for m in pkgutil.iter_modules(vqblur.measure.__path__)]
-        names += ["vqblur.commands.process", "vqblur.commands.live", "vqblur.cli"]
         loaded = []
-        for name in names:
-            try:
-                importlib.import_module(name)
-                loaded.append(name)
-            except ModuleNotFoundError as exc:
-                if exc.name != name:  # a missing dependency is a failure; a missing module is not
-                    raise
+
+        def load(names):
+            for name in names:
+                try:
+                    importlib.import_module(name)
+                    loaded.append(name)
+                except ModuleNotFoundError as exc:
+                    if exc.name != name:  # a missing dependency is a failure; a missing module is not
+                        raise
+
+        import vqblur.engine
+        load(["vqblur.engine." + m.name for m in pkgutil.iter_modules(vqblur.engine.__path__)])
+        # the runtime never imports the measurement package
+        assert not [m for m in sys.modules if m.startswith("vqblur.measure")], "the engine imports vqblur.measure"
+        import vqblur.measure
+        load(["vqblur.measure." + m.name for m in pkgutil.iter_modules(vqblur.measure.__path__)])
+        load(["vqblur.commands.process", "vqblur.commands.live", "vqblur.commands.bench", "vqblur.cli"])
         # the CLI's parser registers every command: building it must not load torch either
         from vqblur.cli import build_parser
         build_parser()
