@@ -37,7 +37,6 @@ from vqblur.measure.harness import (
     zone0_params,
 )
 from vqblur.measure.spectral import (
-    EVAL_HOP,
     EVAL_N_FFT,
     audio_quality,
     level_change_db,

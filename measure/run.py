@@ -196,12 +196,17 @@ def bench_bundle(path: Path, o: BenchOptions, sets: list[EvalSet]) -> dict:
 
     th0 = o.threads[0]
     if len(settings) > 1:
-        by = {labels[0]: rtf[str(th0)]}
-        for s, lab in zip(settings[1:], labels[1:]):
-            log(f"[{res['name']}] rtf at {lab}, {th0} thread(s)")
-            p = timing_params(P, s)
-            by[lab] = bench_rtf(lambda p=p: model_engine(bundle, p, threads=th0, seed=o.seed),
-                                x, sr, o.repeats, o.watts_per_core)["rtf"]
+        # interleaved repeats, one run per setting in turn, so that a load change on a shared
+        # machine hits every setting alike; the medians go into the ratio
+        log(f"[{res['name']}] rtf at {', '.join(labels)}, {th0} thread(s), interleaved x {o.repeats}")
+        runs: dict[str, list[float]] = {lab: [] for lab in labels}
+        for _ in range(o.repeats):
+            for s, lab in zip(settings, labels):
+                p = timing_params(P, s)
+                runs[lab].append(bench_rtf(lambda p=p: model_engine(bundle, p, threads=th0, seed=o.seed),
+                                           x, sr, 1, o.watts_per_core)["rtf"])
+        by: dict[str, Any] = {lab: float(np.median(v)) for lab, v in runs.items()}
+        by["runs"] = runs
         by["ratio"] = by[labels[0]] / max(by[labels[1]], 1e-12)
         by["ratio_of"] = f"{labels[0]} / {labels[1]}"
         by["threads"] = th0

@@ -43,7 +43,7 @@ def format_table(res: dict) -> str:
         add(f"rtf, {th} thread{'s' if th > 1 else ''} (median)", lambda b, th=th: _f(b["rtf"].get(str(th)), "{:.4f}"))
     if any(b.get("rtf_by_setting") for b in bs):
         add("rtf by knob setting (1st thread count)", lambda b: "-" if not b.get("rtf_by_setting") else (
-            lambda r: " / ".join(f"{k} {v:.4f}" for k, v in r.items() if isinstance(v, float) and k != "ratio")
+            lambda r: " / ".join(f"{k} {v:.4f}" for k, v in r.items() if isinstance(v, float) and k not in ("ratio", "runs"))
             + f" (ratio {r['ratio']:.2f})")(b["rtf_by_setting"]))
     add("CPU s per audio s (1st thread count)", lambda b: f"{b['cpu_s_per_audio_s']:.4f} "
         f"({b.get('preemptions_per_audio_s', 0):.0f} preemptions per audio s)")

@@ -520,9 +520,9 @@ def write_markdown(out: Path, bench: dict, figs: dict[str, str], info: dict) -> 
     rbs = [b for b in bs if b.get("rtf_by_setting")]
     if rbs:
         rows = [[f"{b['name']} ({b['precision']})", ", ".join(f"{k} {v:.4f}" for k, v in b["rtf_by_setting"].items()
-                                                              if isinstance(v, float) and k != "ratio"),
+                                                              if isinstance(v, float) and k not in ("ratio", "runs")),
                  f"{b['rtf_by_setting']['ratio']:.2f}"] for b in rbs]
-        L += ["Real-time factor by knob setting (zone 0.3, same run):", "",
+        L += ["Real-time factor by knob setting (zone 0.3, interleaved runs of the same bench, medians):", "",
               md_table(["bundle", "RTF", "ratio"], rows), ""]
 
     L += ["## Memory and energy", ""]
