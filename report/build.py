@@ -631,6 +631,11 @@ def build_report(out_dir=None, *, bench: dict | None = None, bench_path=None, ru
 
     if bench is None and bench_path is not None:
         bench = json.loads(Path(bench_path).read_text())
+        if isinstance(bench, dict) and bench.get("vqblur_bench_version", 0) < 2:
+            from vqblur.errors import UserError
+
+            raise UserError(f"{bench_path}: made by an older `vqblur bench` (format "
+                            f"{bench.get('vqblur_bench_version')}); run `vqblur bench --json FILE` again")
     if bench is None:
         bpath = Path(bundle) if bundle else default_bundle_path()
         log(f"running a {'quick ' if quick_bench else ''}bench on {bpath}")
