@@ -132,8 +132,9 @@ def format_table(res: dict) -> str:
     ws = [max([len(n)] + [len(r[1][i]) for r in rows]) for i, n in enumerate(names)]
     h = res["host"]
     lines = [f"vqblur bench - {h['cpu']} ({h['usable_cpus']} usable CPUs, load {_f(h['loadavg'][0] if h['loadavg'] else None, '{:.1f}')}), "
-             f"onnxruntime {h['onnxruntime']}; timing knobs zone {res['settings']['timing_params']['zone_size']}, "
-             f"temperature {res['settings']['timing_params']['temperature']}",
+             f"onnxruntime {h['onnxruntime']}; timing knobs "
+             + ", ".join(f"{k} {v:g}" for k, v in res["settings"]["timing_params"].items()
+                         if k not in ("centre", "mix", "bypass")),
              *[f"{'quality set' if st['comparable'] else 'quality set (NOT comparable)'}: {st['title']}: "
                f"{st['source']} ({st['clips']} clips, {st['seconds']:.0f} s){' - ' + st['note'] if st['note'] else ''}"
                for st in q0["sets"].values()],

@@ -88,3 +88,19 @@ def test_real_set_missing_is_empty(monkeypatch):
     monkeypatch.setattr(rec, "test_set", lambda limit=None: [])
     s = sets.real_set(SR)
     assert s.clips == [] and "not installed" in s.source
+
+
+def test_render_gm_test_with_fluidsynth(tmp_path):
+    """The bench's own render of the GM test split (2 clips, no progress bar)."""
+    from pathlib import Path
+
+    if not Path("/usr/share/sounds/sf2/TimGM6mb.sf2").is_file():
+        pytest.skip("timgm6mb-soundfont is not installed")
+    try:
+        audio = sets.render_gm_test(tmp_path / "bench-eval", 2, SR, False)
+    except (ImportError, OSError) as exc:
+        pytest.skip(f"fluidsynth unavailable: {exc}")
+    wavs = sorted(Path(audio).glob("*.wav"))
+    assert len(wavs) == 2
+    clips = sets.load_clips(audio, SR, 2)
+    assert all(np.abs(a).max() > 1e-3 for _, a in clips)
