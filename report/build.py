@@ -28,7 +28,6 @@ DEFAULT_RUN = REPO / "training" / "default_run"
 FALLBACK_RUNS = (REPO / "runs" / "default",)
 #: blur settings shown in the spectrogram figure: the shipped presets' knobs, fully wet
 SPECTRO_PRESETS = ("subtle", "smear", "chaos")
-_FALLBACK_KNOBS = {"subtle": (0.1, 0.25, 0.2), "smear": (0.5, 0.45, 0.4), "chaos": (1.0, 0.9, 0.5)}
 
 FIGURES = {
     "training": "training_curves.png",
@@ -72,13 +71,11 @@ def resolve_run(run_dir) -> Path | None:
 
 
 def preset_knobs(name: str) -> tuple[float, float, float]:
-    try:
-        from vqblur.engine.presets import load_preset
+    """(zone size, temperature, centre) of a shipped effect preset."""
+    from vqblur.engine.presets import load_preset
 
-        p = load_preset(name).params
-        return p.zone_size, p.temperature, p.centre
-    except Exception:  # noqa: BLE001 - a missing preset module must not stop the report
-        return _FALLBACK_KNOBS[name]
+    p = load_preset(name).params
+    return p.zone_size, p.temperature, p.centre
 
 
 # ---------------------------------------------------------------------------- figures
