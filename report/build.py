@@ -28,7 +28,6 @@ DEFAULT_RUN = REPO / "training" / "default_run"
 FALLBACK_RUNS = (REPO / "runs" / "default",)
 #: blur settings shown in the spectrogram figure: the shipped presets' knobs, fully wet
 SPECTRO_PRESETS = ("subtle", "smear", "chaos")
-_FALLBACK_KNOBS = {"subtle": (0.1, 0.25, 0.2), "smear": (0.5, 0.45, 0.4), "chaos": (1.0, 0.9, 0.5)}
 
 FIGURES = {
     "training": "training_curves.png",
@@ -72,13 +71,11 @@ def resolve_run(run_dir) -> Path | None:
 
 
 def preset_knobs(name: str) -> tuple[float, float, float]:
-    try:
-        from vqblur.engine.presets import load_preset
+    """(zone size, temperature, centre) of a shipped effect preset."""
+    from vqblur.engine.presets import load_preset
 
-        p = load_preset(name).params
-        return p.zone_size, p.temperature, p.centre
-    except Exception:  # noqa: BLE001 - a missing preset module must not stop the report
-        return _FALLBACK_KNOBS[name]
+    p = load_preset(name).params
+    return p.zone_size, p.temperature, p.centre
 
 
 # ---------------------------------------------------------------------------- figures
@@ -178,7 +175,7 @@ def fig_codebook(counts: np.ndarray, path: Path, title: str) -> None:
 
 def fig_spectrograms(panels: list[tuple[str, np.ndarray, np.ndarray]], sr: int, column_s: float,
                      path: Path, title: str, code_rank: np.ndarray | None = None) -> None:
-    from vqblur.engine.quality import stft_magnitude
+    from vqblur.measure.spectral import stft_magnitude
 
     plt = _plt()
     n = len(panels)
@@ -366,6 +363,12 @@ def _f(v, fmt="{:.3g}"):
     return fmt.format(v)
 
 
+def _macs(n) -> str:
+    if n is None:
+        return "-"
+    return f"{n / 1e6:.2f} M" if n >= 1e6 else (f"{n / 1e3:.1f} k" if n >= 1e3 else str(int(n)))
+
+
 def md_table(header: list[str], rows: list[list[str]]) -> str:
     out = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     out += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
@@ -376,11 +379,12 @@ def _nb_rows(b: dict) -> list[list[str]]:
     rows = []
     h = b["nb"].get("heldout") or {}
     if h.get("cells"):
-        rows.append(["bench: bundle encoder on test clips, full neighbourhood", f"{h['cells']}",
+        rows.append([f"bench: bundle encoder on {b['nb'].get('heldout_source') or 'test clips'}, full neighbourhood",
+                     f"{h['cells']}",
                      _f(h["nll_nats"], "{:.3f}"), _f(h["unigram_nll_nats"], "{:.3f}"),
                      _f(h["top1"], "{:.1%}"), _f(h["top5"], "{:.1%}"),
                      f"{_f(h['unigram_top1'], '{:.1%}')} / {_f(h['unigram_top5'], '{:.1%}')}"])
-    from vqblur.engine.bench import nb_fit_splits
+    from vqblur.measure.nb import nb_fit_splits
 
     for split, ev in nb_fit_splits(b["nb"].get("fit")).items():
         models = ev["models"]
@@ -411,24 +415,25 @@ def write_markdown(out: Path, bench: dict, figs: dict[str, str], info: dict) -> 
           f"* timing knobs: zone size {bench['settings']['timing_params']['zone_size']}, temperature "
           f"{bench['settings']['timing_params']['temperature']} (the blur sampler is running); "
           f"{b0['timing_audio_seconds']:.0f} s of audio per run, median of {bench['settings']['repeats']} runs",
-          f"* test audio: {b0['quality']['test']['source']}",
+          *[f"* quality set: {st['title']}: {st['source']} ({st['clips']} clips, {st['seconds']:.0f} s)"
+            + ("" if st["comparable"] else " - **not comparable** with the README's figures; no targets checked")
+            for st in b0["quality"]["sets"].values()],
           f"* training log: {info.get('run') or 'none found'}", ""]
     if bench["settings"].get("quick"):
         L += ["> This report was built from a **quick** bench (short runs): the numbers are indicative only.", ""]
 
-    L += ["## Targets (docs/DESIGN.md, Measuring)", ""]
-    names = {"latency_ms": "latency (ms, measured)", "rtf_1_thread": "real-time factor, 1 thread",
-             "column_p99_over_duration": "p99 compute per column / column duration",
-             "peak_rss_mb": "engine peak RSS (MB)", "bundle_mb": "bundle size (MB)",
-             "sc_db": "zone-0 spectral convergence (dB)", "lsd_db": "zone-0 log-spectral distance (dB)"}
+    L += ["## Targets (docs/MEASURING.md)", ""]
     rows = []
-    for k, label in names.items():
-        cells = [label, _f(b0["targets"][k]["target"], "{:g}")]
+    for k, t0 in b0["targets"].items():
+        cells = [t0.get("label", k), f"{'within ±' if t0.get('cmp') == 'abs<=' else '<= '}{_f(t0['target'], '{:g}')}"]
         for b in bs:
-            t = b["targets"][k]
+            t = b["targets"].get(k)
+            if t is None:
+                cells.append("-")
+                continue
             cells.append(f"{_f(t['value'], '{:.3g}')} {'ok' if t['ok'] else ('**missed**' if t['ok'] is False else '')}")
         rows.append(cells)
-    L += [md_table(["measure", "target (at most)"] + [f"{b['name']} ({b['precision']})" for b in bs], rows), ""]
+    L += [md_table(["measure", "target"] + [f"{b['name']} ({b['precision']})" for b in bs], rows), ""]
 
     L += ["## Latency", "",
           f"Declared latency {b0['latency_samples']['declared']} samples = {b0['latency_ms']['declared']:.2f} ms "
@@ -494,6 +499,28 @@ def write_markdown(out: Path, bench: dict, figs: dict[str, str], info: dict) -> 
                                                   for p in parts] for b in bs]
     L += ["Where the time goes (share of the engine's own timers; in brackets ms per second of audio):", "",
           md_table(["bundle"] + list(parts), rows), ""]
+    rows = []
+    for b in bs:
+        u = b.get("per_column_us") or {}
+        o = b.get("ort_share") or {}
+        m = b.get("macs_per_column") or {}
+        rows.append([f"{b['name']} ({b['precision']})"] + [_f(u.get(p), "{:.0f}") for p in parts]
+                    + [_f(u.get("total"), "{:.0f}"), _f(o.get("ort_run_us"), "{:.0f}"), _f(o.get("python_us"), "{:.0f}"),
+                       _f(b["baseline_dsp"].get("per_column_us", {}).get("total"), "{:.0f}"),
+                       _macs(m.get("encoder")), _macs(m.get("decoder"))])
+    L += ["Per code column (microseconds; the engine's timers of the median timing run): the time inside "
+          "onnxruntime's `run` and the rest (the Python share) come from one more run with `run` timed; "
+          "multiply-accumulates per column: "
+          + str((b0.get("macs_per_column") or {}).get("source", "-")) + ".", "",
+          md_table(["bundle"] + list(parts) + ["total", "in ORT run", "Python", "DSP-only total",
+                                               "enc MACs", "dec MACs"], rows), ""]
+    rbs = [b for b in bs if b.get("rtf_by_setting")]
+    if rbs:
+        rows = [[f"{b['name']} ({b['precision']})", ", ".join(f"{k} {v:.4f}" for k, v in b["rtf_by_setting"].items()
+                                                              if isinstance(v, float) and k not in ("ratio", "runs")),
+                 f"{b['rtf_by_setting']['ratio']:.2f}"] for b in rbs]
+        L += ["Real-time factor by knob setting (zone 0.3, interleaved runs of the same bench, medians):", "",
+              md_table(["bundle", "RTF", "ratio"], rows), ""]
 
     L += ["## Memory and energy", ""]
     rows = []
@@ -518,7 +545,7 @@ def write_markdown(out: Path, bench: dict, figs: dict[str, str], info: dict) -> 
                      str(t.get("steps") or "-"), str(t.get("device") or "-")])
     end = info.get("run_end")
     if end:
-        from vqblur.engine.energy import co2e_grams
+        from vqblur.measure.energy import co2e_grams
 
         ej = end.get("energy_j")
         rows.append([f"run log ({info.get('run_name', 'run')})", _f(end.get("wall_seconds"), "{:.0f}"),
@@ -537,16 +564,30 @@ def write_markdown(out: Path, bench: dict, figs: dict[str, str], info: dict) -> 
     L += ["## Quality", ""]
     rows = []
     for b in bs:
-        for key, q in b["quality"].items():
-            rows.append([f"{b['name']} ({b['precision']})", key, q.get("source", "-"), str(q.get("clips", 0)),
-                         _f(q.get("sc_db"), "{:.1f}"), _f(q.get("lsd_db"), "{:.2f}")])
-    L += ["Zone size 0 (no blur), fully wet, output latency-aligned with the input; median over clips "
-          "(`engine/quality.py`, n_fft 2048, hop 512):", "",
-          md_table(["bundle", "set", "audio", "clips", "SC dB", "LSD dB"], rows), "",
+        q = b["quality"]
+        for key, st in q["sets"].items():
+            for lab, r in st["by_setting"].items():
+                rows.append([f"{b['name']} ({b['precision']})", st["title"] + ("" if st["comparable"] else " (not comparable)"),
+                             lab, str(r.get("clips", 0)), _f(r.get("sc_db"), "{:.1f}"), _f(r.get("lsd_db"), "{:.2f}"),
+                             _f(r.get("lsd_db_floor100"), "{:.2f}"), _f(r.get("level_change_db"), "{:+.2f}"),
+                             " / ".join(_f(v, "{:+.2f}") for v in q["sine_440"].get(lab, {}).get("by_dbfs", {}).values())])
+    L += [b0["quality"]["method"] + " (`measure/quality.py`, `measure/spectral.py`). Sets: "
+          + "; ".join(f"{st['title']}: {st['source']}" for st in b0["quality"]["sets"].values()) + ".", "",
+          md_table(["bundle", "set", "knobs", "clips", "SC dB", "LSD dB (80 dB range)", "LSD dB (old, -100 dB floor)",
+                    "level change dB", "440 Hz sine dB at -24 / -12 / -3 dBFS"], rows), "",
           f"![spectrograms](figures/{figs['spectrograms']})", "",
           info.get("spectro_caption", ""), "",
           f"![blur strength](figures/{figs['blur']})", "",
           b0["blur_curve_method"] + ".", ""]
+    rows = []
+    for b in bs:
+        for lab, pts in (b.get("blur_strength") or {}).items():
+            for p in pts:
+                rows.append([f"{b['name']}", lab, f"{p['zone_size']:g}", _f(p["inside_db"], "{:.2f}"),
+                             _f(p["outside_db"], "{:.2f}")])
+    if rows:
+        L += ["Blur strength: " + b0["blur_strength_method"] + ":", "",
+              md_table(["bundle", "knobs", "zone size", "inside the zone dB", "outside dB"], rows), ""]
 
     L += ["## Codebook", "", info.get("codebook_caption", ""), "", f"![codebook usage](figures/{figs['codebook']})", ""]
 
@@ -574,7 +615,10 @@ def write_markdown(out: Path, bench: dict, figs: dict[str, str], info: dict) -> 
 
 def build_report(out_dir=None, *, bench: dict | None = None, bench_path=None, run_dir=None, bundle=None,
                  clips: int = 8, quick_bench: bool = True, log: Callable[[str], None] = lambda s: None) -> Path:
-    from vqblur.engine.bench import BenchOptions, blur_codes, encode_codes, render_aligned, run_bench, strip_for_json, test_clips
+    from vqblur.measure.codes import blur_codes, encode_codes
+    from vqblur.measure.harness import render_aligned
+    from vqblur.measure.run import BenchOptions, run_bench, strip_for_json
+    from vqblur.measure.sets import gm_test_set, real_set
     from vqblur.engine.bundle import default_bundle_path, load_bundle
     from vqblur.engine.core import Engine, Params
 
@@ -584,6 +628,11 @@ def build_report(out_dir=None, *, bench: dict | None = None, bench_path=None, ru
 
     if bench is None and bench_path is not None:
         bench = json.loads(Path(bench_path).read_text())
+        if isinstance(bench, dict) and bench.get("vqblur_bench_version", 0) < 2:
+            from vqblur.errors import UserError
+
+            raise UserError(f"{bench_path}: made by an older `vqblur bench` (format "
+                            f"{bench.get('vqblur_bench_version')}); run `vqblur bench --json FILE` again")
     if bench is None:
         bpath = Path(bundle) if bundle else default_bundle_path()
         log(f"running a {'quick ' if quick_bench else ''}bench on {bpath}")
@@ -630,7 +679,10 @@ def build_report(out_dir=None, *, bench: dict | None = None, bench_path=None, ru
 
     # codebook usage, spectrograms, codemaps
     log(f"encoding {clips} test clips with the bundle's encoder")
-    tclips, src = test_clips(sr, clips, 0)
+    eval_set = real_set(sr, clips)
+    if not eval_set.clips:
+        eval_set = gm_test_set(sr, clips, 0, render=False)
+    tclips, src = eval_set.clips, eval_set.source
     enc = [encode_codes(bnd, a, return_bands=True) for _, a in tclips]
     grids = [g for g, _ in enc]
     flat_c = np.concatenate([g.reshape(-1) for g in grids])

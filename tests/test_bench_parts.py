@@ -5,14 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from vqblur.engine.bench import (
-    excitation,
-    find_int8_sibling,
-    measure_delay,
-    simulate_schedule,
-    training_cost,
-)
-from vqblur.engine.energy import EnergyMeter, co2e_grams
+from vqblur.measure.compute import simulate_schedule
+from vqblur.measure.cost import training_cost
+from vqblur.measure.energy import EnergyMeter, co2e_grams
+from vqblur.measure.latency import excitation, measure_delay
+from vqblur.measure.run import find_int8_sibling
 
 
 def test_schedule_no_miss_when_fast():
@@ -82,7 +79,7 @@ def test_training_cost_from_export_summary():
 
 
 def test_nb_metrics_from_export():
-    from vqblur.engine.bench import manifest_nb_metrics
+    from vqblur.measure.nb import manifest_nb_metrics
 
     ev = {"n_cells": 10, "models": {"unigram": {"nll_nats": 5.0}, "full": {"nll_nats": 3.0}}}
     assert manifest_nb_metrics({"nb": {"file": "nb_table.npz", "evaluation": ev}}) == ev
@@ -92,7 +89,7 @@ def test_nb_metrics_from_export():
 def test_peak_rss_is_the_childs_own(tmp_path):
     """A big parent must not inflate the child's figure (ru_maxrss is inherited on Linux)."""
     from tests.toy_bundle import make_toy_bundle
-    from vqblur.engine.bench import peak_rss
+    from vqblur.measure.cost import peak_rss
 
     root = make_toy_bundle(tmp_path / "toy")
     big = np.ones(40_000_000)  # 320 MB in this process
@@ -116,7 +113,7 @@ def test_cli_user_errors(tmp_path, capsys):
 
 
 def test_nb_fit_splits_shapes():
-    from vqblur.engine.bench import nb_fit_splits
+    from vqblur.measure.nb import nb_fit_splits
 
     ev = {"n_cells": 3, "models": {"unigram": {"nll_nats": 5.0}, "full": {"nll_nats": 3.0}}}
     assert nb_fit_splits(ev) == {"eval": ev}

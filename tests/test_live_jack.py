@@ -87,7 +87,7 @@ def make_signal(seconds: float, channels: int = 1, seed: int = 1) -> np.ndarray:
 
 def measured_latency(x: np.ndarray, y: np.ndarray, max_lag: int) -> int:
     """Lag (samples) maximising the cross-correlation of y against x (first channel)."""
-    from vqblur.engine.bench import measure_delay
+    from vqblur.measure.latency import measure_delay
 
     return measure_delay(x[:, 0].astype(np.float64), y[:, 0].astype(np.float64), max_lag)
 

@@ -45,7 +45,7 @@ def built(tmp_path_factory):
     run = _fake_run(d / "run")
     bench = d / "bench.json"
     assert main(["bench", "--bundle", str(bundle), "--quick", "--quiet", "--json", str(bench),
-                 "--blocks", "64,512"]) == 0
+                 "--blocks", "64,512", "--no-render"]) == 0
     out = d / "out"
     assert main(["report", "--bench", str(bench), "--run", str(run), "--out", str(out), "--clips", "1",
                  "--quiet"]) == 0
@@ -83,3 +83,12 @@ def test_report_missing_run_is_user_error(tmp_path, capsys):
 
     assert main(["report", "--run", str(tmp_path / "nope"), "--out", str(tmp_path / "o")]) == 2
     assert "run folder not found" in capsys.readouterr().err
+
+
+def test_report_refuses_an_old_bench_json(tmp_path, capsys):
+    from vqblur.cli import main
+
+    old = tmp_path / "old.json"
+    old.write_text('{"vqblur_bench_version": 1, "bundles": []}')
+    assert main(["report", "--bench", str(old), "--out", str(tmp_path / "o"), "--quiet"]) == 2
+    assert "older `vqblur bench`" in capsys.readouterr().err

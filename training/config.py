@@ -91,7 +91,7 @@ class TrainConfig:
     eval_every: int = 250
     eval_examples: int = 32
     threads: int = 0  # torch threads (0 = torch's default)
-    watts_per_core: float = 10.0  # CPU energy estimate; see engine/energy.py
+    watts_per_core: float = 10.0  # CPU energy estimate; see measure/energy.py
 
 
 @dataclass

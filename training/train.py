@@ -19,10 +19,10 @@ import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
-from vqblur.engine.quality import log_spectral_distance_db, spectral_convergence_db
+from vqblur.measure.spectral import log_spectral_distance_db, spectral_convergence_db
 from vqblur.training.checkpoint import save_checkpoint
 from vqblur.training.config import Config, from_dict
-from vqblur.engine.energy import EnergyMeter, co2e_grams
+from vqblur.measure.energy import EnergyMeter, co2e_grams
 from vqblur.training.features import log_magnitude
 from vqblur.training.model import VQVAE
 

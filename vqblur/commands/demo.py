@@ -90,11 +90,11 @@ def run(args: argparse.Namespace) -> int:
     import soundfile as sf
 
     from vqblur.engine.automation import parse_breakpoints
-    from vqblur.engine.bench import measure_delay
+    from vqblur.measure.latency import measure_delay
     from vqblur.engine.bundle import default_bundle_path, load_bundle
     from vqblur.engine.core import Engine, Params
-    from vqblur.engine.energy import EnergyMeter
-    from vqblur.engine.quality import audio_quality
+    from vqblur.measure.energy import EnergyMeter
+    from vqblur.measure.spectral import audio_quality
     from vqblur.errors import UserError
 
     bundle = load_bundle(args.bundle or default_bundle_path())

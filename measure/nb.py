@@ -1,0 +1,96 @@
+"""Naive Bayes evaluation: held-out NLL and top-k of each cell's code given its neighbours
+(the bundle's table, full neighbourhood, as the offline blur uses it) against the unigram
+prior, on grids the bundle's encoder produced; and the NB fit's own metrics from a manifest."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from vqblur.engine.bundle import Bundle
+
+
+def nb_heldout(bundle: Bundle, grids: list[np.ndarray]) -> dict:
+    """NLL / top-k of each cell's code given its neighbours (full table offsets) vs the prior."""
+    from vqblur.engine.blur import load_nb_table
+
+    t = load_nb_table(bundle.nb_path)
+    K, R = t.codebook_size, t.rows
+    offs = t.offset_list
+    pr = max([abs(a) for a, _ in offs] + [0])
+    pcol = max([abs(b) for _, b in offs] + [0])
+    prior = np.asarray(t.log_prior, np.float64)
+    prior = prior - np.logaddexp.reduce(prior)
+    neigh = [np.vstack([np.asarray(t.log_neigh[o], np.float32), np.zeros((1, K), np.float32)])
+             for o in range(len(offs))]
+    base = (np.asarray(t.log_prior, np.float64)[None, :] + np.asarray(t.log_row, np.float64)).astype(np.float32)
+    nll = nll_u = 0.0
+    top1 = top5 = top1_u = top5_u = 0
+    n = 0
+    prior_rank = np.argsort(-prior)
+    for g in grids:
+        if g.size == 0:
+            continue
+        Tn = g.shape[1]
+        gp = np.full((R + 2 * pr, Tn + 2 * pcol), K, np.int64)
+        gp[pr : pr + R, pcol : pcol + Tn] = g
+        for c0 in range(0, Tn, 256):
+            c1 = min(Tn, c0 + 256)
+            L = np.repeat(base[:, None, :], c1 - c0, axis=1)  # [R, cols, K]
+            for (dr, dc), tab in zip(offs, neigh):
+                nb = gp[pr + dr : pr + dr + R, pcol + c0 + dc : pcol + c1 + dc]
+                L += tab[nb]
+            L = L.reshape(-1, K).astype(np.float64)
+            L -= np.logaddexp.reduce(L, axis=1, keepdims=True)
+            truth = g[:, c0:c1].reshape(-1)
+            idx = np.arange(len(truth))
+            nll += float(-L[idx, truth].sum())
+            nll_u += float(-prior[truth].sum())
+            rank5 = np.argpartition(-L, min(5, K - 1), axis=1)[:, :5]
+            top1 += int((np.argmax(L, axis=1) == truth).sum())
+            top5 += int((rank5 == truth[:, None]).any(axis=1).sum())
+            top1_u += int((truth == prior_rank[0]).sum())
+            top5_u += int(np.isin(truth, prior_rank[:5]).sum())
+            n += len(truth)
+    if n == 0:
+        return {"cells": 0}
+    return {
+        "cells": n, "offsets": [list(o) for o in offs],
+        "nll_nats": nll / n, "unigram_nll_nats": nll_u / n,
+        "nll_gain_nats": (nll_u - nll) / n,
+        "top1": top1 / n, "top5": top5 / n,
+        "unigram_top1": top1_u / n, "unigram_top5": top5_u / n,
+        "codes_in_use": int(len(np.unique(np.concatenate([g.reshape(-1) for g in grids])))),
+    }
+
+
+def manifest_nb_metrics(manifest: dict) -> dict | None:
+    """The NB fitting's own held-out evaluation, wherever the manifest records it:
+    ``nb.evaluation`` (what `vqblur export` copies from the fit's eval JSON: ``{"n_cells",
+    "models": {"unigram", "row_only", "full", "causal": {nll_nats, top1, top5, ...}}}``),
+    ``nb.metrics``, ``training.metrics.nb``, or nll/top keys in ``training.metrics``."""
+    nb = manifest.get("nb") or {}
+    if isinstance(nb, dict):
+        for key in ("evaluation", "metrics"):
+            if isinstance(nb.get(key), dict) and nb[key]:
+                return nb[key]
+    tm = (manifest.get("training") or {}).get("metrics") or {}
+    if isinstance(tm.get("nb"), dict):
+        return tm["nb"]
+    found = {k: v for k, v in tm.items() if "nll" in k.lower() or "top" in k.lower()}
+    return found or None
+
+
+def nb_fit_splits(fit) -> dict[str, dict]:
+    """The fit's evaluations by split, ``{split: {"n_cells", "models": {name: {nll_nats, top1, ...}}}}``,
+    from either an ``evaluate_nb`` result or the `vqblur fit-nb` summary (``{"evaluation": {"valid":
+    ..., "test": ...}, ...}``)."""
+    if not isinstance(fit, dict):
+        return {}
+    if isinstance(fit.get("models"), dict):
+        return {"eval": fit}
+    ev = fit.get("evaluation")
+    if isinstance(ev, dict):
+        if isinstance(ev.get("models"), dict):
+            return {"eval": ev}
+        return {k: v for k, v in ev.items() if isinstance(v, dict) and isinstance(v.get("models"), dict)}
+    return {}
