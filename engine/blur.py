@@ -592,6 +592,7 @@ def blur_grid(
     seed: int = 0,
     offsets="full",
     chunk: int = 2048,
+    selected_out: np.ndarray | None = None,
 ) -> np.ndarray:
     """Offline blur of a whole codemap ``codes[R, T]`` by Gibbs sweeps.
 
@@ -600,7 +601,8 @@ def blur_grid(
     ``time_span = (start_col, end_col)`` (or None) and knob values ``centre``, ``size``.
     Which cells are resampled is drawn once (cell resampled iff ``u < p``); the other cells
     never change. ``temperature`` is the knob value t (T = 4 t**2). ``offsets``: ``"full"``
-    (every table offset) or any spec :func:`select_offsets` takes. Returns a new int64 grid.
+    (every table offset) or any spec :func:`select_offsets` takes. Returns a new int64 grid;
+    ``selected_out`` (bool ``[R, T]``), when given, receives which cells were resampled.
     """
     table = _as_table(table)
     grid = np.asarray(codes)
@@ -620,6 +622,8 @@ def blur_grid(
     rng = np.random.Generator(np.random.PCG64(seed))
     T = knob_to_temperature(temperature)
     selected = rng.random(grid.shape) < prob if T > 0 else prob >= 0.5
+    if selected_out is not None:
+        selected_out[...] = selected & (sweeps > 0)
     out = grid.astype(np.int64, copy=True)
     if not selected.any() or sweeps <= 0:
         return out

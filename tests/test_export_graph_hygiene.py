@@ -1,5 +1,5 @@
 """Exported step graphs: opset >= 17, the full ONNX checker passes, every input/output shape
-is fixed (batch 1, no dynamic axes), names and order follow the manifest, dtypes follow the
+is fixed (batch 1; the decoder's axis 0 is a batch of streams), names and order follow the manifest, dtypes follow the
 contract, and parametrisations (weight norm) are baked into plain weights."""
 
 import json
@@ -38,27 +38,33 @@ def test_opset_checker_fixed_shapes_and_contract_names(bundle, part):
     assert opsets.get("", opsets.get("ai.onnx")) >= 17
     onnx.checker.check_model(model, full_check=True)
 
-    F, bins, rows = m["frames_per_column"], m["model_bins"], m["rows"]
+    F, bins = m["frames_per_column"], m["model_bins"]
+    n = m["levels"] * m["rows"] + m["rows_macro"]
     states = m[part]["states"]
     assert states, "the model has causal convolutions, so its step graphs carry state"
+    # format 2: the decoder's axis 0 is a batch of streams ("batch"), everything else fixed
+    B = 1 if part == "encoder" else "batch"
     if part == "encoder":
         want_in = [("logmag", [1, F, bins], onnx.TensorProto.FLOAT)]
-        want_out = [("codes", [1, rows], onnx.TensorProto.INT64)]
+        want_out = [("codes", [1, n], onnx.TensorProto.INT64)]
     else:
-        want_in = [("codes", [1, rows], onnx.TensorProto.INT64)]
-        want_out = [("logmag", [1, F, bins], onnx.TensorProto.FLOAT)]
-    want_in += [(s["name_in"], s["shape"], onnx.TensorProto.FLOAT) for s in states]
-    want_out += [(s["name_out"], s["shape"], onnx.TensorProto.FLOAT) for s in states]
+        want_in = [("codes", [B, n], onnx.TensorProto.INT64)]
+        want_out = [("logmag", [B, F, bins], onnx.TensorProto.FLOAT)]
+    want_in += [(s["name_in"], [B, *s["shape"][1:]], onnx.TensorProto.FLOAT) for s in states]
+    want_out += [(s["name_out"], [B, *s["shape"][1:]], onnx.TensorProto.FLOAT) for s in states]
     got_in = [(i.name, _dims(i), i.type.tensor_type.elem_type) for i in model.graph.input]
     got_out = [(o.name, _dims(o), o.type.tensor_type.elem_type) for o in model.graph.output]
     assert got_in == want_in
     assert got_out == want_out
     for i, s in enumerate(states):
         assert s["name_in"] == f"{part[:3]}_s{i}_in" and s["name_out"] == f"{part[:3]}_s{i}_out"
-    # weights are initializers, not inputs; shape inference stored fixed shapes for the values
+    # weights are initializers, not inputs; shape inference stored shapes for the values, fixed
+    # but for the decoder's batch axis
     assert not {i.name for i in model.graph.initializer} & {i.name for i in model.graph.input}
     for vi in model.graph.value_info:
-        assert all(isinstance(d, int) and d > 0 for d in _dims(vi)), (vi.name, _dims(vi))
+        dims = _dims(vi)
+        assert all((isinstance(d, int) and d > 0) or (part == "decoder" and d == "batch")
+                   for d in dims), (vi.name, dims)
 
 
 def test_state_specs_match_the_model(bundle, tmp_path):
@@ -92,9 +98,10 @@ def test_weight_norm_is_baked_in(tmp_path):
 
     sess = ort.InferenceSession(str(dec_path), providers=["CPUExecutionProvider"])
     codes = np.arange(cfg.rows, dtype=np.int64)[None] % cfg.model.codebook_size
-    feed = {"codes": codes, **{i.name: np.zeros(i.shape, np.float32) for i in sess.get_inputs()[1:]}}
+    feed = {"codes": codes, **{i.name: np.zeros((1, *i.shape[1:]), np.float32)
+                               for i in sess.get_inputs()[1:]}}
     y = sess.run(None, feed)[0]
     with torch.no_grad():
-        y_t, _ = model.decoder_step(torch.from_numpy(codes),
+        y_t, _ = model.decoder_step(torch.from_numpy(codes)[:, None], None,
                                     [torch.zeros(s) for s in model.decoder_state_shapes()])
     assert np.abs(y - y_t.numpy()).max() <= 1e-4

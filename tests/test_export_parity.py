@@ -65,8 +65,9 @@ def test_onnx_step_equals_torch_step_from_nonzero_state(exported):
     with torch.no_grad():
         for c in range(lm.shape[1] // 2):
             col = torch.from_numpy(np.ascontiguousarray(lm[:, 2 * c:2 * c + 2].T))[None]
-            k, enc_s = model.encoder_step(col, enc_s)
-            y, dec_s = model.decoder_step(k, dec_s)
+            micro, macro, enc_s = model.encoder_step(col, enc_s)
+            y, dec_s = model.decoder_step(micro, macro, dec_s)
+            k = micro.reshape(1, -1) if macro is None else torch.cat([micro.reshape(1, -1), macro], 1)
             assert np.array_equal(codes_o[:, c], k[0].numpy())
             codec.encode(col[0].numpy())
             y_o = codec.decode(k[0].numpy())

@@ -1,0 +1,87 @@
+"""The blur of one channel's code column on codec v2's two codemaps (the ``scale`` knob).
+
+A column's flat code vector (``OnnxCodec``'s layout, ``[n_codes]``) is micro level 0
+(``rows``), the finer micro levels 1..L-1 (``rows`` each), then the macro map
+(``rows_macro``). :class:`CodeBlur` resamples a zone of either map with its own Naive Bayes
+:class:`~vqblur.engine.blur.ZoneSampler`:
+
+* ``scale < 0.5``: micro level 0 (fine grain); in every resampled row, levels 1..L-1 are set
+  to K ("dropped": they decode as zero), so a blurred zone is coarser than its surroundings;
+* ``scale >= 0.5``: the macro map (broad envelope; zone size and centre read on its rows);
+  in the micro rows under a resampled macro cell, levels 1..L-1 are dropped (level 0 stays).
+
+Both samplers see every column (the inactive one at zone 0: it only records the column), so
+their histories stay current when ``scale`` moves. With a one-level bundle and no macro map
+this is exactly the v1 engine's ``ZoneSampler`` (same seed, same random stream). numpy only;
+``step`` allocates nothing.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from vqblur.engine.blur import ZoneSampler
+
+MACRO_SEED_OFFSET = 7919  # the macro sampler's seed = the micro sampler's + this
+
+
+def macro_rows_of(rows: int, macro_factor: int) -> np.ndarray:
+    """For each micro row, the macro row above it: [rows] intp."""
+    return np.arange(rows, dtype=np.intp) // max(macro_factor, 1)
+
+
+class CodeBlur:
+    """Zone resampling of flat code columns; see the module docstring."""
+
+    def __init__(self, micro_table, rows: int, levels: int = 1, *, codebook_size: int,
+                 macro_table=None, rows_macro: int = 0, macro_factor: int = 0, seed: int = 0):
+        self.rows, self.levels, self.K = int(rows), int(levels), int(codebook_size)
+        self.n_micro = self.levels * self.rows
+        self.rows_macro = int(rows_macro) if macro_table is not None else 0
+        self.n_codes = self.n_micro + self.rows_macro
+        self.micro = ZoneSampler(micro_table, self.rows, seed=seed)
+        self.macro = (ZoneSampler(macro_table, self.rows_macro, seed=seed + MACRO_SEED_OFFSET)
+                      if macro_table is not None else None)
+        self._under = macro_rows_of(self.rows, macro_factor)
+        self._mask = np.zeros(self.rows, dtype=bool)
+
+    @property
+    def resampled(self) -> np.ndarray:
+        """Micro rows whose finer levels the last step dropped (or, v1, rows resampled): [rows]."""
+        return self._mask
+
+    def reset(self, seed: int | None = None) -> None:
+        self.micro.reset(seed)
+        if self.macro is not None:
+            self.macro.reset(None if seed is None else seed + MACRO_SEED_OFFSET)
+        self._mask[:] = False
+
+    def step(self, clean: np.ndarray, out: np.ndarray, zone_size: float, centre: float,
+             temperature: float, scale: float = 0.0) -> np.ndarray:
+        """clean [n_codes] (the encoder's) -> out [n_codes] (blurred; may not alias clean)."""
+        R, nm = self.rows, self.n_micro
+        use_macro = self.macro is not None and scale >= 0.5
+        if self.n_codes > R:
+            out[R:] = clean[R:]
+        self.micro.step(clean[:R], 0.0 if use_macro else zone_size, centre, temperature, out=out[:R])
+        if self.macro is not None:
+            self.macro.step(clean[nm:], zone_size if use_macro else 0.0, centre, temperature,
+                            out=out[nm:])
+        if use_macro:
+            np.take(self.macro.resampled, self._under, out=self._mask)
+        else:
+            self._mask[:] = self.micro.resampled
+        if self.levels > 1:
+            fine = out[R:nm].reshape(self.levels - 1, R)
+            np.copyto(fine, self.K, where=self._mask[None, :])
+        return out
+
+
+def drop_finer_levels(grid: np.ndarray, resampled_rows: np.ndarray, levels: int, rows: int,
+                      codebook_size: int) -> np.ndarray:
+    """Offline: ``grid [n_codes, C]`` flat code columns; set micro levels 1..L-1 to K where
+    ``resampled_rows [rows, C]`` is True (in place; returns grid)."""
+    if levels > 1:
+        fine = grid[rows:levels * rows].reshape(levels - 1, rows, -1)
+        np.copyto(fine, codebook_size, where=resampled_rows[None])
+    return grid
