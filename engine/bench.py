@@ -83,8 +83,10 @@ DEFAULT_THREADS = (1, 2)
 DEFAULT_BLOCKS = (32, 64, 128, 256, 512, 1024)
 DEFAULT_SECONDS = 10.0
 #: knob values used for the timing runs: a typical blur, so the sampler's cost is included
+#: (detail at its default, 1: the second decoder stream's cost included; ``--detail`` etc. set it)
 TIMING_PARAMS = Params(zone_size=0.3, temperature=0.5, centre=0.5, mix=1.0)
-ZONE0 = Params(zone_size=0.0, temperature=0.5, centre=0.5, mix=1.0)
+#: zone-0 quality and latency: the codec alone (detail 0; at detail 1 zone 0 is the input itself)
+ZONE0 = Params(zone_size=0.0, temperature=0.5, centre=0.5, mix=1.0, detail=0.0)
 #: blur-strength curve grid
 CURVE_ZONES = (0.0, 0.1, 0.25, 0.5, 0.75, 1.0)
 CURVE_TEMPS = (0.0, 0.5, 1.0)
@@ -114,6 +116,7 @@ class BenchOptions:
     excitations: int = 32
     clips: int = 16  # test-split clips for quality / NB (at most)
     find_int8: bool = True
+    timing_params: Params = TIMING_PARAMS  #: knobs of the timing runs and the blur curve's detail
     log: Callable[[str], None] = field(default=lambda s: None, repr=False)
 
     def __post_init__(self) -> None:
@@ -627,14 +630,15 @@ def bench_quality(bundle: Bundle, clips: list[tuple[str, np.ndarray]], source: s
             "method": "zone size 0, mix 1, latency-aligned; engine.quality.audio_quality (n_fft 2048, hop 512); median over clips"}
 
 
-def bench_blur_curve(bundle: Bundle, clip: np.ndarray, zones, temps, seed: int, blur_ok: bool) -> list[dict]:
-    ref = render_aligned(_params_engine(bundle, ZONE0, seed=seed), clip)
+def bench_blur_curve(bundle: Bundle, clip: np.ndarray, zones, temps, seed: int, blur_ok: bool,
+                     detail: float = 0.0) -> list[dict]:
+    ref = render_aligned(_params_engine(bundle, ZONE0.replace(detail=detail), seed=seed), clip)
     S0 = stft_magnitude(ref)
     codes0 = encode_codes(bundle, clip) if blur_ok else None
     out = []
     for t in temps:
         for z in zones:
-            p = Params(zone_size=z, temperature=t, centre=0.5, mix=1.0)
+            p = Params(zone_size=z, temperature=t, centre=0.5, mix=1.0, detail=detail)
             y = render_aligned(_params_engine(bundle, p, seed=seed), clip)
             S = stft_magnitude(y)
             row = {"zone_size": z, "temperature": t,
@@ -681,13 +685,13 @@ def bench_bundle(path: Path, o: BenchOptions, clips, clip_source: str, audio_cli
         x = np.concatenate([x, x])
     x = np.ascontiguousarray(x[:n], dtype=np.float32)
     res["timing_audio_seconds"] = n / sr
-    res["timing_params"] = TIMING_PARAMS.as_dict()
+    res["timing_params"] = o.timing_params.as_dict()
 
     rtf = {}
     res["energy_by_threads"] = {}
     for th in o.threads:
         log(f"[{res['name']}] rtf, {th} thread(s), {o.repeats} x {n / sr:.1f} s")
-        r = bench_rtf(lambda th=th: _params_engine(bundle, TIMING_PARAMS, threads=th, seed=o.seed),
+        r = bench_rtf(lambda th=th: _params_engine(bundle, o.timing_params, threads=th, seed=o.seed),
                       x, sr, o.repeats, o.watts_per_core)
         rtf[str(th)] = r["rtf"]
         res.setdefault("rtf_runs", {})[str(th)] = r["rtf_runs"]
@@ -709,13 +713,13 @@ def bench_bundle(path: Path, o: BenchOptions, clips, clip_source: str, audio_cli
     res["rtf"] = rtf
 
     log(f"[{res['name']}] host blocks {list(o.blocks)}")
-    res["blocks"] = bench_blocks(lambda: _params_engine(bundle, TIMING_PARAMS, threads=o.threads[0], seed=o.seed),
+    res["blocks"] = bench_blocks(lambda: _params_engine(bundle, o.timing_params, threads=o.threads[0], seed=o.seed),
                                  x, sr, o.blocks)
 
     log(f"[{res['name']}] DSP-only baseline (IdentityCodec)")
-    b = bench_rtf(lambda: _dsp_engine(bundle), x, sr, o.repeats, o.watts_per_core)
+    b = bench_rtf(lambda: _dsp_engine(bundle, o.timing_params), x, sr, o.repeats, o.watts_per_core)
     bstats, bcols, bwall = b["_stats"]
-    base_blocks = bench_blocks(lambda: _dsp_engine(bundle), x, sr, [512])
+    base_blocks = bench_blocks(lambda: _dsp_engine(bundle, o.timing_params), x, sr, [512])
     m1 = rtf[str(o.threads[0])]
     res["baseline_dsp"] = {
         "codec": "IdentityCodec (STFT analysis + synthesis, no model, no blur)",
@@ -754,9 +758,10 @@ def bench_bundle(path: Path, o: BenchOptions, clips, clip_source: str, audio_cli
     temps = (0.5,) if o.quick else CURVE_TEMPS
     curve_clip = clips[0][1] if clips else synth_audio(2.0, sr, o.seed)
     curve_clip = curve_clip[: int((1.0 if o.quick else 2.0) * sr)]
-    res["blur_curve"] = bench_blur_curve(bundle, curve_clip, zones, temps, o.seed, blur_ok)
+    res["blur_curve"] = bench_blur_curve(bundle, curve_clip, zones, temps, o.seed, blur_ok,
+                                         o.timing_params.detail)
     res["blur_curve_method"] = ("SC / LSD (dB) of the blurred output against the zone-0 output on one "
-                                "clip (centre 0.5, mix 1); codes_changed: share of code cells the "
+                                f"clip (centre 0.5, mix 1, detail {o.timing_params.detail:g}); codes_changed: share of code cells the "
                                 "streaming sampler changed")
 
     res["training_cost"] = training_cost(man)
@@ -859,7 +864,7 @@ def run_bench(o: BenchOptions) -> dict:
         "settings": {"threads": list(o.threads), "blocks": list(o.blocks), "seconds": o.seconds,
                      "repeats": o.repeats, "excitations": o.excitations, "quick": o.quick, "seed": o.seed,
                      "watts_per_core": o.watts_per_core, "audio_dir": str(o.audio_dir) if o.audio_dir else None,
-                     "timing_params": TIMING_PARAMS.as_dict(), "targets": TARGETS},
+                     "timing_params": o.timing_params.as_dict(), "targets": TARGETS},
         "bundles": [],
     }
     for p in paths:

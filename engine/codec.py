@@ -6,6 +6,9 @@ Interface shared by every codec (the Engine relies on nothing else)::
     codec.bundle            Bundle or None
     codec.encode(logmag)    logmag [F, model_bins] float -> codes [rows] int64
     codec.decode(codes)     codes [rows] int64 -> logmag [F, model_bins] (float32/64)
+    codec.decode_pair(blurred, clean)
+                            two decoder streams, each with its own state:
+                            -> (logmag_b, logmag_c), each [F, model_bins]
     codec.reset()           states back to zeros
     codec.fork()            a codec with the same model and its own (zero) state
 
@@ -13,6 +16,17 @@ Interface shared by every codec (the Engine relies on nothing else)::
 thread by default, sequential execution); it owns the state arrays and feeds each call's
 ``state_out`` back as the next ``state_in``. ``IdentityCodec`` passes the log-magnitude through
 (tests, and the benchmark's DSP-only baseline).
+
+Two decoder streams (``decode_pair``, for the detail knob)
+-----------------------------------------------------------
+Stream b decodes the blurred codes (it is the stream ``decode`` advances), stream c the
+encoder's own codes; each has its own decoder state. While the two code columns are equal
+and the two states are equal (after ``reset``, and whenever the blur has left the codes alone
+long enough for the states to meet again), one decode serves both and the states stay
+shared. Otherwise both are decoded: in one ``sess.run`` with batch 2 when the decoder graph
+has a dynamic batch axis (and ran a batch-2 trial at load), else two runs of the batch-1
+graph. Do not mix ``decode`` and ``decode_pair`` on one codec: ``decode`` advances stream b
+only (it marks the streams as different).
 """
 
 from __future__ import annotations
@@ -46,6 +60,10 @@ class IdentityCodec:
 
     def decode(self, codes: np.ndarray) -> np.ndarray:
         return self._held
+
+    def decode_pair(self, blurred: np.ndarray, clean: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Both streams return the held column (an identity has no state)."""
+        return self._held, self._held
 
     def reset(self) -> None:
         self._held[:] = 0.0
@@ -103,6 +121,27 @@ class _Sessions:
                      **{s.name_in: np.zeros(s.shape, np.float32) for s in bundle.decoder_states}},
                     [("logmag", (1, F, mb), np.float32)]
                     + [(s.name_out, s.shape, np.float32) for s in bundle.decoder_states])
+        #: the decoder runs both streams of ``decode_pair`` in one call (batch 2)
+        self.dec_batch2 = self._batch2_ok(bundle, c)
+
+    def _batch2_ok(self, bundle: Bundle, c: SignalConfig) -> bool:
+        """True when every decoder input/output has a dynamic leading axis and a batch-2
+        trial run returns batch-2 outputs (else ``decode_pair`` makes two batch-1 runs)."""
+        ios = list(self.dec.get_inputs()) + list(self.dec.get_outputs())
+        if any(not io.shape or isinstance(io.shape[0], int) for io in ios):
+            return False
+        states = bundle.decoder_states
+        if any(not s.shape or s.shape[0] != 1 for s in states):
+            return False
+        F, mb = c.frames_per_column, c.model_bins
+        feed = {"codes": np.zeros((2, c.rows), np.int64),
+                **{s.name_in: np.zeros((2, *s.shape[1:]), np.float32) for s in states}}
+        try:
+            got = self.dec.run(None, feed)
+        except Exception:  # onnxruntime's own types: a graph that only runs at batch 1
+            return False
+        want = [(2, F, mb)] + [(2, *s.shape[1:]) for s in states]
+        return [tuple(np.shape(a)) for a in got] == want
 
     @staticmethod
     def _open(ort, so, path: Path):
@@ -166,6 +205,18 @@ class OnnxCodec:
             self._dec_feed[s.name_in] = np.zeros(s.shape, np.float32)
         self._enc_out = ["codes"] + [o for _, o in self._enc_states]
         self._dec_out = ["logmag"] + [o for _, o in self._dec_states]
+        # stream c (the encoder's codes) of decode_pair: its own codes buffer and states
+        self._codes_c = np.zeros((1, c.rows), np.int64)
+        self._dec_feed_c = {"codes": self._codes_c}
+        self._same = True  # stream c's state arrays are stream b's (shared, never written)
+        # batch-2 feed (one run for both streams), preallocated
+        self._batch2 = self._s.dec_batch2
+        if self._batch2:
+            self._codes2 = np.zeros((2, c.rows), np.int64)
+            self._dec_feed2 = {"codes": self._codes2}
+            for s in bundle.decoder_states:
+                self._dec_feed2[s.name_in] = np.zeros((2, *s.shape[1:]), np.float32)
+        self._share_states()
 
     @property
     def threads(self) -> int:
@@ -179,17 +230,76 @@ class OnnxCodec:
         return out[0][0]
 
     def decode(self, codes: np.ndarray) -> np.ndarray:
+        """Stream b alone: codes [rows] -> logmag [F, model_bins]."""
+        self._same = False
+        return self._decode_b(codes)
+
+    def _decode_b(self, codes: np.ndarray) -> np.ndarray:
         self._codes[0] = codes
         out = self._s.dec.run(self._dec_out, self._dec_feed)
         for (name_in, _), new in zip(self._dec_states, out[1:]):
             self._dec_feed[name_in] = new
         return out[0][0]
 
+    def _decode_c(self, codes: np.ndarray) -> np.ndarray:
+        self._codes_c[0] = codes
+        out = self._s.dec.run(self._dec_out, self._dec_feed_c)
+        for (name_in, _), new in zip(self._dec_states, out[1:]):
+            self._dec_feed_c[name_in] = new
+        return out[0][0]
+
+    def _decode_both(self, blurred: np.ndarray, clean: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """One batch-2 run: row 0 = stream b, row 1 = stream c."""
+        f2 = self._dec_feed2
+        self._codes2[0] = blurred
+        self._codes2[1] = clean
+        for name_in, _ in self._dec_states:
+            buf = f2[name_in]
+            buf[0] = self._dec_feed[name_in][0]
+            buf[1] = self._dec_feed_c[name_in][0]
+        out = self._s.dec.run(self._dec_out, f2)
+        for (name_in, _), new in zip(self._dec_states, out[1:]):
+            self._dec_feed[name_in] = new[0:1]
+            self._dec_feed_c[name_in] = new[1:2]
+        return out[0][0], out[0][1]
+
+    def _share_states(self) -> None:
+        for name_in, _ in self._dec_states:
+            self._dec_feed_c[name_in] = self._dec_feed[name_in]
+        self._same = True
+
+    def _states_equal(self) -> bool:
+        fb, fc = self._dec_feed, self._dec_feed_c
+        return all(np.array_equal(fb[n], fc[n]) for n, _ in self._dec_states)
+
+    def decode_pair(self, blurred: np.ndarray, clean: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Two decoder streams: blurred [rows] (stream b), clean [rows] (stream c) ->
+        (logmag_b, logmag_c), each [F, model_bins] float32.
+
+        Equal codes and equal states: one decode, the same array twice. Otherwise both
+        streams are decoded (one batch-2 run when the graph allows, else two runs); when the
+        codes were equal, the new states are compared and shared again if they met."""
+        same_codes = blurred is clean or np.array_equal(blurred, clean)
+        if same_codes and self._same:
+            lb = self._decode_b(blurred)
+            self._share_states()
+            return lb, lb
+        if self._batch2:
+            lb, lc = self._decode_both(blurred, clean)
+        else:
+            lb = self._decode_b(blurred)
+            lc = self._decode_c(clean)
+        self._same = False
+        if same_codes and self._states_equal():
+            self._share_states()
+        return lb, lc
+
     def reset(self) -> None:
         for s in self.bundle.encoder_states:
             self._enc_feed[s.name_in] = np.zeros(s.shape, np.float32)
         for s in self.bundle.decoder_states:
             self._dec_feed[s.name_in] = np.zeros(s.shape, np.float32)
+        self._share_states()
 
     def fork(self) -> "OnnxCodec":
         """Same sessions (no second copy of the model), its own zero state."""

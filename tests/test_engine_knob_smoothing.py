@@ -62,7 +62,7 @@ def test_knobs_reach_their_targets(toy):
     eng = Engine(toy, A)
     eng.set_params(temperature=0.9, mix=1.0)
     eng.process(np.zeros(SR // 4, np.float32))
-    assert eng._k_temp == 0.9 and eng._g_mix == 1.0
+    assert eng.knob("temperature") == 0.9 and eng._gs["mix"] == 1.0
     assert eng.params.temperature == 0.9 and eng.params.centre == A.centre
 
 

@@ -7,6 +7,7 @@ import argparse
 import sys
 
 from vqblur.commands.argtypes import positive_float as _positive_float
+from vqblur.engine import knobs as _knobs
 
 
 def _int_list(s: str) -> list[int]:
@@ -38,7 +39,8 @@ def register(subparsers) -> None:
             "  vqblur bench\n"
             "  vqblur bench --bundle presets/default_bundle,my_int8_bundle --json bench.json\n"
             "  vqblur bench --threads 1 --blocks 64,512 --seconds 30 --audio ~/music/stems\n"
-            "  vqblur bench --quick --json /tmp/b.json      # about 30 s, for tests"
+            "  vqblur bench --quick --json /tmp/b.json      # about 30 s, for tests\n"
+            "  vqblur bench --quick --detail 0              # timing runs with the codec alone"
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -61,6 +63,9 @@ def register(subparsers) -> None:
     p.add_argument("--quick", action="store_true",
                    help="short runs everywhere (threads 1, blocks 64,512, 2 s): about 30 s")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
+    _knobs.add_knob_arguments(  # the timing runs' knobs; the blur curve uses --detail too
+        p, default_note="for the timing runs; default: the bench's zone 0.3, temperature 0.5, "
+        "centre 0.5, mix 1 and the knob's own default otherwise")
     p.set_defaults(func=run)
 
 
@@ -102,7 +107,10 @@ def run(args) -> int:
     if args.repeats:
         kw["repeats"] = args.repeats
     log = (lambda s: None) if args.quiet else (lambda s: print(f"  {s}", file=sys.stderr, flush=True))
-    opts = BenchOptions(bundles=bundles, audio_dir=args.audio, watts_per_core=args.watts_per_core,
+    from vqblur.engine.bench import TIMING_PARAMS
+
+    timing = TIMING_PARAMS.replace(**_knobs.given_knobs(args))
+    opts = BenchOptions(timing_params=timing, bundles=bundles, audio_dir=args.audio, watts_per_core=args.watts_per_core,
                         quick=args.quick, seed=args.seed, find_int8=not args.no_int8, log=log, **kw)
     res = strip_for_json(run_bench(opts))
     print(format_table(res))

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import argparse
 
+from vqblur.engine import knobs as _knobs
+
 # zone opens from 0 while the temperature rises and the centre sweeps up, then closes again
 DEMO_AUTOMATION = [
     {"time": 0.0, "zone_size": 0.0, "temperature": 0.2, "centre": 0.15, "mix": 1.0},
@@ -22,8 +24,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="render the bundled clip with a knob automation (no audio interface needed)",
         description=(
             "Render the bundled 6 s clip (or --input) through the streaming engine twice: at "
-            "zone size 0 (the codec alone) and with a knob automation that opens the blur zone "
-            "while the temperature rises. Writes OUT/demo_input.wav, demo_zone0.wav, "
+            "zone size 0 and detail 0 (the codec alone) and with a knob automation that opens "
+            "the blur zone while the temperature rises (the knob options set the knobs the "
+            "automation does not name, e.g. --detail). Writes OUT/demo_input.wav, demo_zone0.wav, "
             "demo_blurred.wav and demo_spectrogram.png, and prints declared vs measured latency, "
             "real-time factor and energy per second of audio."
         ),
@@ -35,6 +38,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
     p.add_argument("--watts-per-core", type=float, default=None,
                    help="CPU power figure for the energy estimate when no RAPL counter is readable")
+    _knobs.add_knob_arguments(p, default_note="the automation's where it names the knob, else {default:g}")
     p.set_defaults(func=run)
 
 
@@ -93,8 +97,8 @@ def run(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     seconds = len(audio) / sr
 
-    # 1) zone 0: the codec alone, and the latency measured by cross-correlation
-    engine = Engine(bundle, Params(zone_size=0.0, mix=1.0), seed=args.seed)
+    # 1) zone 0 and detail 0: the codec alone, and the latency measured by cross-correlation
+    engine = Engine(bundle, Params(zone_size=0.0, mix=1.0, detail=0.0), seed=args.seed)
     engine.process(np.zeros(1, np.float32))  # warm the sessions
     engine.reset()
     D = engine.latency_samples
@@ -106,9 +110,11 @@ def run(args: argparse.Namespace) -> int:
 
     # 2) the automation, timed: real-time factor and energy per second of audio
     automation = parse_breakpoints(DEMO_AUTOMATION, "demo automation")
-    engine = Engine(bundle, Params(**automation.values_at(0.0)), seed=args.seed)
+    base = Params(**_knobs.given_knobs(args))
+    engine = Engine(bundle, base.replace(**automation.values_at(0.0)), seed=args.seed)
     meter = EnergyMeter(args.watts_per_core)
     blurred, cpu = _render(engine, audio, args.block, automation)
+    p = engine.params
     energy = meter.read()
     rtf = cpu / seconds
 
@@ -121,7 +127,9 @@ def run(args: argparse.Namespace) -> int:
     print(f"bundle       {bundle.root}")
     print(f"input        {src} ({seconds:.1f} s at {sr} Hz), host block {args.block}")
     print(f"latency      declared {D} samples = {1000 * D / sr:.2f} ms; measured {measured} samples")
-    print(f"zone 0       spectral convergence {quality['sc_db']:.1f} dB, log-spectral distance {quality['lsd_db']:.2f} dB")
+    print("knobs        " + "  ".join(f"{k} {v:g}" for k, v in p.as_dict().items() if k not in automation.curves)
+          + f"  (automated: {', '.join(automation.knobs)})")
+    print(f"zone 0       (detail 0, the codec alone) spectral convergence {quality['sc_db']:.1f} dB, log-spectral distance {quality['lsd_db']:.2f} dB")
     print(f"real time    {rtf:.3f} x (CPU seconds per second of audio, one thread; {1 / max(rtf, 1e-9):.0f}x faster than real time)")
     print(f"energy       {energy.joules / seconds:.3f} J per second of audio ({energy.method}: {energy.source})")
     print(f"wrote        {out / 'demo_input.wav'}, {out / 'demo_zone0.wav'}, {out / 'demo_blurred.wav'}, {png}")
@@ -137,7 +145,7 @@ def _plot(path, sr, audio, zone0, blurred, automation, seconds) -> None:
 
     fig, axes = plt.subplots(4, 1, figsize=(10, 10), sharex=True, gridspec_kw={"height_ratios": [3, 3, 3, 1.4]})
     for ax, sig, title in zip(axes, (audio, zone0, blurred),
-                              ("input", "zone 0 (the codec alone)", "blurred (automation below)")):
+                              ("input", "zone 0, detail 0 (the codec alone)", "blurred (automation below)")):
         ax.specgram(sig + 1e-9, NFFT=1024, Fs=sr, noverlap=768, cmap="magma", vmin=-140, vmax=-20)
         ax.set_ylabel("Hz")
         ax.set_ylim(0, 12000)
