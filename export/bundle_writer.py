@@ -138,8 +138,12 @@ def _prepare_out(out: Path) -> None:
 def export_bundle(checkpoint: str | Path, nb_path: str | Path, out_dir: str | Path,
                   int8: bool = False, calibration_audio: np.ndarray | None = None,
                   calibration_seconds: float = 20.0, opset: int = 17,
-                  int8_parts=("encoder", "decoder")) -> Path:
+                  int8_parts=("encoder", "decoder"), decoder_batch: str = "fixed") -> Path:
     """Write a verified bundle folder; returns its path.
+
+    ``decoder_batch``: ``"fixed"`` (batch 1) or ``"dynamic"`` (the decoder decodes the
+    engine's two streams in one run; see :func:`vqblur.export.onnx_export.export_step_graphs`;
+    not combined with ``int8``, which is calibrated and measured on batch-1 graphs).
 
     ``int8``: quantise the step graphs named in ``int8_parts`` (static, calibrated on real
     columns in streaming order: see :mod:`vqblur.export.quantize` and export/INT8.md);
@@ -151,6 +155,8 @@ def export_bundle(checkpoint: str | Path, nb_path: str | Path, out_dir: str | Pa
                                            export_step_graphs)
     from vqblur.training.checkpoint import load_checkpoint
 
+    if int8 and decoder_batch != "fixed":
+        raise ValueError("int8 export needs decoder_batch='fixed' (quantisation is calibrated on batch-1 graphs)")
     ckpt_path = resolve_checkpoint(checkpoint)
     nb_path = Path(nb_path).expanduser()
     out = Path(out_dir).expanduser()
@@ -162,7 +168,8 @@ def export_bundle(checkpoint: str | Path, nb_path: str | Path, out_dir: str | Pa
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}-export-", dir=out.parent))
     try:
-        _, _, enc_states, dec_states = export_step_graphs(model, tmp, opset=opset)
+        _, _, enc_states, dec_states = export_step_graphs(model, tmp, opset=opset,
+                                                          decoder_batch=decoder_batch)
         precision = "fp32"
         quant: dict[str, Any] | None = None
         if int8:

@@ -1,7 +1,10 @@
 """PyTorch VQ-VAE -> two per-step ONNX graphs with explicit streaming state.
 
 The step graphs follow docs/ARCHITECTURE.md ("Step graphs"): opset 17, batch 1, fixed
-shapes, no dynamic axes.
+shapes, no dynamic axes -- except, on request (``decoder_batch="dynamic"``), the decoder's
+leading axis: a dynamic ``batch`` on every decoder input and output, so the engine decodes
+its two streams (the detail knob's blurred and clean codes, ``OnnxCodec.decode_pair``) in
+one run. The manifest's state shapes keep batch 1 either way.
 
 ``encoder.onnx``: ``logmag`` float32 [1, F, model_bins] + ``enc_s{i}_in`` ->
 ``codes`` int64 [1, rows] + ``enc_s{i}_out``.
@@ -124,7 +127,7 @@ class DecoderStep(nn.Module):
 
 
 def _export(module: nn.Module, args: tuple, input_names: list[str], output_names: list[str],
-            opset: int):
+            opset: int, dynamic_batch: bool = False):
     import onnx
 
     buf = io.BytesIO()
@@ -137,6 +140,8 @@ def _export(module: nn.Module, args: tuple, input_names: list[str], output_names
             input_names=input_names, output_names=output_names,
             opset_version=opset, do_constant_folding=True, dynamo=False,
             export_params=True, keep_initializers_as_inputs=False,
+            dynamic_axes=({n: {0: "batch"} for n in input_names + output_names}
+                          if dynamic_batch else None),
         )
     return onnx.load_from_string(buf.getvalue())
 
@@ -155,10 +160,16 @@ def finalize(model_proto, path: Path, doc: str = ""):
     return inferred
 
 
+DECODER_BATCH = ("fixed", "dynamic")
+
+
 def export_step_graphs(model: VQVAE, out_dir: str | Path, opset: int = OPSET,
-                       rewrites: dict | None = None
+                       rewrites: dict | None = None, decoder_batch: str = "fixed",
                        ) -> tuple[Path, Path, list[StateInfo], list[StateInfo]]:
     """Write ``encoder.onnx`` and ``decoder.onnx`` into ``out_dir``.
+
+    ``decoder_batch``: ``"fixed"`` (batch 1, the contract's default) or ``"dynamic"`` (a
+    dynamic leading axis on every decoder input and output: one run decodes several streams).
 
     ``rewrites``: keyword arguments for :func:`vqblur.export.fast_layers.apply_rewrites`
     (None: ``DEFAULT_REWRITES``; ``{"subpixel": False, "causal": None}`` traces the model's
@@ -166,6 +177,8 @@ def export_step_graphs(model: VQVAE, out_dir: str | Path, opset: int = OPSET,
     """
     if opset < 17:
         raise ValueError(f"opset {opset} < 17 (the bundle contract needs 17 or newer)")
+    if decoder_batch not in DECODER_BATCH:
+        raise ValueError(f"decoder_batch must be one of {DECODER_BATCH}, not {decoder_batch!r}")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     m = strip_parametrizations(model)
@@ -186,7 +199,8 @@ def export_step_graphs(model: VQVAE, out_dir: str | Path, opset: int = OPSET,
     dec_args = (torch.zeros(1, rows, dtype=torch.int64),) + tuple(torch.zeros(s.shape) for s in dec_states)
     dec_proto = _export(DecoderStep(m), dec_args,
                         ["codes"] + [s.name_in for s in dec_states],
-                        ["logmag"] + [s.name_out for s in dec_states], opset)
+                        ["logmag"] + [s.name_out for s in dec_states], opset,
+                        dynamic_batch=decoder_batch == "dynamic")
     dec_path = out / DECODER_FILE
     finalize(dec_proto, dec_path,
              "vqblur decoder step: codes [1,rows] + states -> raw log-magnitude column [1,F,bins] + states")

@@ -41,6 +41,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "test split if cached, else the valid split, else a synthetic signal)")
     p.add_argument("--seconds", type=float, default=10.0, help="seconds of audio for parity (default 10)")
     p.add_argument("--no-parity", action="store_true", help="skip the parity check")
+    p.add_argument("--decoder-batch", choices=["fixed", "dynamic"], default="fixed",
+                   help="decoder graph batch axis: fixed (1, default) or dynamic (the engine then "
+                        "decodes the detail knob's two streams in one run; not with --int8)")
     p.set_defaults(func=run)
 
 
@@ -60,6 +63,8 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--int8-parts must name encoder and/or decoder, got {args.int8_parts!r}")
     if args.seconds <= 0:
         raise UserError(f"--seconds must be positive, got {args.seconds}")
+    if args.int8 and args.decoder_batch != "fixed":
+        raise UserError("--decoder-batch dynamic cannot be combined with --int8")
     ckpt = resolve_checkpoint(args.checkpoint)
     model, cfg, _ = load_checkpoint(ckpt)
     if args.audio:
@@ -71,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
     calib = audio[n_eval:] if len(audio) >= n_eval + 5 * cfg.audio.sample_rate else audio
 
     out = export_bundle(ckpt, args.nb, args.out, int8=args.int8, calibration_audio=calib if args.int8 else None,
-                        int8_parts=parts)
+                        int8_parts=parts, decoder_batch=args.decoder_batch)
     size = bundle_size(out)
     m = json.loads((out / "manifest.json").read_text())
     print(f"bundle: {out} ({size / 1e6:.2f} MB, {m['precision']}; "
