@@ -6,7 +6,8 @@ the names ``KNOBS`` (``engine/core.py``, ``engine/midi.py``), the CLI flags of `
 ``blur``, ``demo``, ``live`` and ``bench`` (:func:`add_knob_arguments`), preset and automation
 validation (:func:`check_value`), the default MIDI CC map (:func:`default_cc_map`),
 controller-map checks and ``--learn``, the live status line (:func:`status_text`) and the docs
-table (:func:`docs_table`, checked against README.md and docs/ARCHITECTURE.md by a test).
+table (:func:`docs_table`, checked against README.md and docs/ARCHITECTURE.md by a test;
+``python -m vqblur.engine.knobs`` rewrites both).
 
 Adding a knob = one declaration here + its DSP (the engine reads the smoothed value of a
 ``"column"`` knob as ``engine.knob(name)``, the per-sample ramp of a ``"sample"`` knob is
@@ -26,7 +27,9 @@ from __future__ import annotations
 
 import argparse
 import math
+import re
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable, Iterable, Literal
 
 Smoothing = Literal["column", "sample"]
@@ -234,3 +237,27 @@ def docs_table() -> str:
         sm = "per code column" if k.smoothing == "column" else "per sample"
         lines.append(f"| `{k.name}` | {k.default:g} | {sm} | {k.cc} | {k.mapping} |")
     return "\n".join(lines)
+
+
+_DOC_TABLE = re.compile(r"(<!-- knobs:begin[^>]*-->\n)(.*?)(\n<!-- knobs:end -->)", re.S)
+
+
+def write_docs_tables(paths: Iterable[str | Path]) -> list[Path]:
+    """Rewrite the knobs table between the markers in each file; returns the files changed."""
+    changed = []
+    for p in map(Path, paths):
+        text = p.read_text(encoding="utf-8")
+        new = _DOC_TABLE.sub(lambda m: m.group(1) + docs_table() + m.group(3), text)
+        if new != text:
+            p.write_text(new, encoding="utf-8")
+            changed.append(p)
+    return changed
+
+
+if __name__ == "__main__":  # python -m vqblur.engine.knobs [FILE ...]: regenerate the docs tables
+    import sys
+
+    root = Path(__file__).resolve().parent.parent
+    files = sys.argv[1:] or [root / "README.md", root / "docs" / "ARCHITECTURE.md"]
+    for f in write_docs_tables(files):
+        print(f"rewrote the knobs table in {f}")

@@ -115,7 +115,7 @@ def test_docs_tables_list_exactly_the_declared_knobs(doc):
     text = (ROOT / doc).read_text(encoding="utf-8")
     m = re.search(r"<!-- knobs:begin[^>]*-->\n(.*?)\n<!-- knobs:end -->", text, re.S)
     assert m, f"{doc}: no knobs table between the knobs:begin/end markers"
-    assert m.group(1) == K.docs_table(), f"{doc}: regenerate the table from vqblur.engine.knobs.docs_table()"
+    assert m.group(1) == K.docs_table(), f"{doc}: regenerate it: python -m vqblur.engine.knobs"
     names = re.findall(r"^\| `(\w+)` \|", m.group(1), re.M)
     assert tuple(names) == K.NAMES
 
@@ -126,3 +126,11 @@ def test_shipped_presets_set_detail():
     assert load_preset("default").params.detail == 1.0
     codec = load_preset("codec").params
     assert codec.detail == 0.0 and codec.zone_size == 0.0
+
+
+def test_docs_tables_are_regenerated_from_the_declaration(tmp_path):
+    doc = tmp_path / "doc.md"
+    doc.write_text("intro\n<!-- knobs:begin x -->\n| stale |\n<!-- knobs:end -->\nend\n", encoding="utf-8")
+    assert K.write_docs_tables([doc]) == [doc]
+    assert doc.read_text() == f"intro\n<!-- knobs:begin x -->\n{K.docs_table()}\n<!-- knobs:end -->\nend\n"
+    assert K.write_docs_tables([doc]) == []  # already current
