@@ -209,6 +209,8 @@ class OnnxCodec:
         self._codes_c = np.zeros((1, c.rows), np.int64)
         self._dec_feed_c = {"codes": self._codes_c}
         self._same = True  # stream c's state arrays are stream b's (shared, never written)
+        self._codes_eq = np.zeros(c.rows, bool)  # comparison buffers: decode_pair allocates nothing
+        self._state_eq = {s.name_in: np.zeros(s.shape, bool) for s in bundle.decoder_states}
         # batch-2 feed (one run for both streams), preallocated
         self._batch2 = self._s.dec_batch2
         if self._batch2:
@@ -270,7 +272,12 @@ class OnnxCodec:
 
     def _states_equal(self) -> bool:
         fb, fc = self._dec_feed, self._dec_feed_c
-        return all(np.array_equal(fb[n], fc[n]) for n, _ in self._dec_states)
+        for n, _ in self._dec_states:
+            eq = self._state_eq[n]
+            np.equal(fb[n], fc[n], out=eq)
+            if not eq.all():
+                return False
+        return True
 
     def decode_pair(self, blurred: np.ndarray, clean: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Two decoder streams: blurred [rows] (stream b), clean [rows] (stream c) ->
@@ -279,7 +286,10 @@ class OnnxCodec:
         Equal codes and equal states: one decode, the same array twice. Otherwise both
         streams are decoded (one batch-2 run when the graph allows, else two runs); when the
         codes were equal, the new states are compared and shared again if they met."""
-        same_codes = blurred is clean or np.array_equal(blurred, clean)
+        same_codes = blurred is clean
+        if not same_codes:
+            np.equal(blurred, clean, out=self._codes_eq)
+            same_codes = bool(self._codes_eq.all())
         if same_codes and self._same:
             lb = self._decode_b(blurred)
             self._share_states()
