@@ -40,7 +40,7 @@ def register(subparsers) -> None:
             "  vqblur bench --bundle presets/default_bundle,my_int8_bundle --json bench.json\n"
             "  vqblur bench --threads 1 --blocks 64,512 --seconds 30 --audio ~/music/stems\n"
             "  vqblur bench --quick --json /tmp/b.json      # about 30 s, for tests\n"
-            "  vqblur bench --quick --detail 0              # timing runs with the codec alone"
+            "  vqblur bench --quick --detail 0              # timing runs (and blur curve) at detail 0"
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
