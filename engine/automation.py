@@ -20,7 +20,10 @@ Two sources:
     71     centre        sound controller 2, resonance
     91     mix           effects 1 depth
     80     bypass        general purpose 5 (>= 64 on)
+    75     detail        sound controller 6
     ====== ============= ==============================
+
+  (the declared default CCs, ``vqblur.engine.knobs``; a toggle knob is on for ``v >= 64``)
 
 ``Automation.values_at(t)`` -> ``{knob: value}`` for the automated knobs.
 Malformed files raise :class:`vqblur.errors.UserError` naming the file (and the entry).
@@ -35,11 +38,10 @@ from pathlib import Path
 
 import numpy as np
 
-from vqblur.engine.core import KNOBS
+from vqblur.engine import knobs as _knobs
 from vqblur.errors import UserError
 
-DEFAULT_CC_MAP: dict[int, str] = {1: "zone_size", 74: "temperature", 71: "centre", 91: "mix",
-                                  80: "bypass"}
+DEFAULT_CC_MAP: dict[int, str] = _knobs.default_cc_map()
 
 
 @dataclass
@@ -82,12 +84,14 @@ def _short(v) -> str:
     return r if len(r) <= 40 else r[:37] + "..."
 
 
-def _knob_value(v, where: str) -> float:
+def _knob_value(k: str, v, where: str) -> float:
     if isinstance(v, bool) or not isinstance(v, (int, float)) or math.isnan(_as_float(v)):
-        raise UserError(f"{where} must be a number in 0..1, got {_short(v)}")
-    if not 0.0 <= _as_float(v) <= 1.0:
-        raise UserError(f"{where} = {_short(v)} is out of range 0..1")
-    return float(v)
+        lo, hi = _knobs.BY_NAME[k].lo, _knobs.BY_NAME[k].hi
+        raise UserError(f"{where}: '{k}' must be a number in {lo:g}..{hi:g}, got {_short(v)}")
+    try:
+        return _knobs.check_value(k, v, where)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
 
 
 def parse_breakpoints(points, source: str = "<memory>") -> Automation:
@@ -106,9 +110,9 @@ def parse_breakpoints(points, source: str = "<memory>") -> Automation:
         for k, v in bp.items():
             if k == "time":
                 continue
-            if k not in KNOBS:
-                raise UserError(f"{where}: unknown knob '{k}'; knobs are {', '.join(KNOBS)}")
-            acc.setdefault(k, []).append((float(t), i, _knob_value(v, f"{where}: '{k}'")))
+            if k not in _knobs.BY_NAME:
+                raise UserError(f"{where}: unknown knob '{k}'; knobs are {', '.join(_knobs.NAMES)}")
+            acc.setdefault(k, []).append((float(t), i, _knob_value(k, v, where)))
     if not acc:
         raise UserError(f"{source}: no breakpoint names a knob")
     curves = {}
@@ -123,7 +127,7 @@ def automation_from_midi(path: str | Path, cc_map: dict[int, str] | None = None)
 
     cc_map = DEFAULT_CC_MAP if cc_map is None else cc_map
     for cc, k in cc_map.items():
-        if k not in KNOBS:
+        if k not in _knobs.BY_NAME:
             raise UserError(f"CC map: CC {cc} -> unknown knob '{k}'")
     try:
         mid = mido.MidiFile(str(path))
@@ -135,7 +139,7 @@ def automation_from_midi(path: str | Path, cc_map: dict[int, str] | None = None)
         t += msg.time
         if msg.type == "control_change" and msg.control in cc_map:
             k = cc_map[msg.control]
-            v = (1.0 if msg.value >= 64 else 0.0) if k == "bypass" else msg.value / 127.0
+            v = _knobs.BY_NAME[k].from_midi(msg.value)
             acc.setdefault(k, []).append((t, v))
     if not acc:
         ccs = ", ".join(f"CC {c} -> {k}" for c, k in sorted(cc_map.items()))

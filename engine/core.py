@@ -11,11 +11,19 @@ Guarantees
 * Latency: ``y[n] = x[n - D]`` with ``D = N - 1 + (F-1) R`` (399 samples = 8.3 ms at 48 kHz)
   when the codec is an identity; the dry path is delayed by the same D so dry/wet mixing is
   phase-aligned.
-* Knobs are read from an immutable :class:`Params` snapshot once per ``process`` call (another
-  thread may call ``set_params`` at any time; it swaps the snapshot). Smoothing:
-  zone size, temperature and centre with a one-pole per code column (time constant
-  ``CODEC_KNOB_TAU`` = 20 ms); mix and bypass with a per-sample one-pole (``GAIN_TAU`` = 10 ms,
-  computed in closed form, vectorised). Bypass > 0.5 crossfades to the delayed dry signal.
+* Knobs (declared once in :mod:`vqblur.engine.knobs`; :class:`Params` has one field per knob)
+  are read from an immutable :class:`Params` snapshot once per ``process`` call (another
+  thread may call ``set_params`` at any time; it swaps the snapshot). Smoothing as declared:
+  "column" knobs (zone size, temperature, centre, detail) with a one-pole per code column
+  (time constant ``CODEC_KNOB_TAU`` = 20 ms); "sample" knobs (mix, bypass) with a per-sample
+  one-pole (``GAIN_TAU`` = 10 ms, computed in closed form, vectorised). Bypass > 0.5
+  crossfades to the delayed dry signal.
+* Detail: two decoder streams per channel (``codec.decode_pair``): b = the blurred codes,
+  c = the encoder's codes; per column, in log-magnitude at the model's bins,
+  ``out = dec(b) + detail * (L_in - dec(c))`` (:func:`apply_detail`), ``L_in`` the column's
+  input log-magnitude. Detail 1 with zone 0 gives ``y[n] = x[n - D]`` (float precision,
+  below the limiter's knee); detail 0 is the codec's resynthesis, exactly as without the
+  second stream.
 * Safety: NaN/Inf input samples become 0; decoded log-magnitudes are sanitised and clamped;
   the output goes through a memoryless soft limiter (identity up to ``LIMIT_KNEE`` = 0.89,
   about -1 dBFS, then a tanh knee that never reaches 1) and a final clip, so every output
@@ -44,6 +52,7 @@ from pathlib import Path
 
 import numpy as np
 
+from vqblur.engine import knobs as _knobs
 from vqblur.engine.bundle import Bundle, load_bundle
 from vqblur.engine.dsp import StreamingStft
 
@@ -53,31 +62,17 @@ GAIN_TAU = 0.010  # s, per-sample one-pole for mix / bypass gains
 LIMIT_KNEE = 0.89  # soft limiter: identity below, tanh knee above, never reaching 1.0
 INPUT_CLAMP = 1.0e6  # |input| beyond this (+120 dBFS) is clamped: keeps every FFT/sum finite
 
-KNOBS = ("zone_size", "temperature", "centre", "mix", "bypass")
+KNOBS: tuple[str, ...] = _knobs.NAMES  # declared once, in vqblur.engine.knobs
 
 
-@dataclass(frozen=True)
-class Params:
-    """Knob values, each 0..1 (values outside are clamped; NaN or non-numbers are refused)."""
+class _ParamsBase:
+    """Methods of :class:`Params` (its fields come from ``vqblur.engine.knobs.ALL``)."""
 
-    zone_size: float = 0.0
-    temperature: float = 0.5
-    centre: float = 0.5
-    mix: float = 1.0
-    bypass: float = 0.0
+    __slots__ = ()
 
     def __post_init__(self) -> None:
         for f in KNOBS:
-            v = getattr(self, f)
-            if isinstance(v, bool) or not isinstance(v, (int, float, np.floating, np.integer)):
-                raise ValueError(f"knob {f} must be a number in 0..1, got {v!r}")
-            try:
-                v = float(v)
-            except OverflowError:  # an integer too large for a float: clamp like any other
-                v = math.inf if v > 0 else -math.inf
-            if math.isnan(v):
-                raise ValueError(f"knob {f} must be a number in 0..1, got NaN")
-            object.__setattr__(self, f, min(1.0, max(0.0, v)))
+            object.__setattr__(self, f, _knobs.clamp(f, getattr(self, f)))
 
     def replace(self, **kw) -> "Params":
         unknown = set(kw) - set(KNOBS)
@@ -87,6 +82,20 @@ class Params:
 
     def as_dict(self) -> dict[str, float]:
         return {f: getattr(self, f) for f in KNOBS}
+
+
+#: Knob values, each 0..1 (values outside are clamped; NaN or non-numbers are refused):
+#: ``Params(zone_size=0.3, detail=1.0)``; one float field per declared knob, in declaration
+#: order, with the declared default.
+Params = dataclasses.make_dataclass(
+    "Params",
+    [(k.name, float, dataclasses.field(default=k.default)) for k in _knobs.ALL],
+    bases=(_ParamsBase,),
+    frozen=True,
+)
+Params.__module__ = __name__
+Params.__doc__ = ("Knob values, each 0..1 (clamped; NaN or non-numbers refused). Fields: "
+                  + ", ".join(f"{k.name}={k.default:g}" for k in _knobs.ALL) + ".")
 
 
 @dataclass
@@ -236,6 +245,7 @@ class Engine:
         D = self.stft.latency
         self._dry = np.zeros((channels, D + CHUNK))
         self._codes_out = np.zeros((channels, self.config.frames_per_column, self.config.model_bins))
+        self._blurred = np.zeros((channels, self.config.rows), np.int64)
         self.stats = EngineStats()
         self.reset()
 
@@ -254,9 +264,13 @@ class Engine:
         return p
 
     def _snap_knobs(self, p: Params) -> None:
-        self._k_zone, self._k_temp, self._k_centre = p.zone_size, p.temperature, p.centre
-        self._g_mix = p.mix
-        self._g_byp = 1.0 if p.bypass > 0.5 else 0.0
+        """Jump every smoothed knob to ``p`` (no ramp)."""
+        self._kcol = {k.name: k.target(getattr(p, k.name)) for k in _knobs.COLUMN}
+        self._gs = {k.name: k.target(getattr(p, k.name)) for k in _knobs.SAMPLE}
+
+    def knob(self, name: str) -> float:
+        """The current smoothed value of a per-column knob (what the last column used)."""
+        return self._kcol[name]
 
     # ---- state ------------------------------------------------------------------------
     @property
@@ -305,22 +319,27 @@ class Engine:
             t1 = pc()
             st.stft += t1 - t0
             # per-column one-pole smoothing of the codec knobs
-            self._k_zone = _approach(self._k_zone, p.zone_size, a)
-            self._k_temp = _approach(self._k_temp, p.temperature, a)
-            self._k_centre = _approach(self._k_centre, p.centre, a)
+            kc = self._kcol
+            for k in _knobs.COLUMN:
+                kc[k.name] = _approach(kc[k.name], k.target(getattr(p, k.name)), a)
+            zone, centre, temp, detail = kc["zone_size"], kc["centre"], kc["temperature"], kc["detail"]
             for ch, codec in enumerate(self.codecs):
                 t0 = pc()
-                codes = codec.encode(lm[ch])
+                clean = codec.encode(lm[ch])
                 # a wild encoder (or a NaN it was fed) must not index outside the codebook
-                np.clip(codes, 0, self._kmax, out=codes)
+                np.clip(clean, 0, self._kmax, out=clean)
                 t1 = pc()
                 st.encoder += t1 - t0
+                blurred = clean
                 if self.samplers is not None:
-                    codes = self.samplers[ch].step(codes, self._k_zone, self._k_centre, self._k_temp)
+                    blurred = self.samplers[ch].step(clean, zone, centre, temp, out=self._blurred[ch])
                     t2 = pc()
                     st.blur += t2 - t1
                     t1 = t2
-                out[ch] = codec.decode(codes)
+                # two decoder streams: b (blurred codes) and c (the encoder's); one decode
+                # when they agree (codes and state)
+                lb, lc = codec.decode_pair(blurred, clean)
+                apply_detail(lb, lc, lm[ch], detail, out[ch])
                 st.decoder += pc() - t1
             t0 = pc()
             stft.synthesise_column(out)
@@ -338,8 +357,8 @@ class Engine:
         t1 = pc()
         st.overlap_add += t1 - t0
         # gains: wet = (1 - bypass) * mix, dry = 1 - wet (equal-gain crossfade)
-        gm = self._ramp("_g_mix", p.mix, n)
-        gb = self._ramp("_g_byp", 1.0 if p.bypass > 0.5 else 0.0, n)
+        gm = self._ramp("mix", p.mix, n)
+        gb = self._ramp("bypass", p.bypass, n)
         gw = (1.0 - gb) * gm
         if np.ndim(gw):
             gw = gw[:, None]
@@ -349,15 +368,34 @@ class Engine:
         st.samples += n
         return y
 
-    def _ramp(self, name: str, target: float, n: int):
-        """Per-sample one-pole toward target over the next n samples (closed form)."""
-        g = getattr(self, name)
+    def _ramp(self, name: str, value: float, n: int):
+        """Per-sample one-pole of a "sample" knob toward its target over the next n samples
+        (closed form): a float when settled, else an array [n]."""
+        target = _knobs.BY_NAME[name].target(value)
+        g = self._gs[name]
         if g == target:
             return g
         seq = target + (g - target) * self._pow[:n]
         last = float(seq[-1])
-        setattr(self, name, target if abs(last - target) < 1e-9 else last)
+        self._gs[name] = target if abs(last - target) < 1e-9 else last
         return seq
+
+
+def apply_detail(lb: np.ndarray, lc: np.ndarray, lin: np.ndarray, detail: float,
+                 out: np.ndarray) -> np.ndarray:
+    """The detail knob, in log-magnitude, in place into ``out`` (all ``[F, model_bins]``):
+    ``out = lb + detail * (lin - lc)``; ``out = lb`` exactly at detail 0 (``lc`` unused).
+
+    ``lb`` = dec(blurred codes), ``lc`` = dec(the encoder's codes), ``lin`` = the input's own
+    log-magnitude (what the encoder saw). Allocates nothing."""
+    if detail == 0.0:
+        out[...] = lb
+        return out
+    np.subtract(lin, lc, out=out)
+    if detail != 1.0:
+        out *= detail
+    out += lb
+    return out
 
 
 def _approach(cur: float, target: float, a: float) -> float:

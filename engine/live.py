@@ -663,20 +663,16 @@ class LiveRunner:
 # ============================================================================ status
 def format_status(runner: LiveRunner, midi=None, cpu: float | None = None,
                   dsp: float | None = None) -> str:
+    from vqblur.engine.knobs import status_text
+
     kv = runner.knob_values or {}
-
-    def k(name, fmt="{:.2f}"):
-        v = kv.get(name)
-        return "-" if v is None else fmt.format(v)
-
     parts = []
     if cpu is not None:
         parts.append(f"cpu {cpu:5.1f}%")
     if dsp is not None:
         parts.append(f"dsp {dsp:5.1f}%")
     parts.append(f"lat {runner.latency_ms:5.2f} ms")
-    parts.append(f"zone {k('zone_size')} temp {k('temperature')} ctr {k('centre')} "
-                 f"mix {k('mix')} byp {'on' if kv.get('bypass', 0) > 0.5 else 'off'}")
+    parts.append(status_text(kv))  # every declared knob, and "blur off" at zone size 0
     parts.append(f"under {runner.underruns} over {runner.overruns} late {runner.deadline_misses} "
                  f"xrun {runner.status_flags}")
     if midi is not None:

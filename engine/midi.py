@@ -19,6 +19,8 @@ How it fits together
 
 Knob values are scaled ``cc / 127``. A map entry with ``toggle = true`` (for momentary
 buttons, e.g. bypass) flips between 0 and 1 on every press (a value >= 64 after < 64).
+The knob names, and which knobs are switches (``--learn`` binds those as toggles), come from
+the declaration in :mod:`vqblur.engine.knobs`.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from typing import Callable, Iterable
 
 import numpy as np
 
+from vqblur.engine import knobs as _knobs
 from vqblur.errors import PresetError, UserError
 
 try:  # Python 3.11+
@@ -40,7 +43,7 @@ try:  # Python 3.11+
 except ModuleNotFoundError:  # pragma: no cover - 3.10
     import tomli as _toml  # type: ignore[no-redef]
 
-KNOBS: tuple[str, ...] = ("zone_size", "temperature", "centre", "mix", "bypass")
+KNOBS: tuple[str, ...] = _knobs.NAMES  # declared once, in vqblur.engine.knobs
 
 #: shipped controller maps
 #: rtmidi's input queue (messages): room for ~1 s of a 10,000 message/s flood.
@@ -504,7 +507,7 @@ class KnobReader:
 # =========================================================================== learn
 def learn(midi: MidiInput, knobs: Iterable[str] = KNOBS,
           prompt: Callable[[str], None] | None = None, timeout_s: float = 60.0,
-          settle_s: float = 0.3, toggle: Iterable[str] = ("bypass",),
+          settle_s: float = 0.3, toggle: Iterable[str] = _knobs.TOGGLES,
           should_stop: Callable[[], bool] | None = None) -> ControllerMap:
     """Assign each knob to the next control (channel, CC) that moves after its prompt.
 

@@ -7,11 +7,12 @@ is chosen by name (``"smear"``) or by path (``"./my.toml"``). Format::
     description = "..."            # optional
 
     [knobs]                        # every key optional; missing knobs keep Params() defaults
-    zone_size = 0.5                # each a number in 0..1 (docs/ARCHITECTURE.md "Knobs")
-    temperature = 0.45
+    zone_size = 0.5                # each a number in 0..1 (docs/ARCHITECTURE.md "Knobs");
+    temperature = 0.45             # the knobs are those declared in vqblur.engine.knobs
     centre = 0.4
     mix = 1.0
     bypass = 0.0
+    detail = 1.0
 
     [controller]                   # optional
     map = "generic"                # a map name in presets/controllers/ (or a path), used by
@@ -23,12 +24,12 @@ raises :class:`vqblur.errors.PresetError` naming the file and the key.
 
 from __future__ import annotations
 
-import math
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from vqblur.engine.core import KNOBS, Params
+from vqblur.engine import knobs as _knobs
+from vqblur.engine.core import Params
 from vqblur.errors import PresetError
 
 TOP_KEYS = {"name", "description", "knobs", "controller"}
@@ -90,19 +91,14 @@ def parse_preset(data: dict, path: str | Path = "<memory>", default_name: str = 
         raise PresetError(f"{where}: 'knobs' must be a table ([knobs])")
     values = {}
     for k, v in knobs.items():
-        if k not in KNOBS:
-            raise PresetError(f"{where}: unknown knob 'knobs.{k}'; knobs are {', '.join(KNOBS)}")
-        if isinstance(v, bool) or not isinstance(v, (int, float)):
-            raise PresetError(f"{where}: 'knobs.{k}' must be a number in 0..1, got {v!r}")
+        if k not in _knobs.BY_NAME:
+            raise PresetError(f"{where}: unknown knob 'knobs.{k}'; knobs are {', '.join(_knobs.NAMES)}")
+        if not isinstance(v, (int, float)):  # TOML: no other number types
+            v = str(v)  # (refused below, with its repr)
         try:
-            v = float(v)
-        except OverflowError:  # an integer too large for a float
-            v = math.inf if v > 0 else -math.inf
-        if math.isnan(v):
-            raise PresetError(f"{where}: 'knobs.{k}' must be a number in 0..1, got {v!r}")
-        if not 0.0 <= v <= 1.0:
-            raise PresetError(f"{where}: 'knobs.{k}' = {v} is out of range 0..1")
-        values[k] = float(v)
+            values[k] = _knobs.check_value(k, v)
+        except ValueError as exc:
+            raise PresetError(f"{where}: {str(exc).replace(repr(k), repr('knobs.' + k), 1)}") from None
     controller = None
     if "controller" in data:
         c = data["controller"]

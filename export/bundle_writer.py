@@ -142,6 +142,10 @@ def export_bundle(checkpoint: str | Path, nb_path: str | Path, out_dir: str | Pa
                   int8_parts=("encoder", "decoder"), nb_macro_path: str | Path | None = None) -> Path:
     """Write a verified bundle folder; returns its path.
 
+    Bundle format 2: the decoder graph takes a batch of streams (the engine decodes the detail
+    knob's two streams in one run), ``nb_macro_path`` is the macro map's table (required when
+    the model has one).
+
     ``int8``: quantise the step graphs named in ``int8_parts`` (static, calibrated on real
     columns in streaming order: see :mod:`vqblur.export.quantize` and export/INT8.md);
     ``calibration_audio`` (float32 at the model's rate) defaults to the rendered test/valid

@@ -176,9 +176,12 @@ def finalize(model_proto, path: Path, doc: str = ""):
 
 
 def export_step_graphs(model: VQVAE, out_dir: str | Path, opset: int = OPSET,
-                       rewrites: dict | None = None
+                       rewrites: dict | None = None,
                        ) -> tuple[Path, Path, list[StateInfo], list[StateInfo]]:
     """Write ``encoder.onnx`` and ``decoder.onnx`` into ``out_dir``.
+
+    The decoder graph has a dynamic leading axis ``batch`` on every input and output: one run
+    decodes several streams (the manifest's state shapes keep batch 1).
 
     ``rewrites``: keyword arguments for :func:`vqblur.export.fast_layers.apply_rewrites`
     (None: ``DEFAULT_REWRITES``; ``{"subpixel": False, "causal": None}`` traces the model's

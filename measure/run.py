@@ -25,7 +25,7 @@ import platform
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -92,6 +92,7 @@ class BenchOptions:
     real_clips: int | None = None  # real recordings (None: the whole test set)
     find_int8: bool = True
     params_cls: type = Params  # the engine's knob dataclass (tests pass a subclass)
+    timing_knobs: Mapping[str, float] = field(default_factory=dict)  # overrides for the timing runs
     log: Callable[[str], None] = field(default=lambda s: None, repr=False)
 
     def __post_init__(self) -> None:
@@ -152,7 +153,7 @@ def bench_bundle(path: Path, o: BenchOptions, sets: list[EvalSet]) -> dict:
     settings = knob_settings(P)
     labels = [setting_label(s) for s in settings]
     codec = setting_label(codec_setting(settings))
-    tparams = timing_params(P)
+    tparams = make_params(P, **{**params_dict(timing_params(P)), **o.timing_knobs})
     res: dict[str, Any] = {
         "name": Path(bundle.root).name, "path": str(bundle.root), "precision": bundle.precision,
         "sample_rate": sr, "rows": bundle.rows, "codebook_size": bundle.codebook_size,

@@ -703,8 +703,8 @@ def build_report(out_dir=None, *, bench: dict | None = None, bench_path=None, ru
     name, clip = tclips[0]
     clip = clip[: int(2.5 * sr)]
     codes0 = encode_codes(bnd, clip)
-    zero = render_aligned(Engine(bnd, Params(zone_size=0.0), seed=0), clip)
-    panels = [(f"input ({name[:28]})", clip, codes0), ("zone 0 (reconstruction)", zero, codes0)]
+    zero = render_aligned(Engine(bnd, Params(zone_size=0.0, detail=0.0), seed=0), clip)
+    panels = [(f"input ({name[:28]})", clip, codes0), ("zone 0, detail 0 (reconstruction)", zero, codes0)]
     labels = []
     for pname in SPECTRO_PRESETS:
         z, t, c = preset_knobs(pname)
@@ -715,8 +715,8 @@ def build_report(out_dir=None, *, bench: dict | None = None, bench_path=None, ru
                      f"{bnd.root.name}: spectrograms (top) and code grids (bottom; codes coloured by the mean "
                      "input level they encode, the blurred zone's rows between cyan lines)", code_rank=code_rank)
     figs["spectrograms"] = FIGURES["spectrograms"]
-    info["spectro_caption"] = (f"Top: spectrograms (dB, 90 dB range) of the input clip, the zone-0 output and the "
-                               f"blurred output at three preset settings, fully wet: {', '.join(labels)}. Bottom: "
+    info["spectro_caption"] = (f"Top: spectrograms (dB, 90 dB range) of the input clip, the zone-0 output at detail 0 (the codec alone) and the "
+                               f"blurred output at three preset settings, fully wet, detail 1: {', '.join(labels)}. Bottom: "
                                "the code grids (rows = frequency bands, low at the bottom; one column per "
                                f"{1000 * bnd.column_samples / sr:.2f} ms): the encoder's codes, then the "
                                "streaming sampler's output for each setting (same seed as the engine). A code's "

@@ -30,9 +30,11 @@ def _blur(toy, src, dst, *extra):
 def test_zone_size_zero_is_the_codec_reconstruction(toy, tmp_path):
     src = tmp_path / "in.wav"
     sf.write(src, _signal(0.5, channels=2), SR, subtype="FLOAT")
-    assert _blur(toy, src, tmp_path / "b0.wav", "--zone-size", "0", "--temperature", "0.9") == 0
+    # detail 0: the codec's reconstruction alone (at detail 1 zone 0 is the input itself)
+    assert _blur(toy, src, tmp_path / "b0.wav", "--zone-size", "0", "--temperature", "0.9",
+                 "--detail", "0") == 0
     assert main(["process", str(src), str(tmp_path / "p0.wav"), "--bundle", str(toy),
-                 "--zone-size", "0", "--quiet"]) == 0
+                 "--zone-size", "0", "--detail", "0", "--quiet"]) == 0
     y, sr = sf.read(tmp_path / "b0.wav")
     ref, _ = sf.read(tmp_path / "p0.wav")
     x, _ = sf.read(src)

@@ -11,8 +11,9 @@ from vqblur.engine.core import Engine, Params
 SR = 48000
 # A: dry (mix 0), no blur. B: the whole grid resampled at temperature 0 (with the toy's uniform
 # NB table the most probable code is code 0: near-silence), fully wet. A hard switch clicks.
-A = Params(zone_size=0.0, temperature=0.6, centre=0.2, mix=0.0, bypass=0.0)
-B = Params(zone_size=1.0, temperature=0.0, centre=0.5, mix=1.0, bypass=0.0)
+# Detail 0 (the codec alone): at detail 1 zone 0 is the dry input, so no switch could click.
+A = Params(zone_size=0.0, temperature=0.6, centre=0.2, mix=0.0, bypass=0.0, detail=0.0)
+B = Params(zone_size=1.0, temperature=0.0, centre=0.5, mix=1.0, bypass=0.0, detail=0.0)
 N = 12000
 
 
@@ -62,7 +63,7 @@ def test_knobs_reach_their_targets(toy):
     eng = Engine(toy, A)
     eng.set_params(temperature=0.9, mix=1.0)
     eng.process(np.zeros(SR // 4, np.float32))
-    assert eng._k_temp == 0.9 and eng._g_mix == 1.0
+    assert eng.knob("temperature") == 0.9 and eng._gs["mix"] == 1.0
     assert eng.params.temperature == 0.9 and eng.params.centre == A.centre
 
 

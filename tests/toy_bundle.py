@@ -7,7 +7,7 @@ Stable API (other tests use it)::
     bundle = vqblur.engine.bundle.load_bundle(root)
 
 ``make_toy_bundle(dir, rows=20, K=256, *, sample_rate=48000, n_fft=320, hop=80,
-frames_per_column=2, model_bins=None, offsets=None, nb_table=None) -> Path``
+frames_per_column=2, model_bins=None, offsets=None, nb_table=None, dynamic_batch=False) -> Path``
 
 It writes real ONNX step graphs (opset 17, fixed shapes, batch 1) that obey the step-graph
 contract of docs/ARCHITECTURE.md, so the engine runs them exactly as it runs a trained model:
@@ -20,6 +20,8 @@ contract of docs/ARCHITECTURE.md, so the engine runs them exactly as it runs a t
 * ``decoder.onnx``: ``codes [1,rows] int64`` + ``dec_s0_in [1,rows]`` ->
   ``logmag [1,F,model_bins]`` (each band's level, constant over its bins and frames) +
   ``dec_s0_out = 0.5 * dec_s0_in + 0.5 * level`` (carried, does not affect the output).
+  With ``dynamic_batch=True`` the decoder's leading axis is a dynamic ``batch`` (inputs and
+  outputs), so one run decodes several streams (``OnnxCodec.decode_pair``'s batch-2 path).
 * ``nb_table.npz``: a Laplace-uniform Naive Bayes table of the documented shapes
   (log_prior [K], log_row [rows,K], log_neigh [O,K,K], offsets [O,2]; default offsets the
   8-neighbourhood), or the arrays given in ``nb_table``.
@@ -78,6 +80,7 @@ def make_toy_bundle(
     model_bins: int | None = None,
     offsets=None,
     nb_table: dict | None = None,
+    dynamic_batch: bool = False,
 ) -> Path:
     from onnx import TensorProto, helper
 
@@ -129,14 +132,15 @@ def make_toy_bundle(
     )
     _save(enc, root / "encoder.onnx")
 
-    # decoder
+    # decoder (batch B = 1, or dynamic: Expand broadcasts [B,1,rows,1] to [B,F,rows,bpr])
+    B = "batch" if dynamic_batch else 1
     dec = helper.make_graph(
         [
             helper.make_node("Cast", ["codes"], ["codes_f"], to=TensorProto.FLOAT),
             helper.make_node("Mul", ["codes_f", "step"], ["lv0"]),
             helper.make_node("Add", ["lv0", "lo"], ["level"]),
             helper.make_node("Unsqueeze", ["level", "ax13"], ["level4"]),
-            helper.make_node("Expand", ["level4", "shape4"], ["exp4"]),
+            helper.make_node("Expand", ["level4", "eshape4"], ["exp4"]),
             helper.make_node("Reshape", ["exp4", "shape3"], ["logmag"]),
             helper.make_node("Mul", ["dec_s0_in", "half"], ["s_h"]),
             helper.make_node("Mul", ["level", "half"], ["l_h"]),
@@ -144,20 +148,20 @@ def make_toy_bundle(
         ],
         "toy_decoder",
         [
-            helper.make_tensor_value_info("codes", TensorProto.INT64, [1, rows]),
-            helper.make_tensor_value_info("dec_s0_in", TensorProto.FLOAT, [1, rows]),
+            helper.make_tensor_value_info("codes", TensorProto.INT64, [B, rows]),
+            helper.make_tensor_value_info("dec_s0_in", TensorProto.FLOAT, [B, rows]),
         ],
         [
-            helper.make_tensor_value_info("logmag", TensorProto.FLOAT, [1, F, mb]),
-            helper.make_tensor_value_info("dec_s0_out", TensorProto.FLOAT, [1, rows]),
+            helper.make_tensor_value_info("logmag", TensorProto.FLOAT, [B, F, mb]),
+            helper.make_tensor_value_info("dec_s0_out", TensorProto.FLOAT, [B, rows]),
         ],
         initializer=[
             _f32("step", 1.0 / scale),
             _f32("lo", lo),
             _f32("half", 0.5),
             _i64("ax13", [1, 3]),
-            _i64("shape4", [1, F, rows, bpr]),
-            _i64("shape3", [1, F, mb]),
+            _i64("eshape4", [1, F, 1, bpr]),
+            _i64("shape3", [0 if dynamic_batch else 1, F, mb]),
         ],
     )
     _save(dec, root / "decoder.onnx")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-from typing import Callable
 
 
 def positive_int(s: str, maximum: int | None = None) -> int:
@@ -38,16 +37,4 @@ def positive_float(s: str) -> float:
     return v
 
 
-def unit(name: str) -> Callable[[str], float]:
-    """A knob value in 0..1, named in the message."""
-
-    def conv(s: str) -> float:
-        try:
-            v = float(s)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{name} must be a number in 0..1, got {s!r}") from None
-        if not 0.0 <= v <= 1.0:
-            raise argparse.ArgumentTypeError(f"{name} must be in 0..1, got {v}")
-        return v
-
-    return conv
+# knob values (0..1) are typed by vqblur.engine.knobs.unit_type, from the knob declarations

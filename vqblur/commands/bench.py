@@ -8,6 +8,7 @@ import argparse
 import sys
 
 from vqblur.commands.argtypes import positive_float as _positive_float
+from vqblur.engine import knobs as _knobs
 
 
 def _int_list(s: str) -> list[int]:
@@ -57,7 +58,8 @@ def register(subparsers) -> None:
             "  vqblur bench --threads 1 --blocks 64,512 --seconds 30 --audio ~/music/stems\n"
             "  vqblur bench --sets real --seconds 5 --repeats 1    # real recordings only, short timing\n"
             "  vqblur bench --no-render                 # never render the GM test split (synthetic fallback)\n"
-            "  vqblur bench --quick --json /tmp/b.json      # about a minute, for tests"
+            "  vqblur bench --quick --json /tmp/b.json      # about a minute, for tests\n"
+            "  vqblur bench --quick --zone-size 0.6 --scale 1   # timing runs at other knob values"
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -93,6 +95,10 @@ def register(subparsers) -> None:
     p.add_argument("--quick", action="store_true",
                    help="short runs everywhere (threads 1, blocks 64,512 (+128), 2 s, 2 clips per set): about a minute")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
+    _knobs.add_knob_arguments(  # the timing runs' knobs; the blur curve uses --detail too
+        p, default_note="for the timing runs; default: the bench's zone 0.3, temperature 0.5, "
+        "centre 0.5, mix 1, detail 1 and the knob's own default otherwise (quality is measured "
+        "at detail 1 and 0 either way)")
     p.set_defaults(func=run)
 
 
@@ -147,7 +153,7 @@ def run(args) -> int:
     log = (lambda s: None) if args.quiet else (lambda s: print(f"  {s}", file=sys.stderr, flush=True))
     opts = BenchOptions(bundles=bundles, audio_dir=args.audio, watts_per_core=args.watts_per_core,
                         quick=args.quick, seed=args.seed, find_int8=not args.no_int8, render=not args.no_render,
-                        log=log, **kw)
+                        timing_knobs=_knobs.given_knobs(args), log=log, **kw)
     res = strip_for_json(run_bench(opts))
     print(format_table(res))
     if args.json:

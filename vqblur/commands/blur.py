@@ -10,10 +10,15 @@ the rates differ):
    future columns) over the zone -- the rows ``|r - centre*(rows-1)| < size*rows`` and the
    columns of ``--time``, with the soft Gaussian edge of ``vqblur.engine.blur``; cells outside
    the zone keep their code;
-3. the decoder over the new codemap, resynthesised with the input's own phase (the engine's
-   overlap-add), latency compensated: the output has the input's rate, channels and length,
-   and outside the zone it is what the codec reconstructs (``--zone-size 0`` gives the same
-   samples as ``vqblur process --zone-size 0``, less the engine's dry/wet and safety stages).
+3. two decoder streams (``codec.decode_pair``): the new codemap b and the encoder's own
+   codemap c; per column, in log-magnitude, ``out = dec(b) + detail * (L_in - dec(c))``
+   (``vqblur.engine.core.apply_detail``, the streaming engine's formula), resynthesised with
+   the input's own phase (the engine's overlap-add), latency compensated: the output has the
+   input's rate, channels and length. At detail 1 what changes is what the decoder says the
+   resampled codes change; at detail 0 the output is the codec's reconstruction;
+4. the engine's safety limiter (``vqblur.engine.core.soft_limit``), so the level matches
+   ``vqblur process`` with the same knobs and no sample exceeds full scale (``--zone-size 0``
+   gives the same samples as ``vqblur process --zone-size 0`` at mix 1, to float precision).
 
 Column c of the codemap holds input samples ``[160c - 240, 160c + 159]`` at 48 kHz (frames
 2c and 2c+1); ``--time A:B`` takes the columns ``round(A * rate / 160)`` up to
@@ -25,7 +30,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from vqblur.commands.argtypes import nonneg_int as _nonneg_int, unit as _unit
+from vqblur.commands.argtypes import nonneg_int as _nonneg_int
+from vqblur.engine import knobs as _knobs
 
 
 def parse_time_span(s: str | None) -> tuple[float | None, float | None]:
@@ -55,14 +61,16 @@ def register(subparsers) -> None:
             "Encode IN with the bundle's encoder, resample the codes of a zone (a time span x a "
             "band of rows, soft-edged) from the Naive Bayes model of their neighbours -- past "
             "and future ones, by Gibbs sweeps -- decode, resynthesise with IN's phase and write "
-            "OUT (same rate, channels and length). Outside the zone OUT is what the codec "
-            "reconstructs."
+            "OUT (same rate, channels and length). --detail (default 1) keeps the input's own "
+            "detail: outside the zone OUT is IN; at --detail 0 OUT is what the codec "
+            "reconstructs. The engine's safety limiter is applied, as in `vqblur process`."
         ),
         epilog=(
             "examples:\n"
             "  vqblur blur in.wav out.wav --time 1.0:2.5 --zone-size 0.3 --centre 0.2 --temperature 0.6\n"
             "  vqblur blur in.wav out.wav --zone-size 1 --temperature 0.8 --sweeps 8 --png zone.png\n"
             "  vqblur blur in.wav out.wav --time 2: --zone-size 0.2 --centre 0.8 --seed 3\n"
+            "  vqblur blur in.wav out.wav --zone-size 0.3 --detail 0      # the codec's own colour\n"
             "knobs are 0..1: zone half-height = S*rows, centre row = C*(rows-1), T = 4*t^2"
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -71,12 +79,9 @@ def register(subparsers) -> None:
     p.add_argument("output", metavar="OUT", help="output audio file (format from the extension)")
     p.add_argument("--time", default=None, metavar="START:END",
                    help="time span in seconds (either side may be empty; default: the whole file)")
-    p.add_argument("--zone-size", type=_unit("--zone-size"), default=0.25, metavar="S",
-                   help="zone size 0..1: half-height S*rows rows (default 0.25; 0 = no blur)")
-    p.add_argument("--centre", "--center", type=_unit("--centre"), default=0.5, metavar="C",
-                   help="zone centre 0..1 (0 = lowest band; default 0.5)")
-    p.add_argument("--temperature", type=_unit("--temperature"), default=0.5, metavar="T",
-                   help="temperature knob 0..1, T = 4 t^2 (0 = most probable code; default 0.5)")
+    # the codec knobs (per code column) of the declaration; zone size defaults to 0.25 here
+    _knobs.add_knob_arguments(p, _knobs.COLUMN,
+                              defaults={**{k.name: k.default for k in _knobs.COLUMN}, "zone_size": 0.25})
     p.add_argument("--sweeps", type=_nonneg_int, default=4, metavar="N",
                    help="Gibbs sweeps over the zone (default 4)")
     p.add_argument("--seed", type=int, default=0, help="sampler seed (default 0)")
@@ -93,16 +98,23 @@ def register(subparsers) -> None:
 # ------------------------------------------------------------------------------- pipeline
 
 
-def _columns_pass(codec, cfg, x, codes_in=None, progress=None):
+def _columns_pass(codec, cfg, x, codes_in=None, progress=None, codes_clean=None, detail: float = 0.0):
     """One pass of the engine's framing over mono ``x`` (float, [n]).
 
     ``codes_in is None``: encode every column, return codes ``[rows, C]``.
-    Otherwise: decode ``codes_in[:, c]`` for column c, resynthesise with x's phase, and return
-    the latency-compensated output ``[n]``.
+    Otherwise: decode ``codes_in[:, c]`` (stream b) and ``codes_clean[:, c]`` (stream c, the
+    encoder's codes; default ``codes_in``) for column c with ``codec.decode_pair``, apply the
+    detail knob (``apply_detail``: ``dec(b) + detail * (L_in - dec(c))``), resynthesise with
+    x's phase, and return the latency-compensated output ``[n]`` (before any limiter).
     """
     import numpy as np
 
+    from vqblur.engine.core import apply_detail
     from vqblur.engine.dsp import StreamingStft
+
+    if codes_in is not None and codes_clean is None:
+        codes_clean = codes_in
+    col_out = np.zeros((1, cfg.frames_per_column, cfg.model_bins))
 
     stft = StreamingStft(cfg, channels=1, max_block=8192)
     D = cfg.latency_samples
@@ -119,8 +131,10 @@ def _columns_pass(codec, cfg, x, codes_in=None, progress=None):
             if codes_in is None:
                 codes.append(np.array(codec.encode(lm[0]), dtype=np.int64))
             else:
-                col = codes_in[:, c] if c < codes_in.shape[1] else codes_in[:, -1]
-                stft.synthesise_column(np.asarray(codec.decode(col), np.float64)[None])
+                j = min(c, codes_in.shape[1] - 1)
+                lb, lc = codec.decode_pair(codes_in[:, j], codes_clean[:, j])
+                apply_detail(lb, lc, lm[0], detail, col_out[0])
+                stft.synthesise_column(col_out)
             c += 1
         if codes_in is not None:
             out.append(stft.pull(stft.available())[:, 0])
@@ -198,6 +212,7 @@ def run(args) -> int:
                                     zone_probabilities)
     from vqblur.engine.bundle import default_bundle_path, load_bundle
     from vqblur.engine.codec import OnnxCodec
+    from vqblur.engine.core import soft_limit
     from vqblur.engine.dsp import SignalConfig
     from vqblur.errors import UserError
     from vqblur.progress import progress_bar
@@ -258,7 +273,8 @@ def run(args) -> int:
             new = blur_grid(codes, table, prob, args.temperature, sweeps=args.sweeps,
                             seed=args.seed + 1_000_003 * ch, offsets=args.neighbourhood)
             codec.reset()
-            y = _columns_pass(codec, cfg, xm[:, ch], codes_in=new, progress=bar)
+            y = _columns_pass(codec, cfg, xm[:, ch], codes_in=new, progress=bar, codes_clean=codes,
+                              detail=args.detail)
             befores.append(codes)
             afters.append(new)
             outs.append(y)
@@ -276,6 +292,8 @@ def run(args) -> int:
     y = y[:n]
     if not np.isfinite(y).all():
         y = np.where(np.isfinite(y), y, 0.0)
+    y = np.ascontiguousarray(y, dtype=np.float64)
+    soft_limit(y)  # the streaming engine's safety limiter: same level, never above full scale
     try:
         sf.write(args.output, y.astype(np.float32), sr, format=fmt, subtype=subtype)
     except (RuntimeError, sf.LibsndfileError) as exc:
@@ -289,7 +307,8 @@ def run(args) -> int:
     say(f"  zone: columns {a}..{b} ({a * cfg.column_samples / msr:.3f}-{t_b:.3f} s), "
         f"size {args.zone_size:g} (half-height {args.zone_size * cfg.rows:.1f} rows), centre "
         f"{args.centre:g} (row {args.centre * (cfg.rows - 1):.1f}), temperature {args.temperature:g} "
-        f"(T = {knob_to_temperature(args.temperature):.3f}), {args.sweeps} sweeps, seed {args.seed}")
+        f"(T = {knob_to_temperature(args.temperature):.3f}), detail {args.detail:g}, {args.sweeps} sweeps, "
+        f"seed {args.seed}")
     say(f"  {in_zone} cells in the zone per channel; {changed} codes changed "
         f"({channels} ch); {time.perf_counter() - t0:.2f} s")
     if args.png:

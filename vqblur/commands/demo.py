@@ -12,6 +12,8 @@ if TYPE_CHECKING:
     import numpy as np
     from matplotlib.figure import Figure
 
+from vqblur.engine import knobs as _knobs
+
 # zone opens from 0 while the temperature rises and the centre sweeps up, then closes again
 DEMO_AUTOMATION = [
     {"time": 0.0, "zone_size": 0.0, "temperature": 0.2, "centre": 0.15, "mix": 1.0},
@@ -28,8 +30,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="render the bundled clip with a knob automation (no audio interface needed)",
         description=(
             "Render the bundled 6 s clip (or --input) through the streaming engine twice: at "
-            "zone size 0 (the codec alone) and with a knob automation that opens the blur zone "
-            "while the temperature rises. Writes OUT/demo_input.wav, demo_zone0.wav, "
+            "zone size 0 and detail 0 (the codec alone) and with a knob automation that opens "
+            "the blur zone while the temperature rises (the knob options set the knobs the "
+            "automation does not name, e.g. --detail). Writes OUT/demo_input.wav, demo_zone0.wav, "
             "demo_blurred.wav and demo_spectrogram.png, and prints declared vs measured latency, "
             "the level change (output RMS against input RMS, in dB), real-time factor and energy "
             "per second of audio."
@@ -50,6 +53,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
     p.add_argument("--watts-per-core", type=float, default=None,
                    help="CPU power figure for the energy estimate when no RAPL counter is readable")
+    _knobs.add_knob_arguments(p, default_note="the automation's where it names the knob, else {default:g}")
     p.set_defaults(func=run)
 
 
@@ -118,8 +122,8 @@ def run(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     seconds = len(audio) / sr
 
-    # 1) zone 0: the codec alone, and the latency measured by cross-correlation
-    engine = Engine(bundle, Params(zone_size=0.0, mix=1.0), seed=args.seed)
+    # 1) zone 0 and detail 0: the codec alone, and the latency measured by cross-correlation
+    engine = Engine(bundle, Params(zone_size=0.0, mix=1.0, detail=0.0), seed=args.seed)
     engine.process(np.zeros(1, np.float32))  # warm the sessions
     engine.reset()
     D = engine.latency_samples
@@ -131,9 +135,11 @@ def run(args: argparse.Namespace) -> int:
 
     # 2) the automation, timed: real-time factor and energy per second of audio
     automation = parse_breakpoints(DEMO_AUTOMATION, "demo automation")
-    engine = Engine(bundle, Params(**automation.values_at(0.0)), seed=args.seed)
+    base = Params(**_knobs.given_knobs(args))
+    engine = Engine(bundle, base.replace(**automation.values_at(0.0)), seed=args.seed)
     meter = EnergyMeter(args.watts_per_core)
     blurred, cpu = _render(engine, audio, args.block, automation)
+    p = engine.params
     energy = meter.read()
     rtf = cpu / seconds
 
@@ -147,8 +153,11 @@ def run(args: argparse.Namespace) -> int:
     print(f"input        {src} ({seconds:.1f} s at {sr} Hz), host block {args.block}")
     print(f"latency      declared {D} samples = {1000 * D / sr:.2f} ms at {sr} Hz (the model's rate); "
           f"measured {measured} samples")
-    print(f"zone 0       spectral convergence {quality['sc_db']:.1f} dB, log-spectral distance {quality['lsd_db']:.2f} dB")
-    print(f"level        zone 0 {level_change_db(audio, zone0):+.1f} dB, blurred "
+    print("knobs        " + "  ".join(f"{k} {v:g}" for k, v in p.as_dict().items() if k not in automation.curves)
+          + f"  (automated: {', '.join(automation.knobs)})")
+    print(f"zone 0       (detail 0, the codec alone) spectral convergence {quality['sc_db']:.1f} dB, "
+          f"log-spectral distance {quality['lsd_db']:.2f} dB")
+    print(f"level        zone 0 (detail 0) {level_change_db(audio, zone0):+.1f} dB, blurred "
           f"{level_change_db(audio, blurred):+.1f} dB (output RMS against input RMS)")
     print(f"real time    {rtf:.3f} x (CPU seconds per second of audio, one thread; {1 / max(rtf, 1e-9):.0f}x faster than real time)")
     print(f"energy       {energy.joules / seconds:.3f} J per second of audio ({energy.method}: {energy.source})")
@@ -199,7 +208,7 @@ def make_figure(sr: int, audio: np.ndarray, zone0: np.ndarray, blurred: np.ndarr
     hop_s = SPEC_HOP / sr
     image = None
     for ax, sig, title in zip(axes, (audio, zone0, blurred),
-                              ("input", "zone 0 (the codec alone)", "blurred (automation below)")):
+                              ("input", "zone 0, detail 0 (the codec alone)", "blurred (automation below)")):
         s_db, times, freqs = spectrogram_db(sig, sr)
         df = freqs[1] - freqs[0]
         image = ax.imshow(s_db, origin="lower", aspect="auto", cmap="magma", interpolation="nearest",

@@ -11,6 +11,7 @@ import argparse
 import sys
 
 from vqblur.commands.argtypes import positive_int as _positive_int, nonneg_int as _nonneg_int, positive_float as _positive_float
+from vqblur.engine import knobs as _knobs
 
 
 def register(subparsers) -> None:
@@ -62,6 +63,7 @@ def register(subparsers) -> None:
                    help="effect preset: a name in presets/effects/ or a .toml path")
     p.add_argument("--bundle", metavar="DIR", default=None,
                    help="model bundle folder (default: the shipped presets/default_bundle)")
+    _knobs.add_knob_arguments(p, default_note="starting value; default: the preset's, else {default:g}")
     p.add_argument("--list-devices", action="store_true", help="list audio devices and exit")
     p.add_argument("--list-midi", action="store_true", help="list MIDI input ports and exit")
     p.add_argument("--list-controllers", action="store_true", help="list shipped controller maps and exit")
@@ -119,6 +121,7 @@ def run(args) -> int:
         params = preset.params
         if controller is None:
             controller = preset.controller
+    params = params.replace(**_knobs.given_knobs(args))  # a knob's MIDI control overrides it once moved
 
     # audio devices first: a missing device is the most common mistake
     in_dev = L.find_device(args.input, "input")

@@ -12,7 +12,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from vqblur.commands.argtypes import nonneg_int as _seed, positive_int as _positive_int, unit as _unit
+from vqblur.commands.argtypes import nonneg_int as _seed, positive_int as _positive_int
+from vqblur.engine import knobs as _knobs
 
 
 MAX_BLOCK = 1 << 20  # host block cap: the reader and the flush buffer are this big
@@ -35,7 +36,7 @@ def register(subparsers) -> None:
             "`vqblur live` would process it. Any sample rate (resampled to the model's and "
             "back) and any number of channels (each channel its own stream). OUT keeps IN's "
             "rate, channels and length (latency compensated). Knob values: the preset, then "
-            "the --zone-size/--temperature/--centre/--mix options, then --automation."
+            "the knob options (--zone-size, --detail, ...), then --automation."
         ),
         epilog=(
             "examples:\n"
@@ -43,8 +44,9 @@ def register(subparsers) -> None:
             "  vqblur process in.flac out.wav --zone-size 0.4 --temperature 0.6 --seed 7\n"
             "  vqblur process in.wav out.wav --automation knobs.json\n"
             '     knobs.json: [{"time": 0, "zone_size": 0}, {"time": 4, "zone_size": 0.8}]\n'
-            "  vqblur process in.wav out.wav --automation moves.mid   # CC1 zone, CC74 temperature,\n"
-            "                                                          # CC71 centre, CC91 mix, CC80 bypass"
+            "  vqblur process in.wav out.wav --preset codec           # the codec alone (detail 0)\n"
+            "  vqblur process in.wav out.wav --automation moves.mid   # CCs: "
+            + ", ".join(f"{k.cc} {k.name}" for k in _knobs.ALL) + "\n"
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -54,14 +56,7 @@ def register(subparsers) -> None:
                    help="model bundle folder (default: the shipped presets/default_bundle)")
     p.add_argument("--preset", metavar="NAME|PATH", default=None,
                    help="effect preset: a name in presets/effects/ or a .toml path")
-    p.add_argument("--zone-size", type=_unit("--zone-size"), default=None, metavar="S",
-                   help="zone size 0..1 (half-height S*rows; 0 = no blur)")
-    p.add_argument("--temperature", type=_unit("--temperature"), default=None, metavar="T",
-                   help="temperature knob 0..1 (T = 4 t^2; 0 = most probable code)")
-    p.add_argument("--centre", type=_unit("--centre"), default=None, metavar="C",
-                   help="zone centre 0..1 (0 = lowest band)")
-    p.add_argument("--mix", type=_unit("--mix"), default=None, metavar="M",
-                   help="dry/wet 0..1 (1 = fully wet)")
+    _knobs.add_knob_arguments(p)
     p.add_argument("--automation", metavar="FILE", default=None,
                    help="knob automation: a .json breakpoint list or a .mid file's CCs")
     p.add_argument("--seed", type=_seed, default=0, help="blur sampler seed (default 0)")
@@ -165,9 +160,7 @@ def run(args) -> int:
 
         preset = load_preset(args.preset)
         params, preset_name = preset.params, preset.name
-    overrides = {k: v for k, v in (("zone_size", args.zone_size), ("temperature", args.temperature),
-                                   ("centre", args.centre), ("mix", args.mix)) if v is not None}
-    params = params.replace(**overrides)
+    params = params.replace(**_knobs.given_knobs(args))
     automation = None
     if args.automation:
         from vqblur.engine.automation import load_automation
@@ -187,8 +180,8 @@ def run(args) -> int:
         f"{'on' if eng.blur_available else 'unavailable (no sampler)'}")
     say(f"  latency {describe_latency(eng)}; compensated (OUT is aligned with IN)")
     p = eng.params
-    say(f"  knobs zone_size {p.zone_size:g}  temperature {p.temperature:g}  centre {p.centre:g}  "
-        f"mix {p.mix:g}" + (f"  automation {', '.join(automation.knobs)}" if automation else ""))
+    say("  knobs " + "  ".join(f"{k} {v:g}" for k, v in p.as_dict().items())
+        + (f"  automation {', '.join(automation.knobs)}" if automation else ""))
 
     B = int(args.block)
     to_drop = L
