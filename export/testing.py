@@ -128,3 +128,24 @@ def _takes_table_first(fn) -> bool:
 
     params = list(inspect.signature(fn).parameters)
     return bool(params) and params[0] not in ("path", "out", "out_path", "file", "filename")
+
+
+def as_format1(bundle_dir: str | Path) -> Path:
+    """Rewrite an exported one-level bundle's manifest as bundle format 1 (what the export wrote
+    before codec v2: no levels / macro keys, the decoder run one stream at a time), in place.
+
+    The decoder graph keeps its dynamic batch axis, which a format-1 reader never uses; tests
+    use this to check that format-1 bundles still load and run."""
+    import json
+
+    from vqblur.engine.bundle import MANIFEST_NAME, write_manifest
+
+    root = Path(bundle_dir)
+    m = json.loads((root / MANIFEST_NAME).read_text())
+    if m.get("levels", 1) != 1 or m.get("rows_macro", 0):
+        raise ValueError("only a one-level bundle without a macro map can be format 1")
+    for key in ("levels", "rows_macro", "macro_factor", "macs_per_column", "nb_macro"):
+        m.pop(key, None)
+    m["format_version"] = 1
+    write_manifest(root, m)
+    return root

@@ -1,7 +1,6 @@
 """``codec.decode_pair(blurred, clean)``: two decoder streams with their own states, equal to two
 independent codecs; one decode while the codes and the states agree; one batch-2 run when the
-decoder graph has a dynamic batch axis (toy bundle), two batch-1 runs when it does not (the
-shipped bundle)."""
+decoder graph takes a batch (bundle format 2), two batch-1 runs when it does not (format 1)."""
 
 from __future__ import annotations
 
@@ -9,27 +8,29 @@ import numpy as np
 import pytest
 
 from tests.toy_bundle import make_toy_bundle
-from vqblur.engine.bundle import default_bundle_path, load_bundle
+from vqblur.engine.bundle import load_bundle
 from vqblur.engine.codec import IdentityCodec, OnnxCodec
 
+pytest.importorskip("torch")
+pytest.importorskip("onnx")
+from vqblur.export.bundle_writer import export_bundle  # noqa: E402
+from vqblur.export.testing import as_format1, make_nb_table, make_tiny_checkpoint  # noqa: E402
 
-class CountingSession:
-    def __init__(self, sess):
-        self.sess = sess
+
+class Calls:
+    """Counts the codec's decoder runs and their batch sizes (wraps its bound graphs)."""
+
+    def __init__(self, codec: OnnxCodec):
         self.batches: list[int] = []
-
-    def run(self, names, feed):
-        self.batches.append(int(feed["codes"].shape[0]))
-        return self.sess.run(names, feed)
-
-    def __getattr__(self, name):
-        return getattr(self.sess, name)
+        for bound, B in [(b, 1) for b in codec._dec1] + ([(codec._dec2, 2)] if codec._dec2 else []):
+            run = bound.run
+            bound.run = lambda phase, run=run, B=B: (self.batches.append(B), run(phase))[1]
 
 
-def _count(codec: OnnxCodec) -> CountingSession:
-    c = CountingSession(codec._s.dec)
-    codec._s.dec = c
-    return c
+def _count(codec: OnnxCodec) -> Calls:
+    return Calls(codec)
+
+
 
 
 def _schedule(rows: int, K: int, n: int, seed: int = 0):
@@ -45,9 +46,17 @@ def _schedule(rows: int, K: int, n: int, seed: int = 0):
     return out
 
 
-@pytest.fixture(scope="module")
-def shipped():
-    return load_bundle(default_bundle_path())
+@pytest.fixture(scope="module", params=["format2", "format1"])
+def shipped(request, tmp_path_factory):
+    """A tiny exported model (causal conv states: finite memory) as bundle format 2 (batched
+    decoder) and as format 1 (one stream per run)."""
+    root = tmp_path_factory.mktemp("pair")
+    ckpt = make_tiny_checkpoint(root / "run")
+    nb = make_nb_table(root / "nb_table.npz", rows=20, K=32)
+    b = export_bundle(ckpt, nb, root / "bundle")
+    if request.param == "format1":
+        as_format1(b)
+    return load_bundle(b)
 
 
 @pytest.fixture(scope="module")
@@ -57,32 +66,33 @@ def toys(tmp_path_factory):
             load_bundle(make_toy_bundle(d / "dynamic", dynamic_batch=True)))
 
 
-def test_two_streams_equal_two_independent_codecs_shipped(shipped):
-    """Shipped bundle (batch fixed at 1): bit-equal to two codecs, each decoding its stream;
-    one run per column while the streams agree, two otherwise, one again once the states met."""
+def test_two_streams_equal_two_independent_codecs(shipped):
+    """Bit-equal to two codecs, each decoding its stream; one batch-1 run per column while the
+    streams agree, both streams otherwise (one batch-2 run, or two runs for format 1), one
+    batch-1 run again once the states met."""
     pair, ref_b, ref_c = OnnxCodec(shipped), OnnxCodec(shipped), OnnxCodec(shipped)
-    assert not pair._s.dec_batch2
+    assert pair.batched == (shipped.format_version == 2)
+    both = [2] if pair.batched else [1, 1]
     calls = _count(pair)
     cfg = pair.config
     per_column = []
     for blurred, clean in _schedule(cfg.rows, cfg.codebook_size, 20):
         n0 = len(calls.batches)
         lb, lc = pair.decode_pair(blurred, clean)
-        per_column.append(len(calls.batches) - n0)
+        per_column.append(calls.batches[n0:])
         assert lb.shape == lc.shape == (cfg.frames_per_column, cfg.model_bins)
         assert np.array_equal(lb, ref_b.decode(blurred))
         assert np.array_equal(lc, ref_c.decode(clean))
-    assert per_column[:4] == [1, 1, 1, 1]  # identical streams: one decode
-    assert per_column[4:9] == [2] * 5  # blurred != clean
-    assert per_column[9] == 2  # codes equal again, states not yet
-    assert per_column[-1] == 1, per_column  # the states met again: back to one decode
-    assert set(calls.batches) == {1}
+    assert per_column[:4] == [[1]] * 4  # identical streams: one decode
+    assert per_column[4:9] == [both] * 5  # blurred != clean
+    assert per_column[9] == both  # codes equal again, states not yet
+    assert per_column[-1] == [1], per_column  # the states met again: back to one decode
 
 
 def test_batch2_run_on_a_dynamic_batch_decoder(toys):
-    fixed, dynamic = toys
+    fixed, dynamic = toys  # the toy decoder's state is an IIR: the streams never meet again
     a, b = OnnxCodec(fixed), OnnxCodec(dynamic)
-    assert not a._s.dec_batch2 and b._s.dec_batch2
+    assert not a.batched and b.batched
     ref_b, ref_c = OnnxCodec(fixed), OnnxCodec(fixed)
     calls = _count(b)
     cfg = b.config
@@ -94,9 +104,9 @@ def test_batch2_run_on_a_dynamic_batch_decoder(toys):
         assert np.array_equal(lb, rb) and np.array_equal(lc, rc) and np.array_equal(fb, rb)
         assert np.array_equal(fc, rc)
         # the states too (the toy decoder's output does not show them)
-        for name_in, _ in b._dec_states:
-            assert np.array_equal(b._dec_feed[name_in], ref_b._dec_feed[name_in])
-            assert np.array_equal(b._dec_feed_c[name_in], ref_c._dec_feed[name_in])
+        for j in range(len(b._dec_bufs[0])):
+            assert np.array_equal(b._dec_bufs[b._phase[0]][j][0], ref_b._dec_bufs[ref_b._phase[0]][j][0])
+            assert np.array_equal(b._dec_bufs[b._phase[1]][j][1], ref_c._dec_bufs[ref_c._phase[0]][j][0])
         assert len(calls.batches) - n0 == 1  # always one run
         if 4 <= i < 9:
             assert calls.batches[-1] == 2  # both streams in one batch-2 run
@@ -109,9 +119,10 @@ def test_reset_and_fork_give_equal_zero_streams(shipped):
     sched = _schedule(cfg.rows, cfg.codebook_size, 8)
     first = [tuple(np.copy(a) for a in c.decode_pair(b, k)) for b, k in sched]
     c.reset()
-    again = [c.decode_pair(b, k) for b, k in sched]
+    # decode_pair returns views of the codec's output buffer (valid until the next decode)
+    again = [tuple(np.copy(a) for a in c.decode_pair(b, k)) for b, k in sched]
     f = c.fork()
-    forked = [f.decode_pair(b, k) for b, k in sched]
+    forked = [tuple(np.copy(a) for a in f.decode_pair(b, k)) for b, k in sched]
     for (b1, c1), (b2, c2), (b3, c3) in zip(first, again, forked):
         assert np.array_equal(b1, b2) and np.array_equal(c1, c2)
         assert np.array_equal(b1, b3) and np.array_equal(c1, c3)

@@ -184,7 +184,9 @@ def make_toy_bundle(
 
     manifest = {
         "format": "vqblur-bundle",
-        "format_version": 1,
+        # a batched decoder is bundle format 2 (one level, no macro map); else format 1
+        "format_version": 2 if dynamic_batch else 1,
+        **({"levels": 1, "rows_macro": 0, "macro_factor": 0} if dynamic_batch else {}),
         "created": "2026-11-22T00:00:00Z",
         "sample_rate": sample_rate,
         "n_fft": n_fft,
