@@ -227,6 +227,7 @@ class Engine:
                 for ch in range(channels)
             ]
         self.blur_available = self.samplers is not None
+        self.tap = None  # optional vqblur.engine.tap.ColumnTap: each column's codes before/after the blur
 
         sr = self.sample_rate
         self._kmax = self.config.codebook_size - 1
@@ -315,11 +316,14 @@ class Engine:
                 np.clip(codes, 0, self._kmax, out=codes)
                 t1 = pc()
                 st.encoder += t1 - t0
+                before = codes
                 if self.samplers is not None:
                     codes = self.samplers[ch].step(codes, self._k_zone, self._k_centre, self._k_temp)
                     t2 = pc()
                     st.blur += t2 - t1
                     t1 = t2
+                if self.tap is not None:
+                    self.tap.column(ch, before, codes, self._k_zone, self._k_centre)
                 out[ch] = codec.decode(codes)
                 st.decoder += pc() - t1
             t0 = pc()
