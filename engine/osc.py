@@ -17,8 +17,8 @@ How it fits together
 * The worker reads the snapshot once per audio block (``vqblur.engine.control.KnobMux``),
   exactly as it reads the MIDI snapshot: the audio callback never sees OSC, and the engine
   smooths OSC changes like MIDI ones.
-* Everything else is counted and ignored, never raised: datagrams python-osc cannot parse or
-  that are not OSC (``malformed``), knob messages without exactly one number (``malformed``),
+* Everything else is counted and ignored, never raised: datagrams python-osc cannot parse, that
+  are not OSC or whose size is not a multiple of 4 bytes (``malformed``), knob messages without exactly one number (``malformed``),
   numbers outside 0..1 or not finite (``out_of_range``), addresses not in the table
   (``unknown``), preset names not shipped (``bad_preset``). The kernel's own drops of
   datagrams the thread could not take in time (Linux ``SO_RXQ_OVFL``) are ``dropped_os``.
@@ -263,15 +263,42 @@ class OscControl:
 
 
 def _parse(data: bytes) -> list[tuple[str, list]]:
-    """``[(address, params)]`` of a datagram (one message or a bundle); raises when it is not OSC."""
+    """``[(address, params)]`` of a datagram (one message or a bundle); raises when it is not OSC.
+
+    The size of an OSC packet is a multiple of 4 (OSC 1.0); python-osc would pad a short one
+    (a float cut off entirely reads as 0.0), so a packet of another size is refused here."""
+    if len(data) % 4:
+        raise ValueError("OSC packet size is not a multiple of 4")
     if OscMessage.dgram_is_message(data):
         m = OscMessage(data)
+        _check_length(data)
         return [(m.address, m.params)]
     if OscBundle.dgram_is_bundle(data):
         out: list[tuple[str, list]] = []
         _flatten(OscBundle(data), out, 0)
         return out
     raise ValueError("not an OSC message or bundle")
+
+
+_ARG_BYTES = {"f": 4, "i": 4, "r": 4, "m": 4, "c": 4, "d": 8, "h": 8, "t": 8,
+              "T": 0, "F": 0, "N": 0, "I": 0}
+
+
+def _pad4(n: int) -> int:
+    return (n + 3) & ~3
+
+
+def _check_length(data: bytes) -> None:
+    """A message whose arguments are all fixed-size must hold exactly their bytes (python-osc
+    reads a missing float as 0.0)."""
+    a = _pad4(data.index(b"\0") + 1)
+    end = data.find(b"\0", a)
+    if end < 0 or data[a:a + 1] != b",":
+        return  # no type tag: python-osc's own business (no arguments)
+    tags = data[a + 1:end].decode("ascii", "replace")
+    if all(t in _ARG_BYTES for t in tags):
+        if len(data) != _pad4(end + 1) + sum(_ARG_BYTES[t] for t in tags):
+            raise ValueError("OSC message shorter or longer than its type tags")
 
 
 def _flatten(bundle, out: list, depth: int) -> None:
