@@ -48,6 +48,11 @@ _SO_RXQ_OVFL = getattr(socket, "SO_RXQ_OVFL", 40)
 #: Ask for this much socket receive buffer (the kernel caps it at net.core.rmem_max).
 RCVBUF_BYTES = 4 << 20
 MAX_DATAGRAM = 65536
+#: The receive thread handles at most this many datagrams in a row, then sleeps POLL_INTERVAL_S:
+#: at most 128,000 messages/s (about a third of a core); the kernel drops the rest of a bigger
+#: flood (counted in ``dropped_os``).
+POLL_BATCH = 256
+POLL_INTERVAL_S = 0.002
 
 
 def knob_names() -> tuple[str, ...]:
@@ -96,9 +101,13 @@ class OscControl:
     """
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0,
-                 presets: dict[str, dict[str, float]] | None = None) -> None:
+                 presets: dict[str, dict[str, float]] | None = None, priority: int = 0) -> None:
         self.names = knob_names()
         self._index = {knob_address(k): i for i, k in enumerate(self.names)}
+        # fast path for the common message "/vqblur/<knob> ,f <float32>": its exact 8-byte tail
+        self._fast = {_osc_string(knob_address(k)) + b",f\0\0": i for i, k in enumerate(self.names)}
+        self.priority = int(priority)
+        self.realtime = False
         self.presets = load_shipped_presets() if presets is None else dict(presets)
         n = len(self.names)
         self.snapshot = OscSnapshot(0, (0,) * n, (math.nan,) * n)
@@ -161,19 +170,19 @@ class OscControl:
 
     # ------------------------------------------------------------------ receive
     def _loop(self) -> None:
-        sock, stop, anc = self._sock, self._stop, self._ancillary
+        """Wait for a datagram, then drain what is queued (up to POLL_BATCH) and sleep
+        POLL_INTERVAL_S: under a flood the thread wakes (and takes the GIL from the worker)
+        500 times a second, not once per message."""
+        from vqblur.engine.live import _try_realtime
+
+        # Like the live status loop: a real-time priority below the worker's, so this thread is
+        # not preempted by other programs while it holds the GIL the worker and the audio
+        # callback need. Its work is bounded: POLL_BATCH datagrams per POLL_INTERVAL_S.
+        self.realtime = _try_realtime(self.priority)
+        sock, stop = self._sock, self._stop
         while not stop.is_set():
             try:
-                if anc:
-                    data, cmsgs, flags, _ = sock.recvmsg(MAX_DATAGRAM, anc)
-                    for level, kind, cdata in cmsgs:
-                        if level == socket.SOL_SOCKET and kind == _SO_RXQ_OVFL and len(cdata) >= 4:
-                            self.dropped_os = struct.unpack("I", cdata[:4])[0]
-                    if flags & socket.MSG_TRUNC:
-                        self._count_bad("malformed")
-                        continue
-                else:
-                    data = sock.recv(MAX_DATAGRAM)
+                data = self._recv(0)
             except socket.timeout:
                 continue
             except OSError:
@@ -181,10 +190,45 @@ class OscControl:
                     break
                 time.sleep(0.01)
                 continue
-            self.handle_datagram(data)
+            n = 0
+            while data is not None:
+                if data:
+                    self.handle_datagram(data)
+                n += 1
+                if n >= POLL_BATCH:
+                    break
+                try:
+                    data = self._recv(socket.MSG_DONTWAIT)
+                except (BlockingIOError, InterruptedError):
+                    data = None
+                except OSError:
+                    data = None
+            stop.wait(POLL_INTERVAL_S)
+
+    def _recv(self, flags: int) -> bytes | None:
+        """One datagram (b"" for one counted as malformed already: truncated)."""
+        sock = self._sock
+        if not self._ancillary:
+            return sock.recv(MAX_DATAGRAM, flags)
+        data, cmsgs, mflags, _ = sock.recvmsg(MAX_DATAGRAM, self._ancillary, flags)
+        for level, kind, cdata in cmsgs:
+            if level == socket.SOL_SOCKET and kind == _SO_RXQ_OVFL and len(cdata) >= 4:
+                self.dropped_os = struct.unpack("I", cdata[:4])[0]
+        if mflags & socket.MSG_TRUNC:
+            self._count_bad("malformed")
+            return b""
+        return data
 
     def handle_datagram(self, data: bytes) -> None:
         """Parse one UDP payload and apply or count every message in it. Never raises."""
+        i = self._fast.get(data[:-4])
+        if i is not None:  # "/vqblur/<knob> ,f x": no need for the general parser
+            v = _F32.unpack_from(data, len(data) - 4)[0]
+            if 0.0 <= v <= 1.0:
+                self._publish({i: v})
+            else:
+                self._count_bad("out_of_range")
+            return
         try:
             messages = _parse(data)
         except Exception:
@@ -278,6 +322,15 @@ def _parse(data: bytes) -> list[tuple[str, list]]:
         _flatten(OscBundle(data), out, 0)
         return out
     raise ValueError("not an OSC message or bundle")
+
+
+_F32 = struct.Struct(">f")
+
+
+def _osc_string(s: str) -> bytes:
+    """An OSC string: ASCII, NUL-terminated, padded to a multiple of 4 bytes."""
+    b = s.encode("ascii") + b"\0"
+    return b + b"\0" * (-len(b) % 4)
 
 
 _ARG_BYTES = {"f": 4, "i": 4, "r": 4, "m": 4, "c": 4, "d": 8, "h": 8, "t": 8,

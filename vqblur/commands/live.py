@@ -188,7 +188,7 @@ def run(args) -> int:
         if args.osc is not None:
             from vqblur.engine.osc import OscControl, address_table
 
-            osc = OscControl(args.osc_host, args.osc).start()
+            osc = OscControl(args.osc_host, args.osc, priority=0 if args.no_realtime else 1).start()
             print(f"vqblur live: OSC on {osc.url}: "
                   + ", ".join(a for a, _, _ in address_table()), file=out)
         from vqblur.engine.control import KnobMux
