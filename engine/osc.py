@@ -48,6 +48,7 @@ _SO_RXQ_OVFL = getattr(socket, "SO_RXQ_OVFL", 40)
 #: Ask for this much socket receive buffer (the kernel caps it at net.core.rmem_max).
 RCVBUF_BYTES = 4 << 20
 MAX_DATAGRAM = 65536
+_TRUNCATED = b"\xff"  # stands for a datagram too large to be OSC: not a multiple of 4 -> malformed
 #: The receive thread handles at most this many datagrams in a row, then sleeps POLL_INTERVAL_S:
 #: at most 128,000 messages/s (about a third of a core); the kernel drops the rest of a bigger
 #: flood (counted in ``dropped_os``).
@@ -192,8 +193,7 @@ class OscControl:
                 continue
             n = 0
             while data is not None:
-                if data:
-                    self.handle_datagram(data)
+                self.handle_datagram(data)
                 n += 1
                 if n >= POLL_BATCH:
                     break
@@ -205,8 +205,8 @@ class OscControl:
                     data = None
             stop.wait(POLL_INTERVAL_S)
 
-    def _recv(self, flags: int) -> bytes | None:
-        """One datagram (b"" for one counted as malformed already: truncated)."""
+    def _recv(self, flags: int) -> bytes:
+        """One datagram; one larger than MAX_DATAGRAM comes back as ``_TRUNCATED`` (malformed)."""
         sock = self._sock
         if not self._ancillary:
             return sock.recv(MAX_DATAGRAM, flags)
@@ -215,8 +215,7 @@ class OscControl:
             if level == socket.SOL_SOCKET and kind == _SO_RXQ_OVFL and len(cdata) >= 4:
                 self.dropped_os = struct.unpack("I", cdata[:4])[0]
         if mflags & socket.MSG_TRUNC:
-            self._count_bad("malformed")
-            return b""
+            return _TRUNCATED
         return data
 
     def handle_datagram(self, data: bytes) -> None:

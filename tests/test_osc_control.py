@@ -226,3 +226,29 @@ def test_last_message_wins_between_midi_and_osc():
 def test_mux_without_sources_is_the_preset():
     p = Params().as_dict()
     assert KnobMux(p).read() == p
+
+
+def test_datagrams_the_os_dropped_are_counted():
+    """More than the socket buffer holds, sent before the thread reads: the kernel drops the
+    rest and says how many (SO_RXQ_OVFL, Linux) with the next datagram it delivers."""
+    ctl = OscControl("127.0.0.1", 0, presets=PRESETS)
+    if not ctl._ancillary:
+        ctl.close()
+        pytest.skip("no SO_RXQ_OVFL on this system")
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        n = 50_000
+        data = msg(knob_address(KNOBS[0]), 0.5)
+        for _ in range(n):
+            s.sendto(data, ("127.0.0.1", ctl.port))
+        ctl.start()
+        assert _wait(lambda: ctl.received > 0)
+        time.sleep(0.2)
+        s.sendto(msg(knob_address(KNOBS[0]), 0.75), ("127.0.0.1", ctl.port))
+        assert _wait(lambda: ctl.values().get(KNOBS[0]) == 0.75)
+    finally:
+        s.close()
+        ctl.close()
+    c = ctl.counters()
+    assert c["dropped_os"] > 0, c
+    assert c["received"] + c["dropped_os"] == n + 1, c
