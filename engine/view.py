@@ -207,6 +207,7 @@ class LiveView:
             f"{r.host_block or '?'} · latency {r.latency_ms:.2f} ms ({r.latency_samples} samples)"
             " · Ctrl-C stops",
         )
+        head.no_wrap, head.overflow = True, "ellipsis"
         out = Group(head, grid, self._axis(w), self._meters(w), self._knobs(), self._load_line(),
                     self._counters())
         self._last = out
@@ -297,7 +298,7 @@ class LiveView:
 
         ip, irms, op, orms = self._levels()
         bw = max(6, (w - 2 * 36) // 2)  # each meter: 4 + bar + 31 characters of numbers
-        t = Text()
+        t = Text(no_wrap=True, overflow="ellipsis")
         for name, peak, rms in (("in ", ip, irms), ("out", op, orms)):
             db = _db(peak)
             frac = 0.0 if db == -math.inf else (db + METER_DB) / METER_DB
@@ -312,7 +313,7 @@ class LiveView:
         from rich.text import Text
 
         kv = self.runner.knob_values or {}
-        t = Text("knobs ", style="bold")
+        t = Text("knobs ", style="bold", no_wrap=True, overflow="ellipsis")
         for name, v in kv.items():
             t.append(f"{name} ")
             t.append(f"{v:.2f}", style="bold cyan")
@@ -334,26 +335,25 @@ class LiveView:
         r = self.runner
         dsp, cpu = self._load
         colour = "green" if dsp < 50 else ("yellow" if dsp < 85 else "red")
-        t = Text("load ", style="bold")
-        t.append(_bar(dsp / 100.0, 12), style=colour)
-        t.append(f" DSP {dsp:5.1f}% of real time · process CPU {cpu:5.1f}%")
+        t = Text("load ", style="bold", no_wrap=True, overflow="ellipsis")
+        t.append(_bar(dsp / 100.0, 10), style=colour)
+        t.append(f" DSP {dsp:4.1f}% of real time · CPU {cpu:4.1f}%")
         period = (r.host_block or 0) / r.samplerate
         if period > 0:
-            t.append(f" · slowest block {1000 * r.worker_max_chunk_s:.2f} of {1000 * period:.2f} ms deadline")
+            t.append(f" · worst block {1000 * r.worker_max_chunk_s:.2f}/{1000 * period:.2f} ms deadline")
         stats = getattr(r.processor, "stats", None)
         if stats is not None and getattr(stats, "columns", 0) > 0:
             ct = stats.column_times
             k = min(stats.columns, 300, len(ct))
             recent = ct[np.arange(stats.columns - k, stats.columns) % len(ct)]
-            t.append(f" · column p99 {1000 * float(np.percentile(recent, 99)):.2f} of "
-                     f"{1000 / self.cps:.2f} ms")
+            t.append(f" · column p99 {1000 * float(np.percentile(recent, 99)):.2f}/{1000 / self.cps:.2f} ms")
         return t
 
     def _counters(self):
         from rich.text import Text
 
         r = self.runner
-        t = Text("under-runs ", style="bold")
+        t = Text("under-runs ", style="bold", no_wrap=True, overflow="ellipsis")
         t.append(str(r.underruns), style="red" if r.underruns else "green")
         t.append(f"  over-runs {r.overruns}  late {r.deadline_misses}  resyncs {r.resyncs}  "
                  f"device xruns {r.status_flags}")
