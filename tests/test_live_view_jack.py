@@ -1,0 +1,215 @@
+"""`vqblur live --view` for real: on the JACK dummy server, in a pseudo-terminal (tmux), with a
+JACK player feeding it a signal. The captured screen text shows the code grid (changed cells,
+the zone outline), the meters, the knobs and the counters, and follows an OSC knob change;
+a terminal too small (or none) gets the status line; and a view thread drawing all the while
+leaves the live audio bit-identical to the offline render of the same input and seed.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from tests.jack_server import jack_server  # noqa: F401  (fixture)
+from tests.test_live_jack import make_signal
+from tests.toy_bundle import make_toy_bundle
+from vqblur.engine.core import KNOBS, Params
+
+pytestmark = pytest.mark.jack
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SR = 48000
+
+
+@pytest.fixture(scope="module")
+def toy(tmp_path_factory):
+    return str(make_toy_bundle(tmp_path_factory.mktemp("toy") / "toy"))
+
+
+def _tmux():
+    t = shutil.which("tmux")
+    if t is None:
+        pytest.skip("tmux is not installed (scripts/setup.sh installs it)")
+    return t
+
+
+class Pane:
+    """A detached tmux session of its own (own server socket) running one shell command."""
+
+    def __init__(self, command: str, width: int, height: int):
+        self.tmux = _tmux()
+        self.sock = f"vqview-{os.getpid()}-{time.monotonic_ns() % 1000000}"
+        subprocess.run([self.tmux, "-L", self.sock, "-f", "/dev/null", "new-session", "-d", "-s", "v",
+                        "-x", str(width), "-y", str(height), command],
+                       cwd=ROOT, env=dict(os.environ, TERM="xterm-256color"), check=True, timeout=30)
+
+    def text(self) -> str:
+        r = subprocess.run([self.tmux, "-L", self.sock, "capture-pane", "-p", "-t", "v"],
+                           capture_output=True, text=True, timeout=30)
+        return r.stdout
+
+    def wait_for(self, pred, timeout: float) -> str:
+        t = time.monotonic() + timeout
+        txt = ""
+        while time.monotonic() < t:
+            txt = self.text()
+            if pred(txt):
+                return txt
+            time.sleep(0.2)
+        return txt
+
+    def close(self):
+        subprocess.run([self.tmux, "-L", self.sock, "kill-server"], capture_output=True, timeout=30)
+
+
+def _live_command(toy, tmp_path, name, *extra) -> str:
+    args = [sys.executable, "-m", "vqblur", "live", "--bundle", toy, "--input", "system",
+            "--output", "system", "--jack-name", name, *extra]
+    return (" ".join(shlex.quote(a) for a in args) + f" 2> {shlex.quote(str(tmp_path / 'err.txt'))}"
+            + f"; echo $? > {shlex.quote(str(tmp_path / 'rc.txt'))}; sleep 30")
+
+
+def _wait_file(path, timeout: float) -> str:
+    t = time.monotonic() + timeout
+    while time.monotonic() < t:
+        if os.path.exists(path) and os.path.getsize(path) > 0:
+            return open(path).read()
+        time.sleep(0.1)
+    raise AssertionError(f"{path} never written")
+
+
+def test_view_in_a_pseudo_terminal_shows_grid_zone_meters_and_follows_osc(jack_server, toy, tmp_path):  # noqa: F811
+    from pythonosc.udp_client import SimpleUDPClient
+
+    name = f"vqview-{os.getpid()}"
+    pane = Pane(_live_command(toy, tmp_path, name, "--view", "--preset", "smear", "--osc", "0",
+                              "--duration", "12"), 120, 40)
+    play = None
+    try:
+        first = pane.wait_for(lambda t: "under-runs" in t, 60)
+        assert "under-runs" in first, first + open(tmp_path / "err.txt").read()
+        sig = make_signal(6.0, channels=1, seed=21)
+        np.save(tmp_path / "sig.npy", sig)
+        play = subprocess.Popen([sys.executable, "-m", "tests.jack_server", "playrec",
+                                 str(tmp_path / "sig.npy"), str(tmp_path / "rec.npz"), "--dut", name],
+                                cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+        def playing(t):
+            m = re.search(r"^in .*? peak\s+(-?[\d.]+) ", t, re.M)
+            return m is not None and t.count("×") > 20
+
+        screen = pane.wait_for(playing, 30)
+        (tmp_path / "view.txt").write_text(screen)
+        print("\n--- captured view (tmux capture-pane, 120x40) ---\n" + screen)
+        port = int(re.search(r"osc\.udp://127\.0\.0\.1:(\d+)", open(tmp_path / "err.txt").read()).group(1))
+        SimpleUDPClient("127.0.0.1", port).send_message("/vqblur/zone_size", 0.125)
+        after_osc = pane.wait_for(lambda t: "zone_size 0.12" in t or "zone_size 0.13" in t, 10)
+        out, err = play.communicate(timeout=60)
+        assert play.returncode == 0, out + err[-2000:]
+        rc = _wait_file(tmp_path / "rc.txt", 60).strip()
+    finally:
+        if play is not None and play.poll() is None:
+            play.kill()
+        pane.close()
+    errtxt = open(tmp_path / "err.txt").read()
+    assert rc == "0", errtxt
+    lines = screen.splitlines()
+    assert lines[0].startswith("vqblur live") and "latency 10.98 ms" in lines[0], screen
+    # the grid: 20 rows, labelled every 4th row in kHz, the newest column at the right
+    labels = [ln[:7].strip() for ln in lines[1:21]]
+    assert labels[-1] == "0.0k" and labels[-5] == "4.8k" and labels[0] == "", labels
+    assert screen.count("×") > 20, screen  # cells the blur changed
+    # preset smear: centre 0.4, zone 0.5 -> rows up to 17 resampled, outline on row 18
+    assert lines[1 + 19 - 18].count("▁") > 20, screen
+    assert "◀" in lines[1 + 19 - round(0.4 * 19)]
+    meters = next(ln for ln in lines if ln.startswith("in "))
+    peak_in = float(re.search(r"^in .*? peak\s+(-?[\d.]+) ", meters).group(1))
+    assert -40 < peak_in <= 0, meters
+    knobs = next(ln for ln in lines if ln.startswith("knobs"))
+    for k in KNOBS:
+        assert k in knobs, knobs
+    assert "OSC 0 (ignored 0)" in screen
+    assert ("zone_size 0.12" in after_osc or "zone_size 0.13" in after_osc), after_osc
+    assert "OSC 1 (ignored 0)" in after_osc, after_osc
+    assert "Traceback" not in errtxt and "under-runs" in errtxt and "view frames" in errtxt, errtxt
+
+
+def test_small_terminal_or_no_terminal_keeps_the_status_line(jack_server, toy, tmp_path):  # noqa: F811
+    name = f"vqviewsm-{os.getpid()}"
+    pane = Pane(_live_command(toy, tmp_path, name, "--view", "--duration", "2"), 50, 20)
+    try:
+        rc = _wait_file(tmp_path / "rc.txt", 60).strip()
+        screen = pane.text()
+    finally:
+        pane.close()
+    err = open(tmp_path / "err.txt").read()
+    assert rc == "0", err
+    assert "no live view (terminal 50x20 is smaller than the 60x26 the view needs)" in err, err
+    assert "| lat 10.98 ms |" in err  # the status line, as without --view
+    assert "×" not in screen
+    r = subprocess.run([sys.executable, "-m", "vqblur", "live", "--bundle", toy, "--input", "system",
+                        "--output", "system", "--jack-name", name + "p", "--view", "--duration", "1"],
+                       cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert "no live view (not a terminal)" in r.stderr and "| lat 10.98 ms |" in r.stderr
+
+
+def test_live_audio_is_the_same_with_the_view_drawing(jack_server, toy, tmp_path):  # noqa: F811
+    """A LiveRunner with the engine's tap and a view thread drawing 30 frames/s to a terminal
+    console: the worker's output is exactly the offline render (no tap, no view, same seed) of
+    the input the callback received."""
+    from rich.console import Console
+
+    from vqblur.engine.live import LiveRunner
+    from vqblur.engine.resample import make_engine
+    from vqblur.engine.tap import ColumnTap
+    from vqblur.engine.view import LiveView
+
+    knobs = dict(zone_size=0.4, temperature=0.6, centre=0.5)
+    eng = make_engine(toy, sample_rate=SR, params=Params(**knobs), channels=1, seed=5)
+    tap = ColumnTap(eng.config.rows, capacity=8192)
+    eng.tap = tap
+    name = f"vqviewaudio-{os.getpid()}"
+    runner = LiveRunner(eng, samplerate=SR, blocksize=0, channels=1, input_device="system",
+                        output_device="system", jack_client_name=name, capture_seconds=10.0,
+                        worker_priority=3)
+    console = Console(file=io.StringIO(), force_terminal=True, width=160, height=50)
+    view = LiveView(runner, tap, console=console, fps=10.0, band_hz=1200.0, priority=1)
+    sig = make_signal(3.0, channels=1, seed=9)
+    np.save(tmp_path / "sig.npy", sig)
+    log0 = jack_server.log_size()
+    runner.start()
+    view.start()
+    try:
+        r = subprocess.run([sys.executable, "-m", "tests.jack_server", "playrec", str(tmp_path / "sig.npy"),
+                            str(tmp_path / "rec.npz"), "--dut", name], cwd=ROOT, capture_output=True,
+                           text=True, timeout=90)
+        assert r.returncode == 0, r.stdout + r.stderr[-2000:]
+        assert runner.active and runner.worker_error is None
+    finally:
+        view.stop()
+        runner.stop()
+    xr = jack_server.xrun_report(log0, dut=name, upstream="vqtest-player")
+    st = runner.stats()
+    print(f"view drawing: {view.frames} frames ({view.skipped} skipped, {view.errors} errors, last "
+          f"{1000 * view.render_s:.1f} ms); runner {st.underruns} under-runs in {st.callbacks} "
+          f"callbacks; JACK xruns {xr['driver']} driver, {xr['graph_env']} graph, {xr['dut']} ours")
+    assert view.errors == 0 and view.frames >= 10, (view.frames, view.last_error)
+    assert tap.pos > 600
+    cap_in, cap_out = runner.capture_in, runner.capture_out
+    pos0 = int(np.flatnonzero(np.abs(cap_in[:, 0]) > 0)[0])
+    n = min(pos0 + len(sig), runner.capture_frames - runner.prefill)
+    ref = make_engine(toy, sample_rate=SR, params=Params(**knobs), channels=1, seed=5)
+    y_off = np.asarray(ref.process(cap_in[:n].copy()), np.float32).reshape(n, -1)
+    P = runner.prefill
+    assert np.array_equal(cap_out[P:P + n], y_off), np.max(np.abs(cap_out[P:P + n] - y_off))
+    machine = xr["driver"] + xr["graph_env"]
+    assert st.underruns <= 3 + 3 * machine, (st.underruns, xr)
