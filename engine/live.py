@@ -696,8 +696,9 @@ def run_live(runner: LiveRunner, *, midi=None, duration_s: float | None = None,
     stream dies. Returns an exit code (0 = stopped normally, 1 = the stream died).
 
     ``osc``: an :class:`~vqblur.engine.osc.OscControl` whose counters the status shows.
-    ``view``: a :class:`~vqblur.engine.view.LiveView`; when it fits the terminal it replaces
-    the status line (drawn by its own thread), else the status line stays."""
+    ``view``: a :class:`~vqblur.engine.view.ViewProcess`; when it fits the terminal it replaces
+    the status line (drawn by a process of its own; this loop publishes what it shows ten
+    times a second), else the status line stays."""
     tty = hasattr(out, "isatty") and out.isatty()
     if view is not None:
         ok, why = view.usable()
@@ -714,6 +715,7 @@ def run_live(runner: LiveRunner, *, midi=None, duration_s: float | None = None,
         view.start()
         tty = False
         last_print = math.inf  # the view replaces the status line
+        refresh_s = min(refresh_s, 0.1)
     code = 0
     reason = ""
     rt = realtime_thread(1 if runner.worker_priority > 0 else 0)
@@ -743,6 +745,8 @@ def run_live(runner: LiveRunner, *, midi=None, duration_s: float | None = None,
             cpu = 100.0 * (cpu_now - last_cpu) / dt
             dsp = 100.0 * (busy - last_busy) / dt
             last_t, last_cpu, last_busy = now, cpu_now, busy
+            if view is not None:
+                view.publish(cpu, dsp)
             line = format_status(runner, midi, cpu, dsp, osc=osc)
             if tty:
                 print("\r" + line[:200] + "\x1b[K", end="", file=out, flush=True)
@@ -775,6 +779,7 @@ def run_live(runner: LiveRunner, *, midi=None, duration_s: float | None = None,
           + (f", OSC messages {osc.received} (ignored {osc.ignored}: {osc.malformed} malformed, "
              f"{osc.out_of_range} out of range, {osc.unknown} unknown address, {osc.bad_preset} "
              f"unknown preset)" if osc is not None else "")
-          + (f", view frames {view.frames}" if view is not None else ""),
+          + (f", view frames {view.frames}" + (f" ({view.errors} drawing errors)" if view.errors else "")
+             if view is not None else ""),
           file=out, flush=True)
     return code

@@ -4,31 +4,106 @@ The engine (on the live worker thread) calls :meth:`ColumnTap.column` once per c
 channel, after the blur: it copies the channel's codes before and after the blur and the
 smoothed zone knobs into slot ``pos % capacity`` and then advances ``pos`` -- a few numpy
 slice copies into arrays made here, no lock, no buffer allocated, nothing that can block. One
-writer (the worker), any number of readers (the view thread): a reader copies out a window
-with :meth:`latest` and checks that the writer did not wrap over it meanwhile (the slots are
-written before ``pos`` is published, so everything below ``pos`` is complete).
+writer (the worker), any number of readers: a reader copies out a window with :meth:`latest`
+and checks that the writer did not wrap over it meanwhile (the slots are written before
+``pos`` is published, so everything below ``pos`` is complete).
+
+With ``shared=True`` the arrays live in a ``multiprocessing.shared_memory`` block (named
+:attr:`ColumnTap.name`), so the live view can read them from a process of its own
+(:meth:`ColumnTap.attach`) and its drawing never competes with the audio threads for the
+GIL. (The header word ``pos`` is stored after the column's data; on x86 another process sees
+the stores in that order. Elsewhere a reader may, rarely, draw the newest column half updated
+for one frame: the picture, never the audio.)
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+_HEADER = 8  # int64 words: [pos, rows, capacity, channel, 0...]
+
+
+def _layout(rows: int, capacity: int) -> tuple[list[tuple[str, type, tuple, int]], int]:
+    """Field name, dtype, shape and byte offset of each array in the block; total bytes."""
+    fields = [("hdr", np.int64, (_HEADER,)), ("before", np.int32, (capacity, rows)),
+              ("after", np.int32, (capacity, rows)), ("zone", np.float32, (capacity,)),
+              ("centre", np.float32, (capacity,))]
+    out, off = [], 0
+    for name, dt, shape in fields:
+        out.append((name, dt, shape, off))
+        off += int(np.prod(shape)) * np.dtype(dt).itemsize
+        off = (off + 63) & ~63
+    return out, off
+
 
 class ColumnTap:
     """Ring of ``capacity`` code columns (``rows`` codes before and after the blur, and the
     smoothed ``zone_size``/``centre`` knob values at that column) of one ``channel``."""
 
-    def __init__(self, rows: int, capacity: int = 4096, channel: int = 0) -> None:
+    def __init__(self, rows: int, capacity: int = 4096, channel: int = 0, shared: bool = False,
+                 _attach: str | None = None) -> None:
         if rows <= 0 or capacity <= 0:
             raise ValueError("rows and capacity must be positive")
         self.rows = int(rows)
         self.capacity = int(capacity)
         self.channel = int(channel)
-        self.before = np.zeros((self.capacity, self.rows), np.int32)
-        self.after = np.zeros((self.capacity, self.rows), np.int32)
-        self.zone = np.zeros(self.capacity, np.float32)
-        self.centre = np.zeros(self.capacity, np.float32)
-        self.pos = 0  # columns written so far (published after each column's data)
+        layout, size = _layout(self.rows, self.capacity)
+        self._shm = None
+        if _attach is not None or shared:
+            from multiprocessing import shared_memory
+
+            if _attach is not None:
+                self._shm = shared_memory.SharedMemory(name=_attach)
+                _untrack(self._shm)
+            else:
+                self._shm = shared_memory.SharedMemory(create=True, size=size)
+            buf = self._shm.buf
+        else:
+            buf = bytearray(size)
+        for name, dt, shape, off in layout:
+            setattr(self, "_" + name if name == "hdr" else name,
+                    np.ndarray(shape, dtype=dt, buffer=buf, offset=off))
+        if _attach is None:
+            self._hdr[:] = 0
+            self._hdr[1:4] = (self.rows, self.capacity, self.channel)
+
+    @classmethod
+    def attach(cls, name: str) -> "ColumnTap":
+        """The tap another process created with ``shared=True`` (read side)."""
+        from multiprocessing import shared_memory
+
+        shm = shared_memory.SharedMemory(name=name)
+        _untrack(shm)
+        rows, capacity, channel = (int(v) for v in np.ndarray((4,), np.int64, shm.buf)[1:4])
+        shm.close()
+        return cls(rows, capacity, channel, _attach=name)
+
+    @property
+    def name(self) -> str | None:
+        """The shared-memory block's name (None when not shared)."""
+        return self._shm.name if self._shm is not None else None
+
+    @property
+    def pos(self) -> int:
+        """Columns written so far (published after each column's data)."""
+        return int(self._hdr[0])
+
+    def close(self, unlink: bool = False) -> None:
+        """Release the shared block (``unlink``: the creator removes it)."""
+        if self._shm is None:
+            return
+        shm, self._shm = self._shm, None
+        for name in ("before", "after", "zone", "centre", "_hdr"):
+            setattr(self, name, None)
+        try:
+            shm.close()
+        except BufferError:  # a reader still holds a view; the OS frees it at exit
+            pass
+        if unlink:
+            try:
+                shm.unlink()
+            except FileNotFoundError:
+                pass
 
     # ---------------------------------------------------------------- writer (the engine)
     def column(self, channel: int, before: np.ndarray, after: np.ndarray,
@@ -36,15 +111,17 @@ class ColumnTap:
         """Record one column (``before``/``after``: ``rows`` codes, any shape of that size)."""
         if channel != self.channel:
             return
-        i = self.pos % self.capacity
+        hdr = self._hdr
+        p = int(hdr[0])
+        i = p % self.capacity
         self.before[i] = before.reshape(self.rows)
         self.after[i] = after.reshape(self.rows)
         self.zone[i] = zone_size
         self.centre[i] = centre
-        self.pos += 1  # publish after the copies
+        hdr[0] = p + 1  # publish after the copies
 
     def reset(self) -> None:
-        self.pos = 0
+        self._hdr[0] = 0
 
     # ---------------------------------------------------------------- readers
     def latest(self, n: int, before: np.ndarray, after: np.ndarray, zone: np.ndarray,
@@ -77,3 +154,14 @@ class ColumnTap:
         c = np.zeros(k, np.float32)
         self.latest(k, b, a, z, c)
         return b.T.copy(), a.T.copy(), z, c
+
+
+def _untrack(shm) -> None:
+    """A reader must not make Python's resource tracker unlink the creator's block at exit
+    (Python < 3.13 registers every attached block as if it created it)."""
+    try:
+        from multiprocessing import resource_tracker
+
+        resource_tracker.unregister(shm._name, "shared_memory")  # type: ignore[attr-defined]
+    except Exception:
+        pass

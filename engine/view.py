@@ -1,19 +1,22 @@
 """`vqblur live --view`: a full-terminal picture of the code grid, level meters and counters.
 
-Drawn with ``rich`` (``rich.live.Live`` on the alternate screen) by a thread of its own, a
-few times a second. It only reads what the real-time threads publish anyway:
+Drawn with ``rich`` (``rich.live.Live`` on the alternate screen) by **a process of its own**
+(:class:`ViewProcess`, ``python -m vqblur.engine.view``), a few times a second. Drawing is
+pure Python and would hold the audio process's GIL for milliseconds per frame -- measured on
+the JACK dummy server: hundreds of under-runs when a view thread drew in-process -- so the
+audio process only publishes numbers into shared memory and the view process reads them:
 
-* the code columns from the engine's :class:`~vqblur.engine.tap.ColumnTap` (codes before and
-  after the blur, smoothed zone knobs; written by the worker, no lock);
-* the level meters from the live runner's audio rings (``LiveRunner.in_ring`` holds what the
-  callback received, ``out_ring`` what it played): the view copies the last frame's worth
-  of samples out of them itself, so metering costs the audio threads nothing;
-* plain counters and the knob snapshot of the runner, the MIDI input and the OSC server.
+* the code columns: the engine's :class:`~vqblur.engine.tap.ColumnTap` (``shared=True``),
+  written by the worker once per column (codes before/after the blur, smoothed zone knobs);
+* everything else: a :class:`ViewState` (one shared float64 array: counters, latency, knob
+  values, level meters, load) that :class:`ViewPublisher` fills from the live runner, the
+  MIDI input and the OSC server on the main thread's status loop (10 times a second; the
+  meters are the peak/RMS of the last 0.1 s of the runner's input and output rings).
 
-The audio thread and the worker never wait for it: if the terminal is slow the view thread
-blocks in its own write (Python releases the GIL there) and simply draws fewer frames. When
-the terminal is too small (:func:`min_size`) or not a terminal, ``run_live`` keeps the
-one-line status instead; a terminal shrunk while running shows that status line in place.
+Neither the audio callback nor the worker ever waits for the view: if the terminal is slow
+the view process blocks in its own write and draws fewer frames. When the terminal is too
+small (:func:`min_size`) or not a terminal, ``run_live`` keeps the one-line status instead; a
+terminal shrunk while running shows that status line in place.
 
 Picture: rows = frequency bands (highest at the top), columns = time (newest at the right);
 each character is one code column or the last of a group of them (the last ``seconds`` fit
@@ -25,6 +28,10 @@ moved it.
 from __future__ import annotations
 
 import math
+import os
+import signal
+import subprocess
+import sys
 import threading
 import time
 from typing import Any
@@ -102,31 +109,172 @@ def _db(x: float) -> float:
     return 20.0 * math.log10(x) if x > 1e-10 else -math.inf
 
 
+
+# ============================================================================ shared state
+_FIELDS = ("stop", "published", "samplerate", "channels", "host_block", "latency_samples",
+           "underruns", "overruns", "late", "resyncs", "xruns", "max_chunk_s", "dsp", "cpu",
+           "column_p99", "column_s", "in_peak", "in_rms", "out_peak", "out_rms", "midi_on",
+           "midi_received", "midi_ignored", "osc_on", "osc_received", "osc_ignored", "demoted",
+           "grid_channel", "view_frames", "view_errors", "view_render_s")
+
+
+class ViewState:
+    """Named float64 slots (``state["underruns"]``), local or in shared memory, plus one slot
+    per knob (``state.knob(name)``, NaN = not known yet). Each slot has one writer: the audio
+    process's status loop, except ``view_*`` (the view process)."""
+
+    def __init__(self, knobs: tuple[str, ...], shared: bool = False, _attach: str | None = None):
+        self.knobs = tuple(knobs)
+        self._index = {f: i for i, f in enumerate(_FIELDS)}
+        for i, k in enumerate(self.knobs):
+            self._index["knob:" + k] = len(_FIELDS) + i
+        n = len(self._index)
+        self._shm = None
+        if shared or _attach is not None:
+            from multiprocessing import shared_memory
+
+            from vqblur.engine.tap import _untrack
+
+            if _attach is not None:
+                self._shm = shared_memory.SharedMemory(name=_attach)
+                _untrack(self._shm)
+            else:
+                self._shm = shared_memory.SharedMemory(create=True, size=8 * n)
+            self.values = np.ndarray((n,), np.float64, self._shm.buf)
+        else:
+            self.values = np.zeros(n, np.float64)
+        if _attach is None:
+            self.values[:] = 0.0
+            for k in self.knobs:
+                self.values[self._index["knob:" + k]] = math.nan
+
+    @property
+    def name(self) -> str | None:
+        return self._shm.name if self._shm is not None else None
+
+    def __getitem__(self, field: str) -> float:
+        return float(self.values[self._index[field]])
+
+    def __setitem__(self, field: str, value: float) -> None:
+        self.values[self._index[field]] = value
+
+    def knob(self, name: str) -> float:
+        return float(self.values[self._index["knob:" + name]])
+
+    def knob_values(self) -> dict[str, float]:
+        """The knobs known so far, in declaration order."""
+        out = {}
+        for k in self.knobs:
+            v = self.knob(k)
+            if not math.isnan(v):
+                out[k] = v
+        return out
+
+    def close(self, unlink: bool = False) -> None:
+        shm, self._shm = self._shm, None
+        if shm is None:
+            return
+        self.values = np.zeros(len(self._index))  # keep the object usable after closing
+        try:
+            shm.close()
+        except BufferError:
+            pass
+        if unlink:
+            try:
+                shm.unlink()
+            except FileNotFoundError:
+                pass
+
+
+class ViewPublisher:
+    """Fills a :class:`ViewState` from a live runner (and MIDI/OSC inputs). Runs on the
+    status loop's thread (the main thread), never in the audio callback or the worker."""
+
+    def __init__(self, runner, state: ViewState, midi=None, osc=None, grid_channel: int = 0,
+                 meter_s: float = 0.1) -> None:
+        self.runner, self.state, self.midi, self.osc = runner, state, midi, osc
+        self.grid_channel = grid_channel
+        m = max(64, int(runner.samplerate * meter_s))
+        self._m = min(m, runner.in_ring.capacity // 4)
+        self._buf = np.zeros((self._m, runner.channels), np.float32)
+
+    def _levels(self, ring, end: int) -> tuple[float, float]:
+        m, buf = self._m, self._buf
+        if end < m or not ring.read_at(end - m, buf):
+            return 0.0, 0.0
+        return float(np.max(np.abs(buf))), float(np.sqrt(np.mean(np.square(buf, dtype=np.float64))))
+
+    def publish(self, cpu: float | None = None, dsp: float | None = None) -> None:
+        r, s = self.runner, self.state
+        s["samplerate"] = r.samplerate
+        s["channels"] = r.channels
+        s["host_block"] = r.host_block or 0
+        s["latency_samples"] = r.latency_samples
+        s["underruns"], s["overruns"] = r.underruns, r.overruns
+        s["late"], s["resyncs"], s["xruns"] = r.deadline_misses, r.resyncs, r.status_flags
+        s["max_chunk_s"] = r.worker_max_chunk_s
+        s["demoted"] = 1.0 if r.worker_demoted else 0.0
+        if cpu is not None:
+            s["cpu"] = cpu
+        if dsp is not None:
+            s["dsp"] = dsp
+        s["in_peak"], s["in_rms"] = self._levels(r.in_ring, r.in_ring.write_pos)
+        s["out_peak"], s["out_rms"] = self._levels(r.out_ring, r.out_ring.read_pos)
+        stats = getattr(r.processor, "stats", None)
+        if stats is not None and getattr(stats, "columns", 0) > 0:
+            ct = stats.column_times
+            k = min(stats.columns, 300, len(ct))
+            s["column_p99"] = float(np.percentile(ct[np.arange(stats.columns - k, stats.columns) % len(ct)], 99))
+        for k, v in (r.knob_values or {}).items():
+            if "knob:" + k in s._index:
+                s.values[s._index["knob:" + k]] = v
+        if self.midi is not None:
+            s["midi_on"], s["midi_received"], s["midi_ignored"] = 1, self.midi.received, self.midi.ignored
+        if self.osc is not None:
+            s["osc_on"], s["osc_received"], s["osc_ignored"] = 1, self.osc.received, self.osc.ignored
+        s["grid_channel"] = self.grid_channel
+        s["published"] = s["published"] + 1
+
+
+def status_text(s: ViewState) -> str:
+    """The one-line status (as ``vqblur.engine.live.format_status``) from a ViewState."""
+    kv = s.knob_values()
+    sr = s["samplerate"] or 1.0
+    parts = [f"cpu {s['cpu']:5.1f}%", f"dsp {s['dsp']:5.1f}%",
+             f"lat {1000 * s['latency_samples'] / sr:5.2f} ms",
+             " ".join(f"{k} {v:.2f}" for k, v in kv.items()) or "knobs -",
+             f"under {s['underruns']:.0f} over {s['overruns']:.0f} late {s['late']:.0f} "
+             f"xrun {s['xruns']:.0f}"]
+    if s["midi_on"]:
+        parts.append(f"midi {s['midi_received']:.0f} ign {s['midi_ignored']:.0f}")
+    if s["osc_on"]:
+        parts.append(f"osc {s['osc_received']:.0f} ign {s['osc_ignored']:.0f}")
+    return " | ".join(parts)
+
+
+# ============================================================================ drawing
 class LiveView:
-    """The live view of a :class:`~vqblur.engine.live.LiveRunner` and its engine's tap.
+    """Draws a :class:`ViewState` and a :class:`~vqblur.engine.tap.ColumnTap` on a rich Console.
 
     ``band_hz``: the width of one code row in Hz (for the row labels; 0 = row numbers).
     ``seconds``: how much history the grid shows. ``fps``: frames per second drawn.
     """
 
-    def __init__(self, runner, tap, *, midi=None, osc=None, console=None, fps: float = 6.0,
+    def __init__(self, state: ViewState, tap, *, console=None, fps: float = 6.0,
                  seconds: float = 3.0, columns_per_second: float = 300.0, band_hz: float = 0.0,
-                 codebook_size: int = 256, priority: int = 0) -> None:
+                 codebook_size: int = 256) -> None:
         if console is None:
             from rich.console import Console
 
             console = Console()
-        self.runner = runner
+        self.state = state
         self.tap = tap
-        self.midi = midi
-        self.osc = osc
         self.console = console
         self.period = 1.0 / float(fps)
         self.seconds = float(seconds)
         self.cps = float(columns_per_second)
         self.band_hz = float(band_hz)
         self.rows = tap.rows
-        self.priority = int(priority)
         self.styles = _Styles(int(codebook_size))
         self.frames = 0  # drawn
         self.skipped = 0  # frames the tap's writer lapped while we copied (not drawn)
@@ -134,56 +282,33 @@ class LiveView:
         self.last_error = ""
         self.render_s = 0.0
         self._last = None
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._t = time.monotonic()
-        self._cpu = time.process_time()
-        self._busy = 0.0
-        self._load = (0.0, 0.0)
+        self._k = 1
 
-    # ------------------------------------------------------------------ lifecycle
     def usable(self) -> tuple[bool, str]:
         """Whether the full view fits the console (a terminal at least :func:`min_size`)."""
-        if not self.console.is_terminal:
-            return False, "not a terminal"
-        w, h = self.console.size
-        mw, mh = min_size(self.rows)
-        if w < mw or h < mh:
-            return False, f"terminal {w}x{h} is smaller than the {mw}x{mh} the view needs"
-        return True, ""
+        return fits(self.console.is_terminal, tuple(self.console.size), self.rows)
 
-    def start(self) -> None:
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._loop, name="vqblur-view", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        t, self._thread = self._thread, None
-        if t is not None:
-            t.join(timeout=5.0)
-
-    def _loop(self) -> None:
+    def run(self, should_stop) -> None:
+        """Draw on the alternate screen every ``period`` until ``should_stop()``."""
         from rich.live import Live
 
-        from vqblur.engine.live import realtime_thread
-
-        with realtime_thread(self.priority):
-            with Live(console=self.console, screen=True, auto_refresh=False,
-                      redirect_stdout=False, redirect_stderr=False) as live:
-                while not self._stop.wait(self.period):
-                    t0 = time.perf_counter()
-                    try:
-                        r = self.render()
-                    except Exception as exc:  # the view must never take the program down
-                        self.errors += 1
-                        self.last_error = repr(exc)
-                        continue
+        with Live(console=self.console, screen=True, auto_refresh=False,
+                  redirect_stdout=False, redirect_stderr=False) as live:
+            while not should_stop():
+                t0 = time.perf_counter()
+                try:
+                    r = self.render()
                     live.update(r, refresh=True)
                     self.frames += 1
-                    self.render_s = time.perf_counter() - t0
+                except Exception as exc:  # the view must never take the program down
+                    self.errors += 1
+                    self.last_error = repr(exc)
+                self.render_s = time.perf_counter() - t0
+                self.state["view_frames"] = self.frames
+                self.state["view_errors"] = self.errors
+                self.state["view_render_s"] = self.render_s
+                time.sleep(max(0.0, self.period - self.render_s))
 
-    # ------------------------------------------------------------------ drawing
     def render(self):
         """One frame as a rich renderable, for the console's current size."""
         from rich.console import Group
@@ -191,21 +316,21 @@ class LiveView:
 
         w, h = self.console.size
         mw, mh = min_size(self.rows)
-        self._measure_load()
         if w < mw or h < mh:
-            return Text(self.status_line()[:max(w - 1, 1)])
+            return Text(status_text(self.state)[:max(w - 1, 1)])
         grid = self._grid(w - GRID_LABEL - GRID_RIGHT)
         if grid is None:  # lapped by the writer: keep the previous picture
             self.skipped += 1
             if self._last is not None:
                 return self._last
             grid = _GridRenderable([])
-        r = self.runner
+        s = self.state
+        sr = s["samplerate"] or 1.0
         head = Text.assemble(
             ("vqblur live", "bold"),
-            f" · {r.samplerate} Hz · {r.channels} ch (grid: ch {self.tap.channel}) · block "
-            f"{r.host_block or '?'} · latency {r.latency_ms:.2f} ms ({r.latency_samples} samples)"
-            " · Ctrl-C stops",
+            f" · {s['samplerate']:.0f} Hz · {s['channels']:.0f} ch (grid: ch {s['grid_channel']:.0f}) · "
+            f"block {s['host_block']:.0f} · latency {1000 * s['latency_samples'] / sr:.2f} ms "
+            f"({s['latency_samples']:.0f} samples) · Ctrl-C stops",
         )
         head.no_wrap, head.overflow = True, "ellipsis"
         out = Group(head, grid, self._axis(w), self._meters(w), self._knobs(), self._load_line(),
@@ -239,10 +364,8 @@ class LiveView:
         ncur = zg[-1] * R if valid else 0.0
         ccur = cg[-1] * (R - 1) if valid else 0.0
         for row in range(R - 1, -1, -1):
-            if self.band_hz > 0 and row % 4 == 0:
-                label = f"{row * self.band_hz / 1000:5.1f}k "
-            elif self.band_hz <= 0 and row % 4 == 0:
-                label = f"{row:5d}  "
+            if row % 4 == 0:
+                label = f"{row * self.band_hz / 1000:5.1f}k " if self.band_hz > 0 else f"{row:5d}  "
             else:
                 label = " " * GRID_LABEL
             line: list[tuple[str, Any]] = [(label[:GRID_LABEL].ljust(GRID_LABEL), st.label)]
@@ -272,47 +395,33 @@ class LiveView:
     def _axis(self, w: int):
         from rich.text import Text
 
-        shown = (w - GRID_LABEL - GRID_RIGHT) * getattr(self, "_k", 1) / self.cps
+        shown = (w - GRID_LABEL - GRID_RIGHT) * self._k / self.cps
         left = f"-{shown:.1f} s "
         mid = " × changed by the blur · ▁ ▔ zone outline · colour = code "
         right = " now"
         fill = max(w - GRID_LABEL - GRID_RIGHT - len(left) - len(mid) - len(right), 2)
         return Text(" " * GRID_LABEL + left + "─" * (fill // 2) + mid + "─" * (fill - fill // 2) + right,
-                    style="dim")
-
-    def _levels(self) -> tuple[float, float, float, float]:
-        """(input peak, input rms, output peak, output rms) over the last frame's samples."""
-        r = self.runner
-        m = max(64, min(int(r.samplerate * self.period), r.in_ring.capacity // 4))
-        buf = np.zeros((m, r.channels), np.float32)
-        res = []
-        for ring, end in ((r.in_ring, r.in_ring.write_pos), (r.out_ring, r.out_ring.read_pos)):
-            if end < m or not ring.read_at(end - m, buf):
-                res += [0.0, 0.0]
-                continue
-            res += [float(np.max(np.abs(buf))), float(np.sqrt(np.mean(buf.astype(np.float64) ** 2)))]
-        return tuple(res)  # type: ignore[return-value]
+                    style="dim", no_wrap=True, overflow="ellipsis")
 
     def _meters(self, w: int):
         from rich.text import Text
 
-        ip, irms, op, orms = self._levels()
+        s = self.state
         bw = max(6, (w - 2 * 36) // 2)  # each meter: 4 + bar + 31 characters of numbers
         t = Text(no_wrap=True, overflow="ellipsis")
-        for name, peak, rms in (("in ", ip, irms), ("out", op, orms)):
+        for name, peak, rms in (("in ", s["in_peak"], s["in_rms"]), ("out", s["out_peak"], s["out_rms"])):
             db = _db(peak)
             frac = 0.0 if db == -math.inf else (db + METER_DB) / METER_DB
             colour = "green" if db < -12 else ("yellow" if db < -3 else "red")
             t.append(f"{name} ", style="bold")
             t.append(_bar(frac, bw), style=colour)
-            t.append(f" peak {db:6.1f} rms {_db(rms):6.1f} dBFS   " if db > -math.inf
-                     else f" peak   -inf rms   -inf dBFS   ")
+            t.append(f" peak {db:6.1f} rms {_db(rms):6.1f} dBFS   ")
         return t
 
     def _knobs(self):
         from rich.text import Text
 
-        kv = self.runner.knob_values or {}
+        kv = self.state.knob_values()
         t = Text("knobs ", style="bold", no_wrap=True, overflow="ellipsis")
         for name, v in kv.items():
             t.append(f"{name} ")
@@ -322,50 +431,168 @@ class LiveView:
             t.append("(none yet)", style="dim")
         return t
 
-    def _measure_load(self) -> None:
-        now, cpu, busy = time.monotonic(), time.process_time(), self.runner.worker_busy_s
-        dt = now - self._t
-        if dt >= 0.2:
-            self._load = (100.0 * (busy - self._busy) / dt, 100.0 * (cpu - self._cpu) / dt)
-            self._t, self._cpu, self._busy = now, cpu, busy
-
     def _load_line(self):
         from rich.text import Text
 
-        r = self.runner
-        dsp, cpu = self._load
+        s = self.state
+        dsp, cpu = s["dsp"], s["cpu"]
         colour = "green" if dsp < 50 else ("yellow" if dsp < 85 else "red")
         t = Text("load ", style="bold", no_wrap=True, overflow="ellipsis")
         t.append(_bar(dsp / 100.0, 10), style=colour)
         t.append(f" DSP {dsp:4.1f}% of real time · CPU {cpu:4.1f}%")
-        period = (r.host_block or 0) / r.samplerate
+        period = s["host_block"] / (s["samplerate"] or 1.0)
         if period > 0:
-            t.append(f" · worst block {1000 * r.worker_max_chunk_s:.2f}/{1000 * period:.2f} ms deadline")
-        stats = getattr(r.processor, "stats", None)
-        if stats is not None and getattr(stats, "columns", 0) > 0:
-            ct = stats.column_times
-            k = min(stats.columns, 300, len(ct))
-            recent = ct[np.arange(stats.columns - k, stats.columns) % len(ct)]
-            t.append(f" · column p99 {1000 * float(np.percentile(recent, 99)):.2f}/{1000 / self.cps:.2f} ms")
+            t.append(f" · worst block {1000 * s['max_chunk_s']:.2f}/{1000 * period:.2f} ms deadline")
+        if s["column_p99"] > 0:
+            t.append(f" · column p99 {1000 * s['column_p99']:.2f}/{1000 / self.cps:.2f} ms")
+        if s["demoted"]:
+            t.append(" · engine slower than real time", style="bold red")
         return t
 
     def _counters(self):
         from rich.text import Text
 
-        r = self.runner
+        s = self.state
         t = Text("under-runs ", style="bold", no_wrap=True, overflow="ellipsis")
-        t.append(str(r.underruns), style="red" if r.underruns else "green")
-        t.append(f"  over-runs {r.overruns}  late {r.deadline_misses}  resyncs {r.resyncs}  "
-                 f"device xruns {r.status_flags}")
-        if self.midi is not None:
-            t.append(f" · MIDI {self.midi.received} (ignored {self.midi.ignored})")
-        if self.osc is not None:
-            t.append(f" · OSC {self.osc.received} (ignored {self.osc.ignored})")
+        t.append(f"{s['underruns']:.0f}", style="red" if s["underruns"] else "green")
+        t.append(f"  over-runs {s['overruns']:.0f}  late {s['late']:.0f}  resyncs {s['resyncs']:.0f}  "
+                 f"device xruns {s['xruns']:.0f}")
+        if s["midi_on"]:
+            t.append(f" · MIDI {s['midi_received']:.0f} (ignored {s['midi_ignored']:.0f})")
+        if s["osc_on"]:
+            t.append(f" · OSC {s['osc_received']:.0f} (ignored {s['osc_ignored']:.0f})")
         t.append(f" · view {self.frames} frames", style="dim")
         return t
 
-    def status_line(self) -> str:
-        from vqblur.engine.live import format_status
 
-        dsp, cpu = self._load
-        return format_status(self.runner, self.midi, cpu, dsp, osc=self.osc)
+def fits(is_terminal: bool, size: tuple[int, int], rows: int) -> tuple[bool, str]:
+    """Whether a terminal of ``size`` (width, height) can show the full view."""
+    if not is_terminal:
+        return False, "not a terminal"
+    w, h = size
+    mw, mh = min_size(rows)
+    if w < mw or h < mh:
+        return False, f"terminal {w}x{h} is smaller than the {mw}x{mh} the view needs"
+    return True, ""
+
+
+# ============================================================================ the view process
+class ViewProcess:
+    """The live view of a running :class:`~vqblur.engine.live.LiveRunner`, drawn by a child
+    process (``python -m vqblur.engine.view``) on this process's terminal.
+
+    ``tap``: the engine's ColumnTap, created with ``shared=True``. ``knobs``: the knob names
+    (shown in this order). ``publish()`` is called by the status loop; ``stop()`` ends the
+    child (it restores the terminal) and frees the shared memory. ``stdout``/``size``: for
+    tests, draw to that file at a forced terminal size instead of this terminal.
+    """
+
+    def __init__(self, runner, tap, *, knobs: tuple[str, ...], midi=None, osc=None,
+                 fps: float = 6.0, seconds: float = 3.0, columns_per_second: float = 300.0,
+                 band_hz: float = 0.0, codebook_size: int = 256, stdout=None,
+                 size: tuple[int, int] | None = None) -> None:
+        if tap.name is None:
+            raise ValueError("the view process needs a ColumnTap made with shared=True")
+        self.tap = tap
+        self.rows = tap.rows
+        self.state = ViewState(knobs, shared=True)
+        self.publisher = ViewPublisher(runner, self.state, midi=midi, osc=osc, grid_channel=tap.channel)
+        self.args = ["--fps", str(fps), "--seconds", str(seconds), "--cps", str(columns_per_second),
+                     "--band-hz", str(band_hz), "--codebook-size", str(codebook_size)]
+        if size is not None:
+            self.args += ["--size", f"{size[0]}x{size[1]}"]
+        self.stdout = stdout
+        self.size = size
+        self.proc: subprocess.Popen | None = None
+        self.frames = 0
+        self.errors = 0
+
+    def usable(self) -> tuple[bool, str]:
+        if self.size is not None:
+            return fits(True, self.size, self.rows)
+        try:
+            fd = sys.stdout.fileno()
+            tty = os.isatty(fd)
+            size = tuple(os.get_terminal_size(fd)) if tty else (0, 0)
+        except (OSError, ValueError, AttributeError):
+            return False, "not a terminal"
+        return fits(tty, size, self.rows)  # type: ignore[arg-type]
+
+    def start(self) -> None:
+        self.publisher.publish()
+        knobs = ",".join(self.state.knobs)
+        cmd = [sys.executable, "-m", "vqblur.engine.view", "--tap", self.tap.name, "--state",
+               self.state.name, "--knobs", knobs, *self.args]
+        sys.stdout.flush()
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=self.stdout,
+                                     start_new_session=False)
+
+    def publish(self, cpu: float | None = None, dsp: float | None = None) -> None:
+        self.publisher.publish(cpu, dsp)
+
+    def stop(self) -> None:
+        if self.state.name is None:  # stopped already
+            return
+        p, self.proc = self.proc, None
+        if p is not None:
+            self.state["stop"] = 1.0
+            try:
+                p.wait(timeout=3.0)
+            except subprocess.TimeoutExpired:
+                p.terminate()
+                try:
+                    p.wait(timeout=2.0)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+                    p.wait()
+        self.frames = int(self.state["view_frames"])
+        self.errors = int(self.state["view_errors"])
+        self.state.close(unlink=True)
+
+
+def main(argv=None) -> int:
+    """The view process: attach to the shared tap and state, draw until told to stop or the
+    parent (the audio process) is gone. Ctrl-C is the parent's to handle."""
+    import argparse
+
+    ap = argparse.ArgumentParser(prog="python -m vqblur.engine.view")
+    ap.add_argument("--tap", required=True)
+    ap.add_argument("--state", required=True)
+    ap.add_argument("--knobs", required=True)
+    ap.add_argument("--fps", type=float, default=6.0)
+    ap.add_argument("--seconds", type=float, default=3.0)
+    ap.add_argument("--cps", type=float, default=300.0)
+    ap.add_argument("--band-hz", type=float, default=0.0)
+    ap.add_argument("--codebook-size", type=int, default=256)
+    ap.add_argument("--size", default=None, help="WxH: draw at this size even if not a terminal")
+    a = ap.parse_args(argv)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+    def _term(signum, frame):
+        raise SystemExit(0)
+
+    signal.signal(signal.SIGTERM, _term)
+    from rich.console import Console
+
+    from vqblur.engine.tap import ColumnTap
+
+    if a.size:
+        w, h = (int(v) for v in a.size.lower().split("x"))
+        console = Console(force_terminal=True, width=w, height=h)
+    else:
+        console = Console()
+    tap = ColumnTap.attach(a.tap)
+    state = ViewState(tuple(k for k in a.knobs.split(",") if k), _attach=a.state)
+    view = LiveView(state, tap, console=console, fps=a.fps, seconds=a.seconds,
+                    columns_per_second=a.cps, band_hz=a.band_hz, codebook_size=a.codebook_size)
+    parent = os.getppid()
+    try:
+        view.run(lambda: state["stop"] != 0 or os.getppid() != parent)
+    finally:
+        state["view_frames"] = view.frames
+        state["view_errors"] = view.errors
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

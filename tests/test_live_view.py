@@ -5,7 +5,8 @@
 * a frame rendered for a terminal shows the grid (codes, changed cells, the zone outline),
   the meters, every knob and the counters; a terminal too small gets the status line.
 
-The view in a real pseudo-terminal (tmux) on the JACK dummy server: tests/test_live_view_jack.py.
+The view process in a real pseudo-terminal (tmux) on the JACK dummy server:
+tests/test_live_view_jack.py.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from tests.toy_bundle import make_toy_bundle
 from vqblur.engine.core import KNOBS, Engine, Params
 from vqblur.engine.live import LiveRunner
 from vqblur.engine.tap import ColumnTap
-from vqblur.engine.view import LiveView, min_size
+from vqblur.engine.view import LiveView, ViewPublisher, ViewState, min_size
 
 SR = 48000
 KNOBS_ON = dict(zone_size=0.3, temperature=0.7, centre=0.6, mix=1.0)
@@ -103,11 +104,7 @@ def test_tap_reader_drops_a_window_the_writer_lapped():
         @property
         def pos(self):
             self.looks += 1
-            return self._p + (self.capacity if self.looks % 2 == 0 else 0)
-
-        @pos.setter
-        def pos(self, v):
-            self._p = v
+            return int(self._hdr[0]) + (self.capacity if self.looks % 2 == 0 else 0)
 
     lapped = Lapped(4, capacity=8)
     for i in range(5):
@@ -125,11 +122,14 @@ def test_view_on_or_off_gives_the_same_audio(toy):
     tap = ColumnTap(eng.config.rows, capacity=2048)
     eng.tap = tap
     runner = LiveRunner(eng, samplerate=SR, channels=1)
-    view = LiveView(runner, tap, console=_console(), band_hz=1200.0)
+    state = ViewState(KNOBS)
+    pub = ViewPublisher(runner, state)
+    view = LiveView(state, tap, console=_console(), band_hz=1200.0)
     stop = threading.Event()
 
     def draw():
         while not stop.is_set():
+            pub.publish()
             view.console.print(view.render())
 
     t = threading.Thread(target=draw)
@@ -161,7 +161,9 @@ def _fed_view(toy, width=120, height=40):
     runner.out_ring.advance_read(len(y))
     runner.host_block = runner.prefill = 128
     runner.knob_values = Params(**KNOBS_ON).as_dict()
-    return LiveView(runner, tap, console=_console(width, height), band_hz=1200.0,
+    state = ViewState(KNOBS)
+    ViewPublisher(runner, state).publish(cpu=12.5, dsp=7.5)
+    return LiveView(state, tap, console=_console(width, height), band_hz=1200.0,
                     columns_per_second=SR / eng.config.column_samples), eng
 
 
@@ -188,7 +190,7 @@ def test_frame_shows_grid_changed_cells_zone_outline_meters_knobs(toy):
     knobs = next(ln for ln in lines if ln.startswith("knobs"))
     for k in KNOBS:
         assert k in knobs
-    assert "under-runs 0" in text and "DSP" in text and "latency" in text
+    assert "under-runs 0" in text and "DSP  7.5%" in text and "CPU 12.5%" in text and "latency" in text
 
 
 def test_too_small_or_not_a_terminal_gives_the_status_line(toy):
@@ -201,6 +203,35 @@ def test_too_small_or_not_a_terminal_gives_the_status_line(toy):
     assert not ok and "smaller" in why
     small.print(view.render())
     out = small.export_text()
-    assert "lat " in out and "zone" in out and "×" not in out and len(out.splitlines()) == 1
+    assert "lat " in out and "zone_size" in out and "×" not in out and len(out.splitlines()) == 1
     view.console = Console(file=io.StringIO(), width=200, height=60)  # a file, not a terminal
     assert view.usable() == (False, "not a terminal")
+
+
+def test_tap_and_state_shared_with_another_process(toy):
+    """What the view process sees: a shared tap and state attached by name, in another process."""
+    import subprocess
+    import sys
+
+    eng = Engine(toy, Params(**KNOBS_ON), seed=2)
+    tap = ColumnTap(eng.config.rows, capacity=1024, shared=True)
+    eng.tap = tap
+    state = ViewState(KNOBS, shared=True)
+    try:
+        eng.process(signal(0.5))
+        state["underruns"] = 7
+        state.values[state._index["knob:" + KNOBS[0]]] = 0.25
+        code = (
+            "import sys; from vqblur.engine.tap import ColumnTap; from vqblur.engine.view import ViewState\n"
+            "t = ColumnTap.attach(sys.argv[1]); s = ViewState(tuple(sys.argv[3].split(',')), _attach=sys.argv[2])\n"
+            "b, a, z, c = t.history()\n"
+            "print(t.pos, int((b != a).sum()), int(b.sum()), s['underruns'], s.knob(sys.argv[3].split(',')[0]))\n"
+        )
+        r = subprocess.run([sys.executable, "-c", code, tap.name, state.name, ",".join(KNOBS)],
+                           capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0, r.stderr
+        b, a, _, _ = tap.history()
+        assert r.stdout.split() == [str(tap.pos), str(int((b != a).sum())), str(int(b.sum())), "7.0", "0.25"]
+    finally:
+        tap.close(unlink=True)
+        state.close(unlink=True)

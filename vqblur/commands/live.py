@@ -201,7 +201,12 @@ def run(args) -> int:
             worker_priority=0 if args.no_realtime else 3,
         )
         view = _make_view(args, runner, engine, midi, osc) if args.view else None
-        code = L.run_live(runner, midi=midi, duration_s=args.duration, out=out, osc=osc, view=view)
+        try:
+            code = L.run_live(runner, midi=midi, duration_s=args.duration, out=out, osc=osc, view=view)
+        finally:
+            if view is not None:
+                view.stop()  # (again: idempotent) frees the shared memory
+                view.tap.close(unlink=True)
         if runner.abandoned:
             # The audio server died under the stream: PortAudio (and a JACK MIDI port) would
             # hang in their exit handlers waiting for it. Everything is reported; leave now.
@@ -219,19 +224,19 @@ def run(args) -> int:
 
 
 def _make_view(args, runner, engine, midi, osc):
-    """A LiveView on the engine's column tap (the inner Engine when it is resampled)."""
+    """A ViewProcess on the engine's column tap (the inner Engine when it is resampled)."""
+    from vqblur.engine.osc import knob_names
     from vqblur.engine.tap import ColumnTap
-    from vqblur.engine.view import LiveView
+    from vqblur.engine.view import ViewProcess
 
     inner = getattr(engine, "engine", engine)
     cfg = inner.config
     cps = cfg.sample_rate / cfg.column_samples
-    tap = ColumnTap(cfg.rows, capacity=1 << max(10, int(cps * 60).bit_length()))
+    tap = ColumnTap(cfg.rows, capacity=1 << max(10, int(cps * 60).bit_length()), shared=True)
     inner.tap = tap
     band_hz = cfg.sample_rate / cfg.n_fft * cfg.model_bins / cfg.rows
-    return LiveView(runner, tap, midi=midi, osc=osc, seconds=args.view_seconds,
-                    columns_per_second=cps, band_hz=band_hz, codebook_size=cfg.codebook_size,
-                    priority=1 if runner.worker_priority > 0 else 0)
+    return ViewProcess(runner, tap, knobs=knob_names(), midi=midi, osc=osc, seconds=args.view_seconds,
+                       columns_per_second=cps, band_hz=band_hz, codebook_size=cfg.codebook_size)
 
 
 def _is_jack(sd, dev) -> bool:
