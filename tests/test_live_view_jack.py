@@ -50,9 +50,9 @@ class Pane:
                         "-x", str(width), "-y", str(height), command],
                        cwd=ROOT, env=dict(os.environ, TERM="xterm-256color"), check=True, timeout=30)
 
-    def text(self) -> str:
-        r = subprocess.run([self.tmux, "-L", self.sock, "capture-pane", "-p", "-t", "v"],
-                           capture_output=True, text=True, timeout=30)
+    def text(self, escapes: bool = False) -> str:
+        r = subprocess.run([self.tmux, "-L", self.sock, "capture-pane", "-p", "-t", "v"]
+                           + (["-e"] if escapes else []), capture_output=True, text=True, timeout=30)
         return r.stdout
 
     def wait_for(self, pred, timeout: float) -> str:
@@ -85,12 +85,15 @@ def _wait_file(path, timeout: float) -> str:
     raise AssertionError(f"{path} never written")
 
 
-def test_view_in_a_pseudo_terminal_shows_grid_zone_meters_and_follows_osc(jack_server, toy, tmp_path):  # noqa: F811
+def test_view_in_a_pseudo_terminal_shows_grid_zone_meters_and_follows_osc(jack_server, tmp_path):  # noqa: F811
+    """The shipped model, preset 'smear', a 6 s signal from a JACK player: the screen text."""
     from pythonosc.udp_client import SimpleUDPClient
 
+    from vqblur.engine.bundle import default_bundle_path
+
     name = f"vqview-{os.getpid()}"
-    pane = Pane(_live_command(toy, tmp_path, name, "--view", "--preset", "smear", "--osc", "0",
-                              "--duration", "12"), 120, 40)
+    pane = Pane(_live_command(str(default_bundle_path()), tmp_path, name, "--view", "--preset", "smear",
+                              "--osc", "0", "--duration", "14"), 120, 40)
     play = None
     try:
         first = pane.wait_for(lambda t: "under-runs" in t, 60)
@@ -101,12 +104,17 @@ def test_view_in_a_pseudo_terminal_shows_grid_zone_meters_and_follows_osc(jack_s
                                  str(tmp_path / "sig.npy"), str(tmp_path / "rec.npz"), "--dut", name],
                                 cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
-        def playing(t):
-            m = re.search(r"^in .*? peak\s+(-?[\d.]+) ", t, re.M)
-            return m is not None and t.count("×") > 20
+        def playing(t):  # the signal has been in for a while, and the view has drawn it
+            m = re.search(r"^in\s+[█░]+ peak\s+(-?[\d.]+) ", t, re.M)
+            f = re.search(r"view (\d+) frames", t)
+            return m is not None and f is not None and int(f.group(1)) >= 15 and t.count("×") > 20
 
         screen = pane.wait_for(playing, 30)
+        coloured = pane.text(escapes=True)
         (tmp_path / "view.txt").write_text(screen)
+        if os.environ.get("VQTEST_VIEW_CAPTURE"):  # keep the picture (for the report)
+            with open(os.environ["VQTEST_VIEW_CAPTURE"], "w") as f:
+                f.write(screen)
         print("\n--- captured view (tmux capture-pane, 120x40) ---\n" + screen)
         port = int(re.search(r"osc\.udp://127\.0\.0\.1:(\d+)", open(tmp_path / "err.txt").read()).group(1))
         SimpleUDPClient("127.0.0.1", port).send_message("/vqblur/zone_size", 0.125)
@@ -126,11 +134,14 @@ def test_view_in_a_pseudo_terminal_shows_grid_zone_meters_and_follows_osc(jack_s
     labels = [ln[:7].strip() for ln in lines[1:21]]
     assert labels[-1] == "0.0k" and labels[-5] == "4.8k" and labels[0] == "", labels
     assert screen.count("×") > 20, screen  # cells the blur changed
+    # codes as colours: the grid's cells carry background colours (256-colour or RGB SGR codes)
+    grid_rows = coloured.splitlines()[1:21]
+    assert sum(len(re.findall(r"\x1b\[[0-9;]*4[8];[25];[0-9;]+m", ln)) for ln in grid_rows) > 200
     # preset smear: centre 0.4, zone 0.5 -> rows up to 17 resampled, outline on row 18
     assert lines[1 + 19 - 18].count("▁") > 20, screen
     assert "◀" in lines[1 + 19 - round(0.4 * 19)]
     meters = next(ln for ln in lines if ln.startswith("in "))
-    peak_in = float(re.search(r"^in .*? peak\s+(-?[\d.]+) ", meters).group(1))
+    peak_in = float(re.search(r"^in\s+[█░]+ peak\s+(-?[\d.]+) ", meters).group(1))
     assert -40 < peak_in <= 0, meters
     knobs = next(ln for ln in lines if ln.startswith("knobs"))
     for k in KNOBS:
