@@ -252,3 +252,13 @@ def test_datagrams_the_os_dropped_are_counted():
     c = ctl.counters()
     assert c["dropped_os"] > 0, c
     assert c["received"] + c["dropped_os"] == n + 1, c
+
+
+def test_cli_lists_the_osc_addresses(capsys):
+    from vqblur.cli import main
+
+    assert main(["live", "--list-osc"]) == 0
+    out = capsys.readouterr().out
+    for k in KNOBS:
+        assert f"/vqblur/{k} " in out
+    assert "/vqblur/preset" in out

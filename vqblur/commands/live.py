@@ -35,7 +35,7 @@ def register(subparsers) -> None:
             "  vqblur live --osc 9000 --osc-host 0.0.0.0 --midi 1    # a tablet on the network + MIDI\n"
             "\n"
             "OSC (UDP; one number 0..1 per knob message; last message of MIDI or OSC wins):\n"
-            "  /vqblur/<knob> FLOAT   for each knob (zone_size, temperature, centre, mix, bypass, ...)\n"
+            "  /vqblur/<knob> FLOAT   for each knob (the list: vqblur live --list-osc)\n"
             "  /vqblur/preset NAME    a shipped preset (presets/effects/NAME.toml)\n"
             "  malformed, out-of-range and unknown messages are counted and ignored\n"
             "\n"
@@ -85,6 +85,7 @@ def register(subparsers) -> None:
     p.add_argument("--list-devices", action="store_true", help="list audio devices and exit")
     p.add_argument("--list-midi", action="store_true", help="list MIDI input ports and exit")
     p.add_argument("--list-controllers", action="store_true", help="list shipped controller maps and exit")
+    p.add_argument("--list-osc", action="store_true", help="list the OSC addresses and exit")
     p.add_argument("--learn", action="store_true",
                    help="assign each knob by moving a control when asked (needs --midi/--midi-virtual); "
                         "the map is saved to ~/.config/vqblur/controllers/learned.toml")
@@ -113,7 +114,13 @@ def run(args) -> int:
     from vqblur.errors import UserError
 
     out = sys.stderr
-    if args.list_devices or args.list_midi or args.list_controllers:
+    if args.list_devices or args.list_midi or args.list_controllers or args.list_osc:
+        if args.list_osc:
+            from vqblur.engine.osc import address_table
+
+            print("OSC addresses (UDP, --osc PORT):", file=sys.stdout)
+            for addr, arg, what in address_table():
+                print(f"  {addr:<22} {arg:<12} {what}", file=sys.stdout)
         if args.list_devices:
             print("audio devices:", file=sys.stdout)
             print(L.describe_devices(), file=sys.stdout)
