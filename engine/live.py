@@ -699,7 +699,7 @@ def run_live(runner: LiveRunner, *, midi=None, duration_s: float | None = None,
     ``view``: a :class:`~vqblur.engine.view.ViewProcess`; when it fits the terminal it replaces
     the status line (drawn by a process of its own; this loop publishes what it shows ten
     times a second), else the status line stays."""
-    tty = hasattr(out, "isatty") and out.isatty()
+    tty = out_tty = hasattr(out, "isatty") and out.isatty()
     if view is not None:
         ok, why = view.usable()
         if not ok:
@@ -745,8 +745,14 @@ def run_live(runner: LiveRunner, *, midi=None, duration_s: float | None = None,
             cpu = 100.0 * (cpu_now - last_cpu) / dt
             dsp = 100.0 * (busy - last_busy) / dt
             last_t, last_cpu, last_busy = now, cpu_now, busy
-            if view is not None:
-                view.publish(cpu, dsp)
+            if view is not None and not view.stopped:
+                if view.alive:
+                    view.publish(cpu, dsp)
+                else:  # the view process is gone (crashed, killed): back to the status line
+                    print(f"vqblur live: the live view stopped (exit code {view.returncode}); "
+                          "showing the status line", file=out, flush=True)
+                    view.stop()
+                    tty, last_print = out_tty, 0.0
             line = format_status(runner, midi, cpu, dsp, osc=osc)
             if tty:
                 print("\r" + line[:200] + "\x1b[K", end="", file=out, flush=True)

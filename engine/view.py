@@ -506,6 +506,7 @@ class ViewProcess:
         self.proc: subprocess.Popen | None = None
         self.frames = 0
         self.errors = 0
+        self._returncode: int | None = None
 
     def usable(self) -> tuple[bool, str]:
         if self.size is not None:
@@ -528,10 +529,25 @@ class ViewProcess:
                                      start_new_session=False)
 
     def publish(self, cpu: float | None = None, dsp: float | None = None) -> None:
-        self.publisher.publish(cpu, dsp)
+        if not self.stopped:
+            self.publisher.publish(cpu, dsp)
+
+    @property
+    def stopped(self) -> bool:
+        """stop() has run (the shared memory is released)."""
+        return self.state.name is None
+
+    @property
+    def alive(self) -> bool:
+        """True while the view process runs (False once it exited, or after stop())."""
+        return self.proc is not None and self.proc.poll() is None
+
+    @property
+    def returncode(self) -> int | None:
+        return self.proc.returncode if self.proc is not None else self._returncode
 
     def stop(self) -> None:
-        if self.state.name is None:  # stopped already
+        if self.stopped:
             return
         p, self.proc = self.proc, None
         if p is not None:
@@ -545,6 +561,7 @@ class ViewProcess:
                 except subprocess.TimeoutExpired:
                     p.kill()
                     p.wait()
+            self._returncode = p.returncode
         self.frames = int(self.state["view_frames"])
         self.errors = int(self.state["view_errors"])
         self.state.close(unlink=True)

@@ -230,3 +230,33 @@ def test_live_audio_is_the_same_with_the_view_drawing(jack_server, toy, tmp_path
     # 12 and 28 under-runs with the view process drawing, 13 and 36 without it.
     total = xr["driver"] + xr["graph_env"] + xr["dut"]
     assert st.underruns <= 3 * total + 0.002 * st.callbacks, (st.underruns, xr)
+
+
+def test_a_view_process_that_dies_gives_back_the_status_line(jack_server, tmp_path):  # noqa: F811
+    import io
+    import threading
+
+    from vqblur.engine.live import LiveRunner, PassThrough, run_live
+    from vqblur.engine.tap import ColumnTap
+    from vqblur.engine.view import ViewProcess
+
+    runner = LiveRunner(PassThrough(), samplerate=SR, input_device="system", output_device="system",
+                        jack_client_name=f"vqviewdie-{os.getpid()}")
+    tap = ColumnTap(20, capacity=1024, shared=True)
+    sink = open(tmp_path / "view.ansi", "w")
+    view = ViewProcess(runner, tap, knobs=KNOBS, stdout=sink, size=(100, 30))
+    out = io.StringIO()
+    killer = threading.Timer(1.5, lambda: view.proc.kill())
+    killer.start()
+    try:
+        code = run_live(runner, duration_s=4.5, out=out, view=view)
+    finally:
+        killer.cancel()
+        sink.close()
+        tap.close(unlink=True)
+    text = out.getvalue()
+    assert code == 0, text
+    assert text.count("the live view stopped (exit code -9); showing the status line") == 1, text
+    after = text.split("showing the status line", 1)[1]
+    assert "| lat " in after, text  # the status line is back
+    assert "view frames" in text
