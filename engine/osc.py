@@ -180,7 +180,7 @@ class OscControl:
         # not preempted by other programs while it holds the GIL the worker and the audio
         # callback need. Its work is bounded: POLL_BATCH datagrams per POLL_INTERVAL_S.
         self.realtime = _try_realtime(self.priority)
-        sock, stop = self._sock, self._stop
+        stop = self._stop
         while not stop.is_set():
             try:
                 data = self._recv(0)

@@ -18,7 +18,7 @@ import time
 import numpy as np
 import pytest
 
-from tests.jack_server import jack_server  # noqa: F401  (fixture)
+from tests.jack_server import jack_server  # noqa: F401,F811  (fixture)
 from tests.test_live_jack import make_signal
 from tests.toy_bundle import make_toy_bundle
 from vqblur.engine.core import KNOBS, Params

@@ -5,9 +5,7 @@ Knob names are never spelled out here: the tests iterate over ``vqblur.engine.co
 
 from __future__ import annotations
 
-import math
 import socket
-import struct
 import time
 
 import numpy as np
