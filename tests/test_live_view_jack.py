@@ -260,3 +260,20 @@ def test_a_view_process_that_dies_gives_back_the_status_line(jack_server, tmp_pa
     after = text.split("showing the status line", 1)[1]
     assert "| lat " in after, text  # the status line is back
     assert "view frames" in text
+
+
+def test_ctrl_c_stops_the_view_and_restores_the_terminal(jack_server, toy, tmp_path):  # noqa: F811
+    name = f"vqviewint-{os.getpid()}"
+    pane = Pane(_live_command(toy, tmp_path, name, "--view", "--duration", "60"), 100, 30)
+    try:
+        first = pane.wait_for(lambda t: "under-runs" in t, 60)
+        assert "under-runs" in first, first + open(tmp_path / "err.txt").read()
+        subprocess.run([pane.tmux, "-L", pane.sock, "send-keys", "-t", "v", "C-c"], check=True, timeout=30)
+        rc = _wait_file(tmp_path / "rc.txt", 30).strip()
+        screen = pane.text()
+    finally:
+        pane.close()
+    err = open(tmp_path / "err.txt").read()
+    assert rc == "0", err
+    assert "stopped (Ctrl-C)" in err and "view frames" in err and "Traceback" not in err, err
+    assert "changed by the blur" not in screen  # the view left the alternate screen
