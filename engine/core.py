@@ -33,12 +33,12 @@ Guarantees
   ``seed + 1_000_003 * channel``). There is no mono mode: a stereo input is two independent
   streams through the same model.
 
-Knob mapping (docs/ARCHITECTURE.md "Knobs"): the blur sampler receives the smoothed 0..1 knob
-values ``zone_size``, ``centre`` and ``temperature``; it maps them to rows/temperature
-(half-height ``zone_size * rows``, ``T = 4 t^2``, centre row ``centre * (rows - 1)``).
-The sampler is ``vqblur.engine.blur.ZoneSampler`` when that module exists and the codec has a
-bundle with an NB table; without it, zone size has no effect (``engine.blur_available`` is
-False) and the engine is the codec alone.
+Knob mapping (docs/ARCHITECTURE.md "Knobs"): the blur (:class:`vqblur.engine.codeblur.CodeBlur`,
+one per channel) receives the smoothed 0..1 knob values ``zone_size``, ``centre``,
+``temperature`` and ``scale``; its samplers map them to rows/temperature (half-height
+``zone_size * rows``, ``T = 4 t^2``, centre row ``centre * (rows - 1)``, on the micro map, or
+on the macro map when ``scale`` is on). A codec without a bundle (the identity) has no NB
+table: zone size then has no effect (``engine.blur_available`` is False).
 """
 
 from __future__ import annotations
@@ -53,7 +53,9 @@ from pathlib import Path
 import numpy as np
 
 from vqblur.engine import knobs as _knobs
+from vqblur.engine.blur import load_nb_table
 from vqblur.engine.bundle import Bundle, load_bundle
+from vqblur.engine.codeblur import CodeBlur
 from vqblur.engine.dsp import StreamingStft
 
 CHUNK = 4096  # largest piece of a host block processed at once (buffers are sized for it)
@@ -173,16 +175,6 @@ def soft_limit(y: np.ndarray, knee: float = LIMIT_KNEE) -> np.ndarray:
     return y
 
 
-def _load_blur():
-    try:
-        from vqblur.engine import blur  # written by the blur engineer
-    except ImportError:
-        return None
-    if not (hasattr(blur, "ZoneSampler") and hasattr(blur, "load_nb_table")):
-        return None
-    return blur
-
-
 def as_frames(block: np.ndarray, channels: int) -> tuple[np.ndarray, bool]:
     """A host block [n] (mono) or [n, channels] -> ([n, channels] view, was it mono)."""
     x = np.asarray(block)
@@ -226,16 +218,21 @@ class Engine:
         if not isinstance(self._params, Params):
             raise TypeError("params must be a vqblur.engine.core.Params")
 
-        # blur sampler (optional until vqblur.engine.blur exists)
-        self.samplers = None
-        blur = _load_blur()
-        if blur is not None and self.bundle is not None:
-            table = blur.load_nb_table(self.bundle.nb_path)
+        # the blur: one CodeBlur per channel (micro level 0, and the macro map when the bundle
+        # has one); a bare codec (no bundle, e.g. the identity) has no NB table and no blur
+        self.samplers: list[CodeBlur] | None = None
+        b = self.bundle
+        if b is not None:
+            micro = load_nb_table(b.nb_path)
+            macro = load_nb_table(b.nb_macro_path) if b.nb_macro_path is not None else None
             self.samplers = [
-                blur.ZoneSampler(table, self.config.rows, seed=self.seed + 1_000_003 * ch)
+                CodeBlur(micro, b.rows, b.levels, codebook_size=b.codebook_size, macro_table=macro,
+                         rows_macro=b.rows_macro, macro_factor=b.macro_factor,
+                         seed=self.seed + 1_000_003 * ch)
                 for ch in range(channels)
             ]
         self.blur_available = self.samplers is not None
+        self.tap = None  # optional vqblur.engine.tap.ColumnTap: each column's codes before/after the blur
 
         sr = self.sample_rate
         self._kmax = self.config.codebook_size - 1
@@ -245,7 +242,7 @@ class Engine:
         D = self.stft.latency
         self._dry = np.zeros((channels, D + CHUNK))
         self._codes_out = np.zeros((channels, self.config.frames_per_column, self.config.model_bins))
-        self._blurred = np.zeros((channels, self.config.rows), np.int64)
+        self._blurred = np.zeros((channels, getattr(codec, "n_codes", self.config.rows)), np.int64)
         self.stats = EngineStats()
         self.reset()
 
@@ -323,6 +320,7 @@ class Engine:
             for k in _knobs.COLUMN:
                 kc[k.name] = _approach(kc[k.name], k.target(getattr(p, k.name)), a)
             zone, centre, temp, detail = kc["zone_size"], kc["centre"], kc["temperature"], kc["detail"]
+            scale = kc["scale"]
             for ch, codec in enumerate(self.codecs):
                 t0 = pc()
                 clean = codec.encode(lm[ch])
@@ -332,10 +330,13 @@ class Engine:
                 st.encoder += t1 - t0
                 blurred = clean
                 if self.samplers is not None:
-                    blurred = self.samplers[ch].step(clean, zone, centre, temp, out=self._blurred[ch])
+                    blurred = self.samplers[ch].step(clean, self._blurred[ch], zone, centre, temp, scale)
                     t2 = pc()
                     st.blur += t2 - t1
                     t1 = t2
+                if self.tap is not None:  # the live view: micro level 0 before/after
+                    R = self.config.rows
+                    self.tap.column(ch, clean[:R], blurred[:R], zone, centre)
                 # two decoder streams: b (blurred codes) and c (the encoder's); one decode
                 # when they agree (codes and state)
                 lb, lc = codec.decode_pair(blurred, clean)

@@ -99,6 +99,13 @@ ALL: tuple[Knob, ...] = (
          "`out = dec(b) + detail * (L_in - dec(c))` (c = the encoder's codes, b = after the "
          "blur); 1 with zone 0 = the input, delayed; 0 = the codec alone",
          "detail", metavar="D"),
+    Knob("scale", 0.0, "column", 76,
+         "which codemap the zone resamples (codec v2): off = micro (fine grain), "
+         "on (> 0.5) = macro (broad envelope)",
+         "> 0.5 = the zone resamples the **macro** map (5 rows of 4.8 kHz: the broad envelope), "
+         "else micro level 0 (20 rows of 1.2 kHz: fine grain); resampled cells drop their finer "
+         "micro levels (docs/CODEC.md). No effect on a bundle without a macro map",
+         "scale", metavar="X", toggle=True),
 )
 
 NAMES: tuple[str, ...] = tuple(k.name for k in ALL)

@@ -6,9 +6,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 extras="${1:-}"
 
-# -- Debian packages: JACK + PortAudio (live path), FluidSynth + GM soundfonts, packaged recordings (data) --
+# -- Debian packages: JACK + PortAudio (live path), FluidSynth + GM soundfonts, packaged recordings (data),
+#    tmux (the live view's test runs it in a pseudo-terminal) --
 pkgs=(jackd2 libportaudio2 libsndfile1 fluidsynth fluid-soundfont-gm timgm6mb-soundfont
-      musescore-general-soundfont sonic-pi-samples hydrogen-drumkits)
+      musescore-general-soundfont sonic-pi-samples hydrogen-drumkits tmux)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -1,4 +1,5 @@
-"""`vqblur live`: the effect on an audio interface, knobs on a MIDI controller.
+"""`vqblur live`: the effect on an audio interface, knobs on a MIDI controller and/or over OSC,
+with a one-line status or a full-terminal view of the code grid (`--view`).
 
 The sounddevice callback only copies between preallocated rings; the Engine runs on a worker
 thread (see ``vqblur.engine.live``). Declared latency = the engine's latency + one host block
@@ -31,6 +32,13 @@ def register(subparsers) -> None:
             "--controller korg_nanokontrol2\n"
             "  vqblur live --midi-virtual vqblur --preset smear      # connect a sequencer to it\n"
             "  vqblur live --midi 1 --learn                          # move each control when asked\n"
+            "  vqblur live --osc 9000 --view                         # OSC knobs, live code grid\n"
+            "  vqblur live --osc 9000 --osc-host 0.0.0.0 --midi 1    # a tablet on the network + MIDI\n"
+            "\n"
+            "OSC (UDP; one number 0..1 per knob message; last message of MIDI or OSC wins):\n"
+            "  /vqblur/<knob> FLOAT   for each knob (the list: vqblur live --list-osc)\n"
+            "  /vqblur/preset NAME    a shipped preset (presets/effects/NAME.toml)\n"
+            "  malformed, out-of-range and unknown messages are counted and ignored\n"
             "\n"
             "latency: engine latency (8.3 ms for the default bundle at 48 kHz) + one host block "
             "(--blocksize; on JACK the server's period), plus the interface's own buffers.\n"
@@ -64,9 +72,22 @@ def register(subparsers) -> None:
     p.add_argument("--bundle", metavar="DIR", default=None,
                    help="model bundle folder (default: the shipped presets/default_bundle)")
     _knobs.add_knob_arguments(p, default_note="starting value; default: the preset's, else {default:g}")
+    p.add_argument("--osc", type=_port, metavar="PORT", default=None,
+                   help="receive knob changes over OSC on this UDP port (0 = any free port, shown "
+                        "at start): /vqblur/<knob> FLOAT 0..1, /vqblur/preset NAME")
+    p.add_argument("--osc-host", metavar="HOST", default="127.0.0.1",
+                   help="address the OSC server listens on (default 127.0.0.1: this machine only; "
+                        "0.0.0.0 for a tablet on the network)")
+    p.add_argument("--view", action="store_true",
+                   help="full-terminal view: the last seconds of the code grid (codes as colours, "
+                        "cells the blur changed, the zone), level meters, knobs, load, counters; "
+                        "falls back to the status line when the terminal is too small or not a TTY")
+    p.add_argument("--view-seconds", type=_positive_float, metavar="S", default=3.0,
+                   help="history the view's grid shows (default 3 s)")
     p.add_argument("--list-devices", action="store_true", help="list audio devices and exit")
     p.add_argument("--list-midi", action="store_true", help="list MIDI input ports and exit")
     p.add_argument("--list-controllers", action="store_true", help="list shipped controller maps and exit")
+    p.add_argument("--list-osc", action="store_true", help="list the OSC addresses and exit")
     p.add_argument("--learn", action="store_true",
                    help="assign each knob by moving a control when asked (needs --midi/--midi-virtual); "
                         "the map is saved to ~/.config/vqblur/controllers/learned.toml")
@@ -82,13 +103,26 @@ def register(subparsers) -> None:
     p.set_defaults(func=run)
 
 
+def _port(s: str) -> int:
+    v = _nonneg_int(s)
+    if v > 65535:
+        raise argparse.ArgumentTypeError(f"a UDP port is 0..65535, got {v}")
+    return v
+
+
 def run(args) -> int:
     from vqblur.engine import live as L
     from vqblur.engine import midi as M
     from vqblur.errors import UserError
 
     out = sys.stderr
-    if args.list_devices or args.list_midi or args.list_controllers:
+    if args.list_devices or args.list_midi or args.list_controllers or args.list_osc:
+        if args.list_osc:
+            from vqblur.engine.osc import address_table
+
+            print("OSC addresses (UDP, --osc PORT):", file=sys.stdout)
+            for addr, arg, what in address_table():
+                print(f"  {addr:<22} {arg:<12} {what}", file=sys.stdout)
         if args.list_devices:
             print("audio devices:", file=sys.stdout)
             print(L.describe_devices(), file=sys.stdout)
@@ -138,7 +172,8 @@ def run(args) -> int:
                          seed=args.seed, threads=args.threads)
 
     midi = None
-    knobs = None
+    osc = None
+    reader = None
     try:
         if args.midi is not None or args.midi_virtual:
             api = args.midi_api
@@ -160,17 +195,28 @@ def run(args) -> int:
                   + ", ".join(f"{k}=CC{b.cc}" + (f"/ch{b.channel + 1}" if b.channel is not None else "")
                               for k, b in cmap.bindings.items()), file=out)
             reader = M.KnobReader(midi, cmap, defaults=params.as_dict())
-            knobs = reader.read
-        else:
-            static = params.as_dict()
-            knobs = lambda: static  # noqa: E731
+        if args.osc is not None:
+            from vqblur.engine.osc import OscControl, address_table
+
+            osc = OscControl(args.osc_host, args.osc, priority=0 if args.no_realtime else 1).start()
+            print(f"vqblur live: OSC on {osc.url}: "
+                  + ", ".join(a for a, _, _ in address_table()), file=out)
+        from vqblur.engine.control import KnobMux
+
+        knobs = KnobMux(params.as_dict(), midi_reader=reader, osc=osc).read
         runner = L.LiveRunner(
             engine, samplerate=sr, blocksize=args.blocksize, channels=args.channels,
             input_device=in_dev, output_device=out_dev, knobs=knobs,
             jack_client_name=args.jack_name if _is_jack(sd, dev_in) else None,
             worker_priority=0 if args.no_realtime else 3,
         )
-        code = L.run_live(runner, midi=midi, duration_s=args.duration, out=out)
+        view = _make_view(args, runner, engine, midi, osc) if args.view else None
+        try:
+            code = L.run_live(runner, midi=midi, duration_s=args.duration, out=out, osc=osc, view=view)
+        finally:
+            if view is not None:
+                view.stop()  # (again: idempotent) frees the shared memory
+                view.tap.close(unlink=True)
         if runner.abandoned:
             # The audio server died under the stream: PortAudio (and a JACK MIDI port) would
             # hang in their exit handlers waiting for it. Everything is reported; leave now.
@@ -181,8 +227,26 @@ def run(args) -> int:
             os._exit(code)
         return code
     finally:
+        if osc is not None:
+            osc.close()
         if midi is not None:
             midi.close()
+
+
+def _make_view(args, runner, engine, midi, osc):
+    """A ViewProcess on the engine's column tap (the inner Engine when it is resampled)."""
+    from vqblur.engine.osc import knob_names
+    from vqblur.engine.tap import ColumnTap
+    from vqblur.engine.view import ViewProcess
+
+    inner = getattr(engine, "engine", engine)
+    cfg = inner.config
+    cps = cfg.sample_rate / cfg.column_samples
+    tap = ColumnTap(cfg.rows, capacity=1 << max(10, int(cps * 60).bit_length()), shared=True)
+    inner.tap = tap
+    band_hz = cfg.sample_rate / cfg.n_fft * cfg.model_bins / cfg.rows
+    return ViewProcess(runner, tap, knobs=knob_names(), midi=midi, osc=osc, seconds=args.view_seconds,
+                       columns_per_second=cps, band_hz=band_hz, codebook_size=cfg.codebook_size)
 
 
 def _is_jack(sd, dev) -> bool:

@@ -47,6 +47,7 @@ def register(subparsers) -> None:
             "  vqblur process in.wav out.wav --preset codec           # the codec alone (detail 0)\n"
             "  vqblur process in.wav out.wav --automation moves.mid   # CCs: "
             + ", ".join(f"{k.cc} {k.name}" for k in _knobs.ALL) + "\n"
+            "  vqblur process in.wav out.wav --preset smear --png grid.png   # + the codemap before/after"
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -64,6 +65,9 @@ def register(subparsers) -> None:
                    help="host block size in samples (default 512); the output does not depend on it")
     p.add_argument("--threads", type=_threads, default=1,
                    help="onnxruntime intra-op threads (default 1)")
+    p.add_argument("--png", metavar="FILE", default=None,
+                   help="also draw the codemap before and after the blur for the whole file (first "
+                        "channel), with the zone as the knobs moved it, to this PNG")
     p.add_argument("--quiet", action="store_true", help="no progress bar or summary")
     p.set_defaults(func=run)
 
@@ -139,6 +143,11 @@ def run(args) -> int:
     from vqblur.latency import describe_latency
 
     _check_paths(args.input, args.output)
+    if args.png:
+        png_dir = os.path.dirname(os.path.abspath(args.png))
+        if os.path.isdir(args.png) or not os.path.isdir(png_dir):
+            raise UserError(f"{args.png}: cannot write the picture there (a folder, or its folder "
+                            "does not exist)")
     try:
         info = sf.info(args.input)
     except (RuntimeError, sf.LibsndfileError) as exc:
@@ -172,6 +181,7 @@ def run(args) -> int:
     eng = make_engine(bundle, sample_rate=sr, params=params, channels=channels, seed=args.seed,
                       threads=args.threads)
     L = eng.latency_samples
+    tap = _attach_tap(eng, frames, sr) if args.png else None
 
     say = (lambda *a: None) if args.quiet else (lambda *a: print(*a, file=sys.stderr))
     say(f"vqblur process: {args.input} -> {args.output} ({sr} Hz, {channels} ch, "
@@ -292,4 +302,53 @@ def run(args) -> int:
     dur = max(n_read / sr, 1e-9)
     say(f"  wrote {written} samples ({written / sr:.2f} s); real-time factor {wall / dur:.3f} "
         f"(engine {t_engine / dur:.3f}; {1000 * t_engine / dur:.1f} ms per second of audio)")
+    if tap is not None:
+        changed = _draw_codemap(args, eng, tap, n_read, sr, preset_name, automation)
+        say(f"  codemap picture -> {args.png} ({changed} codes changed by the blur, channel 1)")
     return 0
+
+
+def _attach_tap(eng, frames: int, sr: int):
+    """A ColumnTap big enough for every code column of the file, hooked into the Engine."""
+    import math
+
+    from vqblur.engine.tap import ColumnTap
+
+    inner = getattr(eng, "engine", eng)  # the Engine inside a ResampledEngine
+    cfg = inner.config
+    n_model = frames * inner.sample_rate / sr + eng.latency_samples * inner.sample_rate / sr
+    cols = int(math.ceil((n_model + 2 * cfg.n_fft + 4096) / cfg.column_samples)) + 16
+    tap = ColumnTap(cfg.rows, capacity=cols)
+    inner.tap = tap
+    return tap
+
+
+def _draw_codemap(args, eng, tap, n_read: int, sr: int, preset_name, automation) -> int:
+    """The codemap before/after of the file's columns, drawn by `vqblur blur`'s plotter."""
+    import math
+    import os
+
+    import numpy as np
+
+    from vqblur.commands.blur import draw_png
+    from vqblur.engine.blur import zone_profile
+
+    inner = getattr(eng, "engine", eng)
+    cfg = inner.config
+    before, after, zone, centre = tap.history()
+    n_cols = min(before.shape[1], max(1, int(math.ceil(n_read * inner.sample_rate / sr / cfg.column_samples))))
+    before, after, zone, centre = before[:, :n_cols], after[:, :n_cols], zone[:n_cols], centre[:n_cols]
+    R = cfg.rows
+    prob = np.zeros((R, n_cols))
+    rows = np.arange(R, dtype=np.float64)
+    for c in range(n_cols):
+        h = float(zone[c]) * R
+        prob[:, c] = zone_profile(rows - float(centre[c]) * (R - 1), h, h / 2.0)
+    p = eng.params
+    title = (f"{os.path.basename(args.input)} through the streaming engine: "
+             + (f"preset {preset_name}, " if preset_name else "")
+             + ("knob automation, " if automation is not None else
+                f"zone size {p.zone_size:g}, centre {p.centre:g}, temperature {p.temperature:g}, ")
+             + f"seed {args.seed}")
+    draw_png(args.png, before, after, prob, cfg.column_samples / inner.sample_rate, title)
+    return int((before != after).sum())
