@@ -46,6 +46,7 @@ from vqblur.measure.harness import (
     codec_setting,
     dsp_engine,
     knob_settings,
+    make_params,
     model_engine,
     params_dict,
     setting_label,

@@ -29,7 +29,7 @@ def test_demo_prints_the_level_change_of_what_it_wrote(tmp_path, capsys):
     out = tmp_path / "out"
     assert main(["demo", "--bundle", str(bundle), "--out", str(out)]) == 0
     text = capsys.readouterr().out
-    m = re.search(r"^level\s+zone 0 ([+-]\d+\.\d) dB, blurred ([+-]\d+\.\d) dB \(output RMS against "
+    m = re.search(r"^level\s+zone 0 \(detail 0\) ([+-]\d+\.\d) dB, blurred ([+-]\d+\.\d) dB \(output RMS against "
                   r"input RMS\)$", text, re.M)
     assert m, text
     x, _ = sf.read(out / "demo_input.wav")
@@ -42,5 +42,5 @@ def test_demo_prints_the_level_change_of_what_it_wrote(tmp_path, capsys):
 
 def test_readme_shows_the_level_line():
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    assert re.search(r"^level\s+zone 0 [+-]\d+\.\d dB, blurred [+-]\d+\.\d dB", readme, re.M), \
+    assert re.search(r"^level\s+zone 0 \(detail 0\) [+-]\d+\.\d dB, blurred [+-]\d+\.\d dB", readme, re.M), \
         "README's demo output has no level line"

@@ -17,4 +17,5 @@ def test_channels_are_independent_streams(tmp_path):
     # the codec's forks share the ONNX sessions, not the state
     eng = Engine(toy, channels=2)
     assert eng.codecs[0]._s is eng.codecs[1]._s
-    assert eng.codecs[0]._enc_feed["enc_s0_in"] is not eng.codecs[1]._enc_feed["enc_s0_in"]
+    assert eng.codecs[0]._enc_bufs[0][0] is not eng.codecs[1]._enc_bufs[0][0]
+    assert not np.shares_memory(eng.codecs[0]._dec_bufs[0][0], eng.codecs[1]._dec_bufs[0][0])

@@ -71,8 +71,8 @@ def test_preset_and_automation_validation_follow_the_declaration(tmp_path):
     assert parse_preset({"knobs": {"detail": 0.0}}).params.detail == 0.0
     with pytest.raises(PresetError, match=r"'knobs\.detail' = 1\.5 is out of range"):
         parse_preset({"knobs": {"detail": 1.5}}, "x.toml")
-    with pytest.raises(PresetError, match="unknown knob 'knobs.scale'.*detail"):
-        parse_preset({"knobs": {"scale": 0.5}}, "x.toml")
+    with pytest.raises(PresetError, match="unknown knob 'knobs.wobble'.*detail"):
+        parse_preset({"knobs": {"wobble": 0.5}}, "x.toml")
     a = parse_breakpoints([{"time": 0, "detail": 0.0}, {"time": 1, "detail": 1.0}])
     assert a.values_at(0.5) == {"detail": 0.5}
     with pytest.raises(UserError, match="'detail' must be a number"):

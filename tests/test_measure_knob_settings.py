@@ -4,6 +4,7 @@ without it, once, as the engine is. A Params subclass with ``detail`` stands in 
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import pytest
@@ -18,9 +19,10 @@ class DetailParams(Params):
     detail: float = 1.0
 
 
-@dataclass(frozen=True)
-class PlainParams(Params):
-    pass
+#: the engine's knobs without ``detail`` (the engine before the detail knob)
+PlainParams = dataclasses.make_dataclass(
+    "PlainParams", [(f.name, float, dataclasses.field(default=f.default))
+                    for f in dataclasses.fields(Params) if f.name != "detail"], frozen=True)
 
 
 def test_settings_follow_the_fields():
@@ -38,11 +40,17 @@ def test_settings_follow_the_fields():
 def detail_bench(tmp_path_factory):
     from vqblur.measure.run import BenchOptions, run_bench, strip_for_json
 
+    # an empty data root: no GM test split on disk, so (render off) the synthetic fallback
+    mp = pytest.MonkeyPatch()
+    mp.setenv("VQBLUR_DATA", str(tmp_path_factory.mktemp("empty-data")))
     root = make_toy_bundle(tmp_path_factory.mktemp("kb") / "toy")
     o = BenchOptions(bundles=[root], threads=[1], blocks=[512], seconds=0.5, deadline_seconds=0.5, repeats=1,
                      excitations=3, clips=1, real_clips=1, sets=("gm_test",), render=False, find_int8=False,
                      params_cls=DetailParams)
-    return strip_for_json(run_bench(o))["bundles"][0]
+    try:
+        return strip_for_json(run_bench(o))["bundles"][0]
+    finally:
+        mp.undo()
 
 
 def test_quality_blur_and_rtf_at_both_settings(detail_bench):
