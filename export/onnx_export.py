@@ -39,8 +39,10 @@ ENCODER_FILE = "encoder.onnx"
 DECODER_FILE = "decoder.onnx"
 # export-only layer rewrites (export/fast_layers.py), measured in export/INT8.md: the state
 # of a kt=2 causal conv handed on without Concat->Slice saves ~17% per column; the sub-pixel
-# ConvTranspose measured no faster, so it is off
-DEFAULT_REWRITES = {"subpixel": False, "causal": "noslice", "constant_codebook": True}
+# ConvTranspose measured no faster, so it is off; fast_codes (export/fast_codes.py): the
+# quantisers and code lookups as constant tables, a few ops instead of dozens per column
+DEFAULT_REWRITES = {"subpixel": False, "causal": "noslice", "constant_codebook": True,
+                    "fast_codes": True}
 
 
 @dataclass(frozen=True)
@@ -196,7 +198,13 @@ def export_step_graphs(model: VQVAE, out_dir: str | Path, opset: int = OPSET,
     enc_states, dec_states = state_infos(m)  # from the model's own layers, before rewriting
     from vqblur.export.fast_layers import apply_rewrites
 
-    apply_rewrites(m, **(DEFAULT_REWRITES if rewrites is None else rewrites))
+    rw = dict(DEFAULT_REWRITES if rewrites is None else rewrites)
+    fast_codes = rw.pop("fast_codes", False)
+    apply_rewrites(m, **rw)
+    if fast_codes:
+        from vqblur.export.fast_codes import install_fast_codes
+
+        install_fast_codes(m)
 
     enc_args = (torch.zeros(1, F, bins),) + tuple(torch.zeros(s.shape) for s in enc_states)
     enc_proto = _export(EncoderStep(m), enc_args,

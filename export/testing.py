@@ -42,19 +42,27 @@ def harmonic_signal(seconds: float, sample_rate: int = 48000, seed: int = 0) -> 
     return out.astype(np.float32)
 
 
-def tiny_config(channels=(8, 12, 16), codebook_size: int = 32):
+#: the codec-v2 layout in small: macro map (5 rows), 3 residual micro levels, dilated time context
+TINY_V2 = {"rvq_levels": 3, "macro_factor": 4, "down_time_kernel": 2, "res_dilations": [1, 3],
+           "code_dim": 8, "l2_normalise": False}
+
+
+def tiny_config(channels=(8, 12, 16), codebook_size: int = 32, **model):
     from vqblur.training.config import Config
 
     cfg = Config()
     cfg.model.channels = list(channels)
     cfg.model.codebook_size = int(codebook_size)
+    for k, v in model.items():
+        setattr(cfg.model, k, v)
     cfg.train.batch_size = 2
     return cfg
 
 
 def make_tiny_checkpoint(path: str | Path, channels=(8, 12, 16), codebook_size: int = 32,
-                         seed: int = 0, run_folder: bool = True) -> Path:
-    """Write an untrained tiny model (normaliser fitted, codebook k-means initialised).
+                         seed: int = 0, run_folder: bool = True, **model) -> Path:
+    """Write an untrained tiny model (normaliser fitted, codebook k-means initialised);
+    ``model`` overrides ModelConfig fields (e.g. ``**TINY_V2``).
 
     ``path`` is a folder (a run folder: model.pt + config.json, and with ``run_folder`` a
     metrics.jsonl / summary.json like a training run leaves). Returns the checkpoint path.
@@ -68,7 +76,7 @@ def make_tiny_checkpoint(path: str | Path, channels=(8, 12, 16), codebook_size: 
     from vqblur.training.model import VQVAE
 
     torch.manual_seed(seed)
-    cfg = tiny_config(channels, codebook_size)
+    cfg = tiny_config(channels, codebook_size, **model)
     root = Path(path)
     root.mkdir(parents=True, exist_ok=True)
     model = VQVAE(cfg)

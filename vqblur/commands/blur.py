@@ -212,6 +212,7 @@ def run(args) -> int:
                                     zone_probabilities)
     from vqblur.engine.bundle import default_bundle_path, load_bundle
     from vqblur.engine.codec import OnnxCodec
+    from vqblur.engine.codeblur import drop_finer_levels
     from vqblur.engine.core import soft_limit
     from vqblur.engine.dsp import SignalConfig
     from vqblur.errors import UserError
@@ -263,20 +264,37 @@ def run(args) -> int:
                        quiet=args.quiet)
     befores, afters, outs = [], [], []
     prob = None
+    # codec v2: the zone resamples micro level 0 (scale off) or the macro map (scale on); the
+    # finer micro levels of resampled cells are dropped, as in the streaming engine
+    use_macro = args.scale > 0.5 and bundle.nb_macro_path is not None
+    L, R = bundle.levels, bundle.rows
+    if use_macro:
+        table = load_nb_table(bundle.nb_macro_path, rows=bundle.rows_macro,
+                              codebook_size=cfg.codebook_size)
+        grid_rows, first = bundle.rows_macro, L * R
+    else:
+        grid_rows, first = R, 0
     try:
         for ch in range(channels):
             codec.reset()
-            codes = _columns_pass(codec, cfg, xm[:, ch], progress=bar)
+            codes = _columns_pass(codec, cfg, xm[:, ch], progress=bar)  # [n_codes, C]
             if prob is None:
                 a, b = time_span_to_columns(start, end, msr, cfg.column_samples, codes.shape[1])
-                prob = zone_probabilities(cfg.rows, codes.shape[1], (a, b), args.centre, args.zone_size)
-            new = blur_grid(codes, table, prob, args.temperature, sweeps=args.sweeps,
-                            seed=args.seed + 1_000_003 * ch, offsets=args.neighbourhood)
+                prob = zone_probabilities(grid_rows, codes.shape[1], (a, b), args.centre, args.zone_size)
+            grid = codes[first:first + grid_rows]
+            selected = np.zeros(grid.shape, bool)
+            new_grid = blur_grid(grid, table, prob, args.temperature, sweeps=args.sweeps,
+                                 seed=args.seed + 1_000_003 * ch, offsets=args.neighbourhood,
+                                 selected_out=selected)
+            new = codes.copy()
+            new[first:first + grid_rows] = new_grid
+            rows_hit = np.repeat(selected, bundle.macro_factor, axis=0) if use_macro else selected
+            drop_finer_levels(new, rows_hit, L, R, cfg.codebook_size)
             codec.reset()
             y = _columns_pass(codec, cfg, xm[:, ch], codes_in=new, progress=bar, codes_clean=codes,
                               detail=args.detail)
-            befores.append(codes)
-            afters.append(new)
+            befores.append(grid)
+            afters.append(new_grid)
             outs.append(y)
     finally:
         bar.close()
@@ -302,11 +320,12 @@ def run(args) -> int:
     a, b = time_span_to_columns(start, end, msr, cfg.column_samples, befores[0].shape[1])
     in_zone = int((prob > 0).sum())
     changed = sum(int((bb != aa).sum()) for bb, aa in zip(befores, afters))
-    say(f"  bundle {bundle.root}; codemap {cfg.rows} rows x {befores[0].shape[1]} columns per channel")
+    which = "macro map" if use_macro else ("micro level 0" if L > 1 or bundle.rows_macro else "codemap")
+    say(f"  bundle {bundle.root}; {which} {grid_rows} rows x {befores[0].shape[1]} columns per channel")
     t_b = min(b * cfg.column_samples / msr, duration)
     say(f"  zone: columns {a}..{b} ({a * cfg.column_samples / msr:.3f}-{t_b:.3f} s), "
-        f"size {args.zone_size:g} (half-height {args.zone_size * cfg.rows:.1f} rows), centre "
-        f"{args.centre:g} (row {args.centre * (cfg.rows - 1):.1f}), temperature {args.temperature:g} "
+        f"size {args.zone_size:g} (half-height {args.zone_size * grid_rows:.1f} rows), centre "
+        f"{args.centre:g} (row {args.centre * (grid_rows - 1):.1f}), temperature {args.temperature:g} "
         f"(T = {knob_to_temperature(args.temperature):.3f}), detail {args.detail:g}, {args.sweeps} sweeps, "
         f"seed {args.seed}")
     say(f"  {in_zone} cells in the zone per channel; {changed} codes changed "
