@@ -89,4 +89,4 @@ def test_offline_blur_command_on_v2(v2, tmp_path):
                      "--scale", scale, "--quiet"]) == 0
         y, _ = sf.read(out)
         assert len(y) == len(x) and np.max(np.abs(y)) <= 1.0
-        assert np.max(np.abs(y - x)) > 1e-6  # the zone changed it (an untrained tiny decoder: small)
+        assert np.max(np.abs(y - y0)) > 1e-6  # the zone changed it (an untrained tiny decoder: small)
