@@ -51,10 +51,10 @@ def stream_feeds(enc_path: Path, dec_path: Path, logmag: np.ndarray, F: int,
     enc, dec = _session(enc_path), _session(dec_path)
     e_x, e_states, e_outs = _io(enc)
     d_x, d_states, d_outs = _io(dec)
-    e_feed = {n: np.zeros([int(d) for d in i.shape], np.float32) for n, i in
-              zip(e_states, enc.get_inputs()[1:])}
-    d_feed = {n: np.zeros([int(d) for d in i.shape], np.float32) for n, i in
-              zip(d_states, dec.get_inputs()[1:])}
+    # a symbolic axis (format 2's decoder batch) is one stream here
+    dims = lambda i: [d if isinstance(d, int) else 1 for d in i.shape]  # noqa: E731
+    e_feed = {n: np.zeros(dims(i), np.float32) for n, i in zip(e_states, enc.get_inputs()[1:])}
+    d_feed = {n: np.zeros(dims(i), np.float32) for n, i in zip(d_states, dec.get_inputs()[1:])}
     C = logmag.shape[1] // F
     if max_columns:
         C = min(C, max_columns)
