@@ -325,7 +325,9 @@ class Engine:
                 t0 = pc()
                 clean = codec.encode(lm[ch])
                 # a wild encoder (or a NaN it was fed) must not index outside the codebook
-                np.clip(clean, 0, self._kmax, out=clean)
+                # (two ufuncs: np.clip's Python wrapper costs more than both on int64)
+                np.minimum(clean, self._kmax, out=clean)
+                np.maximum(clean, 0, out=clean)
                 t1 = pc()
                 st.encoder += t1 - t0
                 blurred = clean
@@ -361,7 +363,7 @@ class Engine:
         gm = self._ramp("mix", p.mix, n)
         gb = self._ramp("bypass", p.bypass, n)
         gw = (1.0 - gb) * gm
-        if np.ndim(gw):
+        if isinstance(gw, np.ndarray):
             gw = gw[:, None]
         y = dry + gw * (wet - dry)
         soft_limit(y)

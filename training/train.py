@@ -206,9 +206,13 @@ def train(cfg: Config, out_dir: str | Path, resume: str | Path | None = None, pr
         if not resume and metrics_path.exists():
             metrics_path.unlink()
         log_file = metrics_path.open("a")
+        from vqblur.training.model import count_macs_per_column
+
+        macs = count_macs_per_column(VQVAE(cfg))  # a fresh copy: counting runs a forward pass
+        macs["encoder_plus_two_decodes"] = macs["encoder"] + 2 * macs["decoder"]
         log_file.write(json.dumps({"event": "start", "step": start_step, "world_size": world, "device": str(device),
                                    "train_clips": report.loaded, "skipped_files": report.skipped,
-                                   "valid_clips": len(valid_clips)}) + "\n")
+                                   "valid_clips": len(valid_clips), "macs_per_column": macs}) + "\n")
     bar = None
     if rank == 0 and progress:
         from vqblur.progress import progress_bar

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Turn a finished training run into the shipped default model: fit both Naive Bayes tables
+# (micro level 0 and the macro map, in parallel), export the bundle with its parity check,
+# and copy the run's config, metrics, log, summary and checkpoint to training/default_run.
+# Usage: scripts/build_default_bundle.sh RUN_DIR [LIMIT]   (LIMIT: clips encoded per split)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+run="${1:?usage: scripts/build_default_bundle.sh RUN_DIR [LIMIT]}"
+limit="${2:-2000}"
+vq=.venv/bin/vqblur
+export VQBLUR_DATA="${VQBLUR_DATA:-$PWD/data}"
+"$vq" fit-nb "$run" --out "$run/nb_table.npz" --limit "$limit" --quiet > "$run/nb_micro.txt" &
+"$vq" fit-nb "$run" --map macro --out "$run/nb_macro.npz" --limit "$limit" --quiet > "$run/nb_macro.txt" &
+wait
+cat "$run/nb_micro.txt" "$run/nb_macro.txt"
+"$vq" export "$run" --nb "$run/nb_table.npz" --nb-macro "$run/nb_macro.npz" --out presets/default_bundle
+dst=training/default_run
+rm -rf "$dst" && mkdir -p "$dst"
+cp "$run"/config.json "$run"/metrics.jsonl "$run"/summary.json "$run"/model.pt \
+   "$run"/nb_table.eval.json "$run"/nb_macro.eval.json "$dst"/
+# the progress bar's log, one line per refresh (carriage returns made newlines), last 400 lines
+if [ -f "$run.log" ]; then tr '\r' '\n' < "$run.log" | grep -v '^\s*$' | tail -400 > "$dst/train.log"; fi
+echo "default model: $dst, bundle: presets/default_bundle"
