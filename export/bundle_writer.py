@@ -118,6 +118,15 @@ def validate_nb_table(nb_path: str | Path, rows: int, K: int) -> dict[str, Any]:
     return info
 
 
+def _nb_spec(name: str, info: dict[str, Any], path: Path) -> dict[str, Any]:
+    """The manifest entry of an NB table: file, validation summary, its evaluation if found."""
+    spec: dict[str, Any] = {"file": name, **info}
+    found = _find_nb_eval(path)
+    if found:
+        spec["evaluation_file"], spec["evaluation"] = found
+    return spec
+
+
 def _versions() -> dict[str, str]:
     import onnx
     import onnxruntime
@@ -235,7 +244,7 @@ def export_bundle(checkpoint: str | Path, nb_path: str | Path, out_dir: str | Pa
             "encoder": {"file": ENCODER_FILE, "states": [s.as_manifest() for s in enc_states]},
             "decoder": {"file": DECODER_FILE, "states": [s.as_manifest() for s in dec_states]},
             "nb": nb_spec,
-            **({"nb_macro": {"file": NB_MACRO_FILE, **macro_info}} if macro_info is not None else {}),
+            **({"nb_macro": _nb_spec(NB_MACRO_FILE, macro_info, nb_macro_path)} if macro_info is not None else {}),
             "precision": precision,
             "files": {},
             "training": training,

@@ -9,8 +9,13 @@ from vqblur.engine.bundle import Bundle
 from vqblur.engine.dsp import SignalConfig, StreamingStft
 
 
-def encode_codes(bundle: Bundle, audio: np.ndarray, threads: int = 1, codec=None, return_bands: bool = False):
+def encode_codes(bundle: Bundle, audio: np.ndarray, threads: int = 1, codec=None, return_bands: bool = False,
+                 map_name: str = "micro"):
     """The code grid ``[rows, columns]`` the engine's encoder produces for ``audio`` (mono).
+
+    ``map_name``: ``"micro"`` (micro level 0, what ``nb_table.npz`` models; a format-1 bundle's
+    only map), ``"macro"`` (the macro map, ``[rows_macro, columns]``) or ``"all"`` (the flat code
+    vectors ``[n_codes, columns]``).
 
     Same framing and state handling as the engine (StreamingStft + OnnxCodec, from reset).
     ``return_bands``: also return each cell's input level ``[rows, columns]`` (mean log-magnitude
@@ -38,15 +43,25 @@ def encode_codes(bundle: Bundle, audio: np.ndarray, threads: int = 1, codec=None
         empty = np.zeros((cfg.rows, 0), np.int64)
         return (empty, np.zeros((cfg.rows, 0))) if return_bands else empty
     g = np.stack(cols, axis=1)
+    if map_name == "micro":
+        g = g[: cfg.rows]
+    elif map_name == "macro":
+        g = g[bundle.levels * bundle.rows:]
     return (g, np.stack(bands, axis=1)) if return_bands else g
 
 
 def blur_codes(bundle: Bundle, codes: np.ndarray, zone_size: float, temperature: float,
-               centre: float = 0.5, seed: int = 0) -> np.ndarray:
-    """The streaming sampler's output for a code grid at constant knobs (= the engine's, same seed)."""
+               centre: float = 0.5, seed: int = 0, map_name: str = "micro") -> np.ndarray:
+    """The streaming sampler's output for a code grid at constant knobs (= the engine's, same
+    seed): micro level 0 ``[rows, C]``, or (``map_name="macro"``) the macro map ``[rows_macro, C]``
+    as the engine resamples it with ``scale`` on."""
     from vqblur.engine.blur import ZoneSampler, load_nb_table
+    from vqblur.engine.codeblur import MACRO_SEED_OFFSET
 
-    s = ZoneSampler(load_nb_table(bundle.nb_path), bundle.rows, seed=seed)
+    if map_name == "macro":
+        s = ZoneSampler(load_nb_table(bundle.nb_macro_path), bundle.rows_macro, seed=seed + MACRO_SEED_OFFSET)
+    else:
+        s = ZoneSampler(load_nb_table(bundle.nb_path), bundle.rows, seed=seed)
     out = np.empty_like(codes)
     for c in range(codes.shape[1]):
         out[:, c] = s.step(codes[:, c].copy(), zone_size, centre, temperature)

@@ -19,6 +19,7 @@ Nothing here imports torch.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import platform
@@ -285,6 +286,11 @@ def bench_bundle(path: Path, o: BenchOptions, sets: list[EvalSet]) -> dict:
                                 "streaming sampler changed")
     res["blur_strength"] = {lab: blur_strength(bundle, clip, zones, st, P, seed=o.seed)
                             for st, lab in zip(settings, labels)}
+    if bundle.rows_macro and "scale" in {f.name for f in dataclasses.fields(P)}:
+        # codec v2: the zone on the macro map (scale on), at each setting too
+        for st, lab in zip(settings, labels):
+            st2 = {**st, "scale": 1.0}
+            res["blur_strength"][setting_label(st2)] = blur_strength(bundle, clip, zones, st2, P, seed=o.seed)
     res["blur_strength_method"] = ("mean |dB change| (power, 80 dB range) of the blurred output against the "
                                    "zone-0 output at the same knobs, inside the zone's frequency bands and outside "
                                    "them; temperature 0.5, centre 0.5, one clip")

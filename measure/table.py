@@ -115,7 +115,7 @@ def format_table(res: dict) -> str:
         return "  ".join(f"z{p['zone_size']:g}:{p['lsd_db']:.1f}" for p in pts) + " dB LSD"
 
     add("blur curve (t=0.5)", curve)
-    for lab in q0["settings"]:
+    for lab in list(bs[0].get("blur_strength") or {}) or q0["settings"]:
         add(f"blur strength in / out of zone ({lab})", lambda b, lab=lab: "  ".join(
             f"z{p['zone_size']:g}:{_f(p['inside_db'], '{:.1f}')}/{_f(p['outside_db'], '{:.2f}')}"
             for p in b["blur_strength"].get(lab, []) if p["zone_size"] > 0) + " dB")

@@ -711,6 +711,13 @@ def build_report(out_dir=None, *, bench: dict | None = None, bench_path=None, ru
         y = render_aligned(Engine(bnd, Params(zone_size=z, temperature=t, centre=c, mix=1.0), seed=0), clip)
         panels.append((f"{pname}: zone {z:g}, t {t:g}, centre {c:g}", y, blur_codes(bnd, codes0, z, t, c, 0)))
         labels.append(f"{pname} (zone {z:g}, temperature {t:g}, centre {c:g})")
+    if bnd.rows_macro:  # codec v2: the same zone on the macro map (scale on); its grid is the macro map
+        z, t, c = preset_knobs(SPECTRO_PRESETS[1] if len(SPECTRO_PRESETS) > 1 else SPECTRO_PRESETS[0])
+        y = render_aligned(Engine(bnd, Params(zone_size=z, temperature=t, centre=c, mix=1.0, scale=1.0), seed=0), clip)
+        macro0 = encode_codes(bnd, clip, map_name="macro")
+        panels.append((f"scale 1 (macro map): zone {z:g}, t {t:g}", y,
+                       blur_codes(bnd, macro0, z, t, c, 0, map_name="macro")))
+        labels.append(f"the same zone on the macro map (scale 1; its panel shows the {bnd.rows_macro}-row macro grid)")
     fig_spectrograms(panels, sr, bnd.column_samples / sr, figdir / FIGURES["spectrograms"],
                      f"{bnd.root.name}: spectrograms (top) and code grids (bottom; codes coloured by the mean "
                      "input level they encode, the blurred zone's rows between cyan lines)", code_rank=code_rank)
