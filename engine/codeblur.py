@@ -44,11 +44,30 @@ class CodeBlur:
                       if macro_table is not None else None)
         self._under = macro_rows_of(self.rows, macro_factor)
         self._mask = np.zeros(self.rows, dtype=bool)
+        self._macro_active = False
 
     @property
     def resampled(self) -> np.ndarray:
         """Micro rows whose finer levels the last step dropped (or, v1, rows resampled): [rows]."""
         return self._mask
+
+    @property
+    def macro_active(self) -> bool:
+        """Whether the last step resampled the macro map (scale on, a macro map present)."""
+        return self._macro_active
+
+    def view_rows(self, clean: np.ndarray, out: np.ndarray, before: np.ndarray,
+                  after: np.ndarray) -> None:
+        """What the last step resampled, as ``rows`` codes before/after (for the live view and
+        ``process --png``): micro level 0, or with scale on the macro codes repeated over the
+        micro rows under them. ``before``/``after``: preallocated [rows] int arrays."""
+        if self._macro_active:
+            nm = self.n_micro
+            np.take(clean[nm:], self._under, out=before)
+            np.take(out[nm:], self._under, out=after)
+        else:
+            before[:] = clean[: self.rows]
+            after[:] = out[: self.rows]
 
     def reset(self, seed: int | None = None) -> None:
         self.micro.reset(seed)
@@ -61,6 +80,7 @@ class CodeBlur:
         """clean [n_codes] (the encoder's) -> out [n_codes] (blurred; may not alias clean)."""
         R, nm = self.rows, self.n_micro
         use_macro = self.macro is not None and scale >= 0.5
+        self._macro_active = use_macro
         if self.n_codes > R:
             out[R:] = clean[R:]
         self.micro.step(clean[:R], 0.0 if use_macro else zone_size, centre, temperature, out=out[:R])

@@ -243,6 +243,8 @@ class Engine:
         self._dry = np.zeros((channels, D + CHUNK))
         self._codes_out = np.zeros((channels, self.config.frames_per_column, self.config.model_bins))
         self._blurred = np.zeros((channels, getattr(codec, "n_codes", self.config.rows)), np.int64)
+        self._view_before = np.zeros(self.config.rows, np.int64)  # for the tap (view, --png)
+        self._view_after = np.zeros(self.config.rows, np.int64)
         self.stats = EngineStats()
         self.reset()
 
@@ -336,9 +338,14 @@ class Engine:
                     t2 = pc()
                     st.blur += t2 - t1
                     t1 = t2
-                if self.tap is not None:  # the live view: micro level 0 before/after
-                    R = self.config.rows
-                    self.tap.column(ch, clean[:R], blurred[:R], zone, centre)
+                if self.tap is not None:  # the live view / process --png: what the zone resamples
+                    vb, va = self._view_before, self._view_after
+                    if self.samplers is not None:
+                        self.samplers[ch].view_rows(clean, blurred, vb, va)
+                    else:
+                        vb[:] = clean[: self.config.rows]
+                        va[:] = vb
+                    self.tap.column(ch, vb, va, zone, centre)
                 # two decoder streams: b (blurred codes) and c (the encoder's); one decode
                 # when they agree (codes and state)
                 lb, lc = codec.decode_pair(blurred, clean)

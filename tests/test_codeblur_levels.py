@@ -125,3 +125,16 @@ def test_offline_drop_finer_levels():
     assert (fine[:, sel] == K).all()
     assert np.array_equal(np.delete(out, np.s_[R:N_MICRO], 0), np.delete(grid, np.s_[R:N_MICRO], 0))
     assert np.array_equal(fine[:, ~sel], grid[R:N_MICRO].reshape(L - 1, R, 12)[:, ~sel])
+
+
+def test_view_rows_show_what_the_zone_resamples():
+    b, out = _blur(), np.empty(N_MICRO + RM, np.int64)
+    before, after = np.empty(R, np.int64), np.empty(R, np.int64)
+    col = _columns(1, seed=9)[0]
+    b.step(col, out, 0.4, 0.5, 0.9, 0.0)
+    b.view_rows(col, out, before, after)
+    assert np.array_equal(before, col[:R]) and np.array_equal(after, out[:R])
+    b.step(col, out, 0.4, 0.5, 0.9, 1.0)
+    b.view_rows(col, out, before, after)
+    assert np.array_equal(before, np.repeat(col[N_MICRO:], FAC))  # macro codes over their rows
+    assert np.array_equal(after, np.repeat(out[N_MICRO:], FAC))
