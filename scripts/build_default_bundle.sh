@@ -10,10 +10,15 @@ limit="${2:-2000}"
 vq=.venv/bin/vqblur
 export VQBLUR_DATA="${VQBLUR_DATA:-$PWD/data}"
 "$vq" fit-nb "$run" --out "$run/nb_table.npz" --limit "$limit" --quiet > "$run/nb_micro.txt" &
+micro=$!
 "$vq" fit-nb "$run" --map macro --out "$run/nb_macro.npz" --limit "$limit" --quiet > "$run/nb_macro.txt" &
-wait
+macro=$!
+wait "$micro"
+wait "$macro"
 cat "$run/nb_micro.txt" "$run/nb_macro.txt"
-"$vq" export "$run" --nb "$run/nb_table.npz" --nb-macro "$run/nb_macro.npz" --out presets/default_bundle
+audio=/usr/share/sonic-pi/samples/loop_industrial.flac  # a held-out real recording for the parity check
+[ -f "$audio" ] && parity=(--audio "$audio") || parity=()
+"$vq" export "$run" --nb "$run/nb_table.npz" --nb-macro "$run/nb_macro.npz" --out presets/default_bundle "${parity[@]}"
 dst=training/default_run
 rm -rf "$dst" && mkdir -p "$dst"
 cp "$run"/config.json "$run"/metrics.jsonl "$run"/summary.json "$run"/model.pt \
