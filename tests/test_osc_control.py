@@ -30,10 +30,11 @@ def _wait(cond, timeout=3.0):
     return cond()
 
 
-def check_invariants(c: dict) -> None:
+def check_invariants(c: dict) -> dict:
     assert c["received"] == c["applied"] + c["ignored"], c
     assert c["ignored"] == (c["malformed"] + c["out_of_range"] + c["unknown"] + c["bad_preset"]
                             + c["errors"]), c
+    return c
 
 
 def msg(address: str, *args, types: str | None = None) -> bytes:

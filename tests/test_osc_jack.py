@@ -30,20 +30,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SR = 48000
 
 
-def _wait(cond, timeout=3.0):
-    t = time.monotonic() + timeout
-    while time.monotonic() < t:
-        if cond():
-            return True
-        time.sleep(0.005)
-    return cond()
-
-
-def check_invariants(c: dict) -> dict:
-    assert c["received"] == c["applied"] + c["ignored"], c
-    assert c["ignored"] == (c["malformed"] + c["out_of_range"] + c["unknown"] + c["bad_preset"]
-                            + c["errors"]), c
-    return c
+from tests.test_osc_control import _wait, check_invariants  # noqa: E402  (one copy of each)
 
 
 @pytest.fixture(scope="module")
