@@ -242,7 +242,8 @@ class Engine:
         D = self.stft.latency
         self._dry = np.zeros((channels, D + CHUNK))
         self._codes_out = np.zeros((channels, self.config.frames_per_column, self.config.model_bins))
-        self._blurred = np.zeros((channels, getattr(codec, "n_codes", self.config.rows)), np.int64)
+        n_codes = self.bundle.n_codes if self.bundle is not None else getattr(codec, "n_codes", self.config.rows)
+        self._blurred = np.zeros((channels, n_codes), np.int64)
         self._view_before = np.zeros(self.config.rows, np.int64)  # for the tap (view, --png)
         self._view_after = np.zeros(self.config.rows, np.int64)
         self.stats = EngineStats()
