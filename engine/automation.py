@@ -71,21 +71,13 @@ class Automation:
         return out
 
 
-def _as_float(v) -> float:
-    """float(v); an integer too large for a float becomes +-inf (then refused as out of range)."""
-    try:
-        return float(v)
-    except OverflowError:
-        return math.inf if v > 0 else -math.inf
-
-
 def _short(v) -> str:
     r = repr(v)
     return r if len(r) <= 40 else r[:37] + "..."
 
 
 def _knob_value(k: str, v, where: str) -> float:
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or math.isnan(_as_float(v)):
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or math.isnan(_knobs.as_float(v)):
         lo, hi = _knobs.BY_NAME[k].lo, _knobs.BY_NAME[k].hi
         raise UserError(f"{where}: '{k}' must be a number in {lo:g}..{hi:g}, got {_short(v)}")
     try:
@@ -105,7 +97,7 @@ def parse_breakpoints(points, source: str = "<memory>") -> Automation:
         if not isinstance(bp, dict) or "time" not in bp:
             raise UserError(f"{where} must be an object with a 'time' (seconds)")
         t = bp["time"]
-        if isinstance(t, bool) or not isinstance(t, (int, float)) or not math.isfinite(_as_float(t)) or t < 0:
+        if isinstance(t, bool) or not isinstance(t, (int, float)) or not math.isfinite(_knobs.as_float(t)) or t < 0:
             raise UserError(f"{where}: 'time' must be a number of seconds >= 0, got {_short(t)}")
         for k, v in bp.items():
             if k == "time":

@@ -126,8 +126,8 @@ def knob(name: str) -> Knob:
         raise ValueError(f"unknown knob '{name}'; knobs are {', '.join(NAMES)}") from None
 
 
-def _as_float(v) -> float:
-    """float(v); an integer too large for a float becomes +-inf."""
+def as_float(v) -> float:
+    """float(v); an integer too large for a float becomes +-inf (then refused as out of range)."""
     try:
         return float(v)
     except OverflowError:
@@ -140,7 +140,7 @@ def is_number(v) -> bool:
 
     if isinstance(v, bool) or not isinstance(v, numbers.Real):
         return False
-    return not math.isnan(_as_float(v))
+    return not math.isnan(as_float(v))
 
 
 def check_value(name: str, v, where: str = "") -> float:
@@ -157,7 +157,7 @@ def check_value(name: str, v, where: str = "") -> float:
         r = repr(v)
         r = r if len(r) <= 40 else r[:37] + "..."
         raise ValueError(f"{at}'{name}' must be a number in {k.lo:g}..{k.hi:g}, got {r}")
-    f = _as_float(v)
+    f = as_float(v)
     if not k.lo <= f <= k.hi:
         raise ValueError(f"{at}'{name}' = {v!r} is out of range {k.lo:g}..{k.hi:g}")
     return f
@@ -168,7 +168,7 @@ def clamp(name: str, v) -> float:
     k = BY_NAME[name]
     if isinstance(v, bool) or not is_number(v):
         raise ValueError(f"knob {name} must be a number in {k.lo:g}..{k.hi:g}, got {v!r}")
-    return min(k.hi, max(k.lo, _as_float(v)))
+    return min(k.hi, max(k.lo, as_float(v)))
 
 
 def default_cc_map() -> dict[int, str]:

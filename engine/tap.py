@@ -50,13 +50,7 @@ class ColumnTap:
         layout, size = _layout(self.rows, self.capacity)
         self._shm = None
         if _attach is not None or shared:
-            from multiprocessing import shared_memory
-
-            if _attach is not None:
-                self._shm = shared_memory.SharedMemory(name=_attach)
-                _untrack(self._shm)
-            else:
-                self._shm = shared_memory.SharedMemory(create=True, size=size)
+            self._shm = shared_block(size, _attach)
             buf = self._shm.buf
         else:
             buf = bytearray(size)
@@ -70,10 +64,7 @@ class ColumnTap:
     @classmethod
     def attach(cls, name: str) -> "ColumnTap":
         """The tap another process created with ``shared=True`` (read side)."""
-        from multiprocessing import shared_memory
-
-        shm = shared_memory.SharedMemory(name=name)
-        _untrack(shm)
+        shm = shared_block(0, name)
         rows, capacity, channel = (int(v) for v in np.ndarray((4,), np.int64, shm.buf)[1:4])
         shm.close()
         return cls(rows, capacity, channel, _attach=name)
@@ -154,6 +145,18 @@ class ColumnTap:
         c = np.zeros(k, np.float32)
         self.latest(k, b, a, z, c)
         return b.T.copy(), a.T.copy(), z, c
+
+
+def shared_block(size: int, attach: str | None = None):
+    """A new shared-memory block of ``size`` bytes, or (``attach``) the existing block of that
+    name, opened as a reader (untracked: the creator owns and unlinks it)."""
+    from multiprocessing import shared_memory
+
+    if attach is not None:
+        shm = shared_memory.SharedMemory(name=attach)
+        _untrack(shm)
+        return shm
+    return shared_memory.SharedMemory(create=True, size=size)
 
 
 def _untrack(shm) -> None:

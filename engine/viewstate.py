@@ -29,15 +29,9 @@ class ViewState:
         n = len(self._index)
         self._shm = None
         if shared or _attach is not None:
-            from multiprocessing import shared_memory
+            from vqblur.engine.tap import shared_block
 
-            from vqblur.engine.tap import _untrack
-
-            if _attach is not None:
-                self._shm = shared_memory.SharedMemory(name=_attach)
-                _untrack(self._shm)
-            else:
-                self._shm = shared_memory.SharedMemory(create=True, size=8 * n)
+            self._shm = shared_block(8 * n, _attach)
             self.values = np.ndarray((n,), np.float64, self._shm.buf)
         else:
             self.values = np.zeros(n, np.float64)
