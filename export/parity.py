@@ -132,17 +132,14 @@ def _consequences(diff: np.ndarray, ties: np.ndarray, levels: int, rows: int, ma
     """Differing codes that follow from a tie earlier in the same cell (a tie at micro level l
     changes every later level's residual; a macro tie changes the micro residuals of its rows)."""
     out = np.zeros_like(diff)
+    n_micro = levels * rows
     tie_at = diff & ties
-    micro_tie = tie_at[: levels * rows].reshape(levels, rows, -1)
-    upstream = np.cumsum(micro_tie, axis=0) > 0  # a tie at this level or before
-    if macro_factor and diff.shape[0] > levels * rows:
-        mac = tie_at[levels * rows:]  # [Rm, C]
-        upstream = upstream | np.repeat(mac, macro_factor, axis=0)[None]
+    upstream = np.cumsum(tie_at[:n_micro].reshape(levels, rows, -1), axis=0) > 0  # a tie here or before
     later = np.zeros_like(upstream)
-    later[1:] = upstream[:-1]
-    if macro_factor and diff.shape[0] > levels * rows:
-        later = later | np.repeat(tie_at[levels * rows:], macro_factor, axis=0)[None]
-    out[: levels * rows] = (diff[: levels * rows].reshape(levels, rows, -1) & later).reshape(levels * rows, -1)
+    later[1:] = upstream[:-1]  # a tie at an earlier level of the same cell
+    if macro_factor and diff.shape[0] > n_micro:  # a macro tie: every micro level of its rows
+        later |= np.repeat(tie_at[n_micro:], macro_factor, axis=0)[None]
+    out[:n_micro] = (diff[:n_micro].reshape(levels, rows, -1) & later).reshape(n_micro, -1)
     return out
 
 
