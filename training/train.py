@@ -210,6 +210,15 @@ def train(cfg: Config, out_dir: str | Path, resume: str | Path | None = None, pr
 
         macs = count_macs_per_column(VQVAE(cfg))  # a fresh copy: counting runs a forward pass
         macs["encoder_plus_two_decodes"] = macs["encoder"] + 2 * macs["decoder"]
+        if progress:
+            import sys
+
+            m = cfg.model
+            print(f"model: {cfg.rows} rows x {m.rvq_levels} level(s)"
+                  + (f" + macro map {cfg.rows // m.macro_factor} rows" if m.macro_factor else "")
+                  + f"; multiply-accumulates per code column: encoder {macs['encoder'] / 1e6:.2f} M, decoder "
+                  f"{macs['decoder'] / 1e6:.2f} M, encoder + two decodes {macs['encoder_plus_two_decodes'] / 1e6:.2f} M",
+                  file=sys.stderr)
         log_file.write(json.dumps({"event": "start", "step": start_step, "world_size": world, "device": str(device),
                                    "train_clips": report.loaded, "skipped_files": report.skipped,
                                    "valid_clips": len(valid_clips), "macs_per_column": macs}) + "\n")

@@ -40,17 +40,6 @@ def run(args: argparse.Namespace) -> int:
     from vqblur.training.train import train
 
     cfg = load_config(args.config, args.overrides)
-    if not args.resume:
-        import sys
-
-        from vqblur.training.model import VQVAE, count_macs_per_column
-
-        macs = count_macs_per_column(VQVAE(cfg))
-        print(f"model: {cfg.rows} rows x {cfg.model.rvq_levels} level(s)"
-              + (f" + macro map {cfg.rows // cfg.model.macro_factor} rows" if cfg.model.macro_factor else "")
-              + f"; multiply-accumulates per code column: encoder {macs['encoder'] / 1e6:.2f} M, decoder "
-              f"{macs['decoder'] / 1e6:.2f} M, encoder + two decodes {(macs['encoder'] + 2 * macs['decoder']) / 1e6:.2f} M",
-              file=sys.stderr)
     summary = train(cfg, args.out, resume=args.resume, progress=not args.no_progress)
     if summary:
         print(json.dumps(summary, indent=2))
