@@ -59,9 +59,10 @@ class IdentityCodec:
             self.bundle = None
         self.config = config or SignalConfig()
         c = self.config
-        self.n_codes = c.rows
+        # with a bundle, the bundle's flat code layout (so an Engine can run its blur on it)
+        self.n_codes = self.bundle.n_codes if self.bundle is not None else c.rows
         self._held = np.zeros((c.frames_per_column, c.model_bins))
-        self._codes = np.zeros(c.rows, np.int64)
+        self._codes = np.zeros(self.n_codes, np.int64)
 
     def encode(self, logmag: np.ndarray) -> np.ndarray:
         self._held[:] = logmag

@@ -265,7 +265,8 @@ class Engine:
 
     def _snap_knobs(self, p: Params) -> None:
         """Jump every smoothed knob to ``p`` (no ramp)."""
-        self._kcol = {k.name: k.target(getattr(p, k.name)) for k in _knobs.COLUMN}
+        self._targets_of = None
+        self._kcol = dict(self._column_targets(p))
         self._gs = {k.name: k.target(getattr(p, k.name)) for k in _knobs.SAMPLE}
 
     def knob(self, name: str) -> float:
@@ -313,15 +314,17 @@ class Engine:
         st.stft += pc() - t0
         a = self._col_alpha
         out = self._codes_out
+        targets = self._column_targets(p)
         while stft.column_ready():
             tc = t0 = pc()
             lm = stft.analyse_column()
             t1 = pc()
             st.stft += t1 - t0
-            # per-column one-pole smoothing of the codec knobs
+            # per-column one-pole smoothing of the codec knobs (nothing to do once settled)
             kc = self._kcol
-            for k in _knobs.COLUMN:
-                kc[k.name] = _approach(kc[k.name], k.target(getattr(p, k.name)), a)
+            if kc != targets:
+                for name, target in targets.items():
+                    kc[name] = _approach(kc[name], target, a)
             zone, centre, temp, detail = kc["zone_size"], kc["centre"], kc["temperature"], kc["detail"]
             scale = kc["scale"]
             for ch, codec in enumerate(self.codecs):
@@ -372,12 +375,24 @@ class Engine:
         gb = self._ramp("bypass", p.bypass, n)
         gw = (1.0 - gb) * gm
         if isinstance(gw, np.ndarray):
-            gw = gw[:, None]
-        y = dry + gw * (wet - dry)
+            y = dry + gw[:, None] * (wet - dry)
+        elif gw == 1.0:  # all wet (the usual case): no arithmetic
+            y = wet
+        elif gw == 0.0:
+            y = dry
+        else:
+            y = dry + gw * (wet - dry)
         soft_limit(y)
         st.mix += pc() - t1
         st.samples += n
         return y
+
+    def _column_targets(self, p: Params) -> dict[str, float]:
+        """The per-column knobs' targets for the snapshot ``p`` (computed once per snapshot)."""
+        if p is not self._targets_of:
+            self._targets = {k.name: k.target(getattr(p, k.name)) for k in _knobs.COLUMN}
+            self._targets_of = p
+        return self._targets
 
     def _ramp(self, name: str, value: float, n: int):
         """Per-sample one-pole of a "sample" knob toward its target over the next n samples

@@ -92,6 +92,11 @@ class StreamingStft:
             ...                              # codec
             stft.synthesise_column(logmag_out)
         y = stft.pull(n)                     # [n, channels] float64
+
+    Per column the work is a fixed, short sequence of whole-array numpy calls on preallocated
+    buffers (no loop over samples or bins; the only Python loop is over the F frames of the
+    overlap-add): the input FIFO is addressed as hop-sized blocks, so a column's F windows are
+    one strided view of it.
     """
 
     # |X| of a full-scale input is at most sum(w) ~ 0.64 N: clamp decoded log-magnitudes 12 dB
@@ -117,17 +122,28 @@ class StreamingStft:
         self.reset()
 
     def _alloc(self, max_block: int) -> None:
-        C = self.channels
+        C, N, R, F = self.channels, self.N, self.R, self.F
+        nb = self.cfg.n_bins
         self.max_block = int(max_block)
-        self._in = np.zeros((C, self.col_len + self.max_block))
+        n_in = self.col_len + self.max_block
+        n_in += -n_in % R
+        self._in = np.zeros((C, n_in))
+        # the input FIFO as overlapping windows: _windows[:, k] = _in[:, k R : k R + N]
+        s0, s1 = self._in.strides
+        self._windows = np.lib.stride_tricks.as_strided(
+            self._in, (C, n_in // R - N // R + 1, N), (s0, R * s1, s1), writeable=False)
         self._out = np.zeros((C, self.latency + self.max_block + 2 * self.col_hop + self.N))
-        self._acc = np.zeros((C, self.N))
-        self._spec = np.zeros((C, self.F, self.cfg.n_bins), np.complex128)
-        self._absx = np.zeros((C, self.F, self.cfg.n_bins))
-        self._logmag = np.zeros((C, self.F, self.mb))
-        self._frames = np.zeros((C, self.F, self.N))
-        self._mag = np.zeros((C, self.F, self.cfg.n_bins))
-        self._ratio = np.zeros((C, self.F, self.cfg.n_bins))
+        self._acc = np.zeros((C, self.col_len))
+        self._spec = np.zeros((C, F, nb), np.complex128)
+        self._absx = np.zeros((C, F, nb))
+        self._logmag = np.zeros((C, F, self.mb))
+        self._frames = np.zeros((C, F, N))
+        self._mag = np.zeros((C, F, self.mb))
+        self._ratio = np.zeros((C, F, self.mb))
+        self._spec_out = np.zeros((C, F, nb), np.complex128)
+        self._spec_f = self._spec.view(np.float64).reshape(C, F, nb, 2)
+        self._spec_out_f = self._spec_out.view(np.float64).reshape(C, F, nb, 2)
+        self._frames_out = np.zeros((C, F, N))
 
     def reset(self) -> None:
         """Clear all audio history: as if freshly made."""
@@ -147,7 +163,7 @@ class StreamingStft:
         n = x.shape[0]
         if n == 0:
             return
-        # compact: move unread samples to the front
+        # compact: move unread samples to the front (_in_read is a multiple of the hop)
         if self._in_read:
             keep = self._in_len - self._in_read
             self._in[:, :keep] = self._in[:, self._in_read : self._in_len]
@@ -168,11 +184,12 @@ class StreamingStft:
 
     def analyse_column(self) -> np.ndarray:
         """Window + rfft the next column's F frames; returns logmag [channels, F, model_bins]."""
-        s = self._in_read
-        for f in range(self.F):
-            a = s + f * self.R
-            np.multiply(self._in[:, a : a + self.N], self.window, out=self._frames[:, f])
-        self._spec[:] = np.fft.rfft(self._frames, axis=-1)
+        k = self._in_read // self.R
+        np.multiply(self._windows[:, k : k + self.F], self.window, out=self._frames)
+        _rfft(self._frames, self._spec)
+        # a bin with X = 0 has no phase: + 1e-300 gives it phase 0 (and |X| > 0 for the
+        # synthesis ratio); any other X is unchanged at float64 precision
+        self._spec_f[..., 0] += 1e-300
         np.abs(self._spec, out=self._absx)
         np.add(self._absx[..., : self.mb], self.eps, out=self._logmag)
         np.log(self._logmag, out=self._logmag)
@@ -181,57 +198,75 @@ class StreamingStft:
 
     # ---- output side ------------------------------------------------------------------
     def synthesise_column(self, logmag: np.ndarray) -> None:
-        """Decoded logmag [channels, F, model_bins] x kept phase -> irfft -> OLA -> output FIFO."""
-        mag = self._mag
-        m = mag[..., : self.mb]
-        # clamp (+-inf go to the bounds); NaN survives clip, so check once and replace it
-        np.clip(logmag, self.logmag_min, self.logmag_max, out=m)
-        if math.isnan(m.sum()):
-            m[np.isnan(m)] = self.logmag_min
+        """Decoded logmag [channels, F, model_bins] x kept phase -> irfft -> OLA -> output FIFO.
+
+        Bins >= model_bins keep the input spectrum as it is. Where |X| is 0 there is no phase:
+        phase 0 is used (the analysis adds 1e-300 to every bin's real part)."""
+        mb = self.mb
+        m = self._mag
+        # clamp: NaN and -inf go to the floor (fmax drops NaN), +inf to the ceiling
+        np.fmax(logmag, self.logmag_min, out=m)
+        np.minimum(m, self.logmag_max, out=m)
         np.exp(m, out=m)
         m -= self.eps
         np.maximum(m, 0.0, out=m)
-        mag[..., self.mb :] = self._absx[..., self.mb :]
-        # X_out = X * mag/|X|; where |X| == 0 (no phase) use phase 0.
-        tiny = 1e-300
-        np.maximum(self._absx, tiny, out=self._ratio)
-        np.divide(mag, self._ratio, out=self._ratio)
-        spec = self._spec
-        spec *= self._ratio
-        if self._absx.min() < tiny:
-            zero = self._absx < tiny
-            spec[zero] = mag[zero]
-        frames = np.fft.irfft(spec, n=self.N, axis=-1)
+        # |X| >= 1e-300 (see analyse_column), so mag / |X| is finite
+        ratio = self._ratio
+        np.divide(m, self._absx[..., :mb], out=ratio)
+        so, sx = self._spec_out_f, self._spec_f  # complex spectra as [..., bins, (re, im)]
+        np.multiply(sx[..., :mb, 0], ratio, out=so[..., :mb, 0])
+        np.multiply(sx[..., :mb, 1], ratio, out=so[..., :mb, 1])
+        so[..., mb:, :] = sx[..., mb:, :]
+        so = self._spec_out
+        frames = _irfft(so, self.N, self._frames_out)
         frames *= self.syn_window
-        R = self.R
+        acc, R, N = self._acc, self.R, self.N
         for f in range(self.F):
-            self._acc += frames[:, f]
-            self._emit(self._acc[:, :R])
-            self._acc[:, :-R] = self._acc[:, R:]
-            self._acc[:, -R:] = 0.0
+            acc[:, f * R : f * R + N] += frames[:, f]
+        self._emit(acc[:, : self.col_hop])
+        rest = self.col_len - self.col_hop
+        acc[:, :rest] = acc[:, self.col_hop :]
+        acc[:, rest:] = 0.0
 
     def _emit(self, block: np.ndarray) -> None:
-        n = block.shape[1]
         if self._discard:
-            d = min(self._discard, n)
+            d = min(self._discard, block.shape[1])
             self._discard -= d
             block = block[:, d:]
-            n -= d
-            if n == 0:
-                return
+        n = block.shape[1]
         self._out[:, self._out_len : self._out_len + n] = block
         self._out_len += n
 
     def available(self) -> int:
         return self._out_len
 
-    def pull(self, n: int) -> np.ndarray:
-        """Take n samples from the output FIFO: [n, channels] float64 (a new array)."""
+    def pull(self, n: int, out: np.ndarray | None = None) -> np.ndarray:
+        """Take n samples from the output FIFO: [n, channels] float64 (a new array, or
+        written into ``out`` [n, channels])."""
         if n > self._out_len:  # cannot happen with the framing above; keep length anyway
             self._out[:, self._out_len : n] = 0.0
             self._out_len = n
-        y = self._out[:, :n].T.copy()
+        if out is None:
+            out = self._out[:, :n].T.copy()
+        else:
+            out[...] = self._out[:, :n].T
         rest = self._out_len - n
         self._out[:, :rest] = self._out[:, n : self._out_len]
         self._out_len = rest
-        return y
+        return out
+
+
+if np.lib.NumpyVersion(np.__version__) >= "2.0.0":  # numpy 2 FFTs write into ``out``
+    def _rfft(frames: np.ndarray, out: np.ndarray) -> np.ndarray:
+        return np.fft.rfft(frames, axis=-1, out=out)
+
+    def _irfft(spec: np.ndarray, n: int, out: np.ndarray) -> np.ndarray:
+        return np.fft.irfft(spec, n=n, axis=-1, out=out)
+else:  # pragma: no cover - numpy 1.x
+    def _rfft(frames: np.ndarray, out: np.ndarray) -> np.ndarray:
+        out[...] = np.fft.rfft(frames, axis=-1)
+        return out
+
+    def _irfft(spec: np.ndarray, n: int, out: np.ndarray) -> np.ndarray:
+        out[...] = np.fft.irfft(spec, n=n, axis=-1)
+        return out
