@@ -12,6 +12,9 @@ here shows up as a parity failure.
   previous column. The stock step concatenates (state, x), convolves, and slices the new
   state out of the concatenation; here the new state *is* x (no Slice), and the variant
   ``"split"`` also replaces Concat + Conv(kt=2) by Conv(state) + Conv(x).
+* :class:`StackedCausalConv` (the default) -- every causal conv (any time kernel, any
+  dilation) with its state stacked along channels, so the step's Concat/Slice move whole
+  contiguous blocks instead of a few floats per (channel, row).
 
 * constant codebook -- ``quantizer.codebook()`` (the l2-normalised embedding) is computed
   once in PyTorch and baked in as a constant, so neither graph re-normalises the codebook
@@ -120,10 +123,54 @@ class StepCausalConv(nn.Module):
         return self.conv(torch.cat([s, x], dim=3))
 
 
-def apply_rewrites(model: nn.Module, subpixel: bool = True, causal: str | None = "noslice",
+class StackedCausalConv(CausalConv2d):
+    """A ``CausalConv2d`` (any time kernel kt >= 2, any dilation d) stepped with its state
+    stacked along the *channel* axis: state ``[B, h * C_in, H, 1]`` holds the last
+    ``h = (kt - 1) d`` input columns, oldest first, as channel blocks.
+
+    One step concatenates the kt - 1 tapped blocks and x along channels (whole contiguous
+    blocks) and runs a Conv with kernel (kf, 1) over ``kt * C_in`` channels whose weights are
+    the original time taps side by side; the new state drops the oldest block and appends x.
+    The stock step concatenates and slices along the last (time) axis, which onnxruntime
+    copies a few floats at a time (Concat/Slice over [.., 64, 20, 4] cost about as much as the
+    convolution). Same multiply-accumulates, same numbers; ``forward`` is the original."""
+
+    def __init__(self, cc: CausalConv2d) -> None:
+        nn.Module.__init__(self)
+        self.conv = cc.conv  # kept for forward() and the height bookkeeping (stride, padding)
+        self.kt, self.dilation, self.history = cc.kt, cc.dilation, cc.history
+        c = cc.conv
+        kf = c.kernel_size[0]
+        self.c_in = c.in_channels
+        self.conv_stacked = nn.Conv2d(self.kt * c.in_channels, c.out_channels, (kf, 1), stride=c.stride,
+                                      padding=c.padding, bias=c.bias is not None)
+        with torch.no_grad():
+            # [C_out, C_in, kf, kt] -> [C_out, kt * C_in, kf, 1]: tap j's weights in block j
+            w = c.weight.permute(0, 3, 1, 2).reshape(c.out_channels, self.kt * c.in_channels, kf, 1)
+            self.conv_stacked.weight.copy_(w)
+            if c.bias is not None:
+                self.conv_stacked.bias.copy_(c.bias)
+
+    @staticmethod
+    def supports(m: nn.Module) -> bool:
+        return type(m) is CausalConv2d and m.kt >= 2 and m.conv.kernel_size[1] == m.kt
+
+    def state_shape(self, height: int) -> tuple[int, ...]:
+        return (1, self.history * self.c_in, height, 1)
+
+    def step(self, x: torch.Tensor, states: Iterator[torch.Tensor], out: list[torch.Tensor]) -> torch.Tensor:
+        s = next(states)  # [B, h * C, H, 1], columns t-h .. t-1
+        C, d = self.c_in, self.dilation
+        taps = [s[:, j * d * C:(j * d + 1) * C] for j in range(self.kt - 1)]  # columns t-(kt-1-j)d
+        out.append(torch.cat([s[:, C:], x], dim=1) if self.history > 1 else x)
+        return self.conv_stacked(torch.cat([*taps, x], dim=1))
+
+
+def apply_rewrites(model: nn.Module, subpixel: bool = True, causal: str | None = "stacked",
                    constant_codebook: bool = True) -> dict[str, int]:
-    """Swap supported modules in place. ``causal``: None, "noslice" or "split".
-    Returns how many modules of each kind were replaced."""
+    """Swap supported modules in place. ``causal``: None, "noslice", "split" or "stacked"
+    (every causal conv; changes the state layout, so take the state shapes from the rewritten
+    model). Returns how many modules of each kind were replaced."""
     counts = {"subpixel": 0, "causal": 0, "constant_codebook": 0}
     q = getattr(model, "quantizer", None)
     if constant_codebook and q is not None and hasattr(q, "codebook"):
@@ -136,7 +183,10 @@ def apply_rewrites(model: nn.Module, subpixel: bool = True, causal: str | None =
             if subpixel and SubPixelConvTranspose.supports(child):
                 setattr(parent, name, SubPixelConvTranspose(child))
                 counts["subpixel"] += 1
-            elif causal and StepCausalConv.supports(child):
+            elif causal == "stacked" and StackedCausalConv.supports(child):
+                setattr(parent, name, StackedCausalConv(child))
+                counts["causal"] += 1
+            elif causal in ("noslice", "split") and StepCausalConv.supports(child):
                 setattr(parent, name, StepCausalConv(child, split=(causal == "split")))
                 counts["causal"] += 1
     return counts

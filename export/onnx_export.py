@@ -37,11 +37,13 @@ from vqblur.training.model import VQVAE
 OPSET = 17
 ENCODER_FILE = "encoder.onnx"
 DECODER_FILE = "decoder.onnx"
-# export-only layer rewrites (export/fast_layers.py), measured in export/INT8.md: the state
-# of a kt=2 causal conv handed on without Concat->Slice saves ~17% per column; the sub-pixel
-# ConvTranspose measured no faster, so it is off; fast_codes (export/fast_codes.py): the
-# quantisers and code lookups as constant tables, a few ops instead of dozens per column
-DEFAULT_REWRITES = {"subpixel": False, "causal": "noslice", "constant_codebook": True,
+# export-only layer rewrites (export/fast_layers.py), measured in export/INT8.md and
+# docs/MEASURING.md: every causal conv's state stacked along channels ("stacked": the step's
+# Concat/Slice move whole blocks; enc + batch-2 dec 266 -> 247 us on the default model, after
+# "noslice" had saved ~17%); the sub-pixel ConvTranspose measured slower (243 -> 261 us), so it
+# is off; fast_codes (export/fast_codes.py): the quantisers and code lookups as constant
+# tables, a few ops instead of dozens per column
+DEFAULT_REWRITES = {"subpixel": False, "causal": "stacked", "constant_codebook": True,
                     "fast_codes": True}
 
 
@@ -195,12 +197,12 @@ def export_step_graphs(model: VQVAE, out_dir: str | Path, opset: int = OPSET,
     out.mkdir(parents=True, exist_ok=True)
     m = strip_parametrizations(model)
     F, bins, rows = m.frames, m.bins, m.rows
-    enc_states, dec_states = state_infos(m)  # from the model's own layers, before rewriting
     from vqblur.export.fast_layers import apply_rewrites
 
     rw = dict(DEFAULT_REWRITES if rewrites is None else rewrites)
     fast_codes = rw.pop("fast_codes", False)
     apply_rewrites(m, **rw)
+    enc_states, dec_states = state_infos(m)  # after rewriting: a rewrite may re-lay a state
     if fast_codes:
         from vqblur.export.fast_codes import install_fast_codes
 

@@ -68,10 +68,13 @@ def test_opset_checker_fixed_shapes_and_contract_names(bundle, part):
 
 
 def test_state_specs_match_the_model(bundle, tmp_path):
+    """One state per causal conv of the model, in step order, stacked along channels: the
+    model's cache [1, C, H, h] (h past columns) is [1, h * C, H, 1] in the graphs."""
     m = json.loads((bundle / "manifest.json").read_text())
     model, _, _ = load_checkpoint(bundle.parent / "run" / "model.pt")
-    assert [tuple(s["shape"]) for s in m["encoder"]["states"]] == model.encoder_state_shapes()
-    assert [tuple(s["shape"]) for s in m["decoder"]["states"]] == model.decoder_state_shapes()
+    stacked = lambda shapes: [(1, h * c, rows, 1) for _, c, rows, h in shapes]  # noqa: E731
+    assert [tuple(s["shape"]) for s in m["encoder"]["states"]] == stacked(model.encoder_state_shapes())
+    assert [tuple(s["shape"]) for s in m["decoder"]["states"]] == stacked(model.decoder_state_shapes())
 
 
 def test_weight_norm_is_baked_in(tmp_path):

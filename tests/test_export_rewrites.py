@@ -7,7 +7,12 @@ torch = pytest.importorskip("torch")
 
 from torch import nn  # noqa: E402
 
-from vqblur.export.fast_layers import SubPixelConvTranspose, StepCausalConv, apply_rewrites  # noqa: E402
+from vqblur.export.fast_layers import (  # noqa: E402
+    StackedCausalConv,
+    StepCausalConv,
+    SubPixelConvTranspose,
+    apply_rewrites,
+)
 from vqblur.training.model import CausalConv2d  # noqa: E402
 
 
@@ -44,6 +49,31 @@ def test_step_causal_conv_equals_original_step(split):
             assert torch.equal(out_a[0], out_b[0])
             state, state_new = out_a, out_b
         x = torch.randn(1, 6, 9, 11)
+        assert torch.allclose(cc(x), new(x), atol=1e-6)
+
+
+@pytest.mark.parametrize("kt,dilation,stride", [(2, 1, 1), (2, 3, 1), (3, 2, 1), (2, 1, 2)])
+def test_stacked_causal_conv_equals_original_step(kt, dilation, stride):
+    """Channel-stacked state: the same outputs column after column, and the state holds the
+    original cache's columns as channel blocks, oldest first."""
+    torch.manual_seed(kt * 10 + dilation)
+    cc = CausalConv2d(6, 4, 4 if stride == 2 else 3, kt, stride_f=stride, dilation=dilation)
+    new = StackedCausalConv(cc)
+    H = 10
+    assert StackedCausalConv.supports(cc) and new.state_shape(H) == (1, cc.history * 6, H, 1)
+    state, state_new = [torch.zeros(cc.state_shape(H))], [torch.zeros(new.state_shape(H))]
+    with torch.no_grad():
+        for _ in range(7):
+            x = torch.randn(1, 6, H, 1)
+            out_a, out_b = [], []
+            ya = cc.step(x, iter(state), out_a)
+            yb = new.step(x, iter(state_new), out_b)
+            assert torch.allclose(ya, yb, atol=1e-5)
+            # [1, C, H, h] -> [1, h * C, H, 1], column blocks oldest first
+            want = out_a[0].permute(0, 3, 1, 2).reshape(1, -1, H)[..., None]
+            assert torch.equal(out_b[0], want)
+            state, state_new = out_a, out_b
+        x = torch.randn(1, 6, H, 11)
         assert torch.allclose(cc(x), new(x), atol=1e-6)
 
 
