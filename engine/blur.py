@@ -462,7 +462,7 @@ class ZoneSampler:
         #: whether or not the drawn code differs); codec v2 drops finer levels there
         self.resampled = np.zeros(R, dtype=bool)
         self._prob = np.zeros(R, dtype=np.float64)
-        self._prob_key: tuple[float, float] | None = None
+        self._prob_key: tuple[float, float] | None = None  # the zone _set_zone cached
         self._rowpos = np.arange(R, dtype=np.float64)
         self.reset()
 
@@ -483,6 +483,36 @@ class ZoneSampler:
         h = float(zone_size) * self.rows
         c = float(centre) * (self.rows - 1)
         return zone_profile(self._rowpos - c, h, h / 2.0)
+
+    def _set_zone(self, h: float, c: float) -> None:
+        """Cache what a zone (half-height h rows, centre row c) needs per step: its rows lo..hi-1,
+        their resampling probabilities, and per pass the buffer views of its rows."""
+        R = self.rows
+        lo = max(0, math.floor(c - h) + 1)  # rows with |r - c| < h
+        hi = min(R, math.ceil(c + h))
+        self._prob[:] = zone_profile(self._rowpos - c, h, h / 2.0)
+        self._prob_key = (h, c)
+        self._lo, self._hi = lo, hi
+        self._prob_zone = self._prob[lo:hi]
+        self._acc_zone = self._accept[lo:hi]
+        self._u_zone = self._u[lo : hi + 2]
+        self._u_rows = self._u_zone[: hi - lo]
+        cur = self._ctx[:R]
+        two = len(self._groups) == 2
+        passes = []
+        for p, (src, ooff, idx, G, L, res, N) in enumerate(self._groups):
+            if two:  # rows lo..hi-1 of parity p are a..b-1 in the group's arrays
+                a = (lo - p + 1) // 2
+                b = (hi - p + 1) // 2
+                rsl = slice(2 * a + p, 2 * b + p, 2)
+            else:
+                a, b = lo, hi
+                rsl = slice(lo, hi)
+            if b <= a:
+                continue
+            passes.append((src[a:b], ooff[a:b], idx[a:b], G[a:b], L[a:b], res[a:b], N[a:b],
+                           cur[rsl], self._accept[rsl], hi - lo + p))
+        self._passes = tuple(passes)
 
     def _push(self, col: np.ndarray) -> None:
         R, H, ctx = self.rows, self.history, self._ctx
@@ -513,26 +543,24 @@ class ZoneSampler:
         c = float(centre) * (R - 1)
         if not -R <= c <= 2.0 * R:  # NaN or far off: clamp (NaN -> the middle)
             c = 0.5 * (R - 1) if c != c else min(max(c, -R), 2.0 * R)
-        lo = max(0, math.floor(c - h) + 1)  # rows with |r - c| < h
-        hi = min(R, math.ceil(c + h))
-        if (h, c) != self._prob_key:
-            self._prob[:] = zone_profile(self._rowpos - c, h, h / 2.0)
-            self._prob_key = (h, c)
+        key = (h, c)
+        if key != self._prob_key:
+            self._set_zone(h, c)
+        lo, hi, passes = self._lo, self._hi, self._passes
         ctx = self._ctx
         cur = ctx[:R]
         cur[:] = col
         if hi > lo:
-            acc = self._accept  # filled for rows lo..hi-1 below
             rng = self._rng
             T = T_KNOB_MAX * float(temperature) ** 2
             if not T >= T_MIN:  # tiny or NaN: the most probable code
                 T = 0.0
             pool = self.noise == "pool"
+            u = self._u_zone  # a uniform per zone row, and one per pass (pool)
             if T > 0.0:
                 inv_t = 1.0 / T
-                u = self._u[lo : hi + 2]  # a uniform per zone row, and one per pass (pool)
                 rng.random(out=u)
-                np.less(u[: hi - lo], self._prob[lo:hi], out=self._accept[lo:hi])
+                np.less(self._u_rows, self._prob_zone, out=self._acc_zone)
                 if pool:
                     self._pool_steps += 1
                     if self._pool_steps == self.POOL_REFRESH_EVERY:
@@ -541,38 +569,24 @@ class ZoneSampler:
                         _gumbel(rng, self._pool[k : k + self.POOL_REFRESH])
                         self._pool_ptr = (k + self.POOL_REFRESH) % self._pool.shape[0]
             else:  # T = 0: the most probable choice for the edge too (p >= 1/2)
-                np.greater_equal(self._prob[lo:hi], 0.5, out=self._accept[lo:hi])
-            two = len(self._groups) == 2
-            for p, (src, ooff, idx, G, L, res, N) in enumerate(self._groups):
-                if two:  # rows lo..hi-1 of parity p are a..b-1 in the group's arrays
-                    a = (lo - p + 1) // 2
-                    b = (hi - p + 1) // 2
-                    rsl = slice(2 * a + p, 2 * b + p, 2)
-                else:
-                    a, b = lo, hi
-                    rsl = slice(lo, hi)
-                if b <= a:
-                    continue
-                idx = idx[a:b]
-                np.take(ctx, src[a:b], out=idx, mode="clip")
-                np.add(idx, ooff[a:b], out=idx)
-                G = G[a:b]
-                np.take(self._big, idx, axis=0, out=G, mode="clip")
-                L = L[a:b]
+                np.greater_equal(self._prob_zone, 0.5, out=self._acc_zone)
+            big = self._big
+            for src, ooff, idx, G, L, res, N, cur_rows, acc_rows, u_at in passes:
+                np.take(ctx, src, out=idx, mode="clip")
+                np.add(idx, ooff, out=idx)
+                np.take(big, idx, axis=0, out=G, mode="clip")
                 np.add.reduce(G, axis=1, out=L)
                 if T > 0.0:
                     # Gumbel-max: argmax(logp / T + g), g ~ Gumbel i.i.d. per cell and code
                     np.multiply(L, inv_t, out=L)
                     if pool:  # a contiguous window of the pool at a random offset
-                        o = int(u[hi - lo + p] * (self.POOL_SIZE + 1))
-                        g = self._pool[o : o + L.size].reshape(L.shape)
+                        o = int(u[u_at] * (self.POOL_SIZE + 1))
+                        np.add(L, self._pool[o : o + L.size].reshape(L.shape), out=L)
                     else:
-                        g = _gumbel(rng, N[a:b])
-                    np.add(L, g, out=L)
-                res = res[a:b]
+                        np.add(L, _gumbel(rng, N), out=L)
                 np.argmax(L, axis=1, out=res)
-                np.copyto(cur[rsl], res, where=self._accept[rsl])
-            self.resampled[lo:hi] = acc[lo:hi]
+                np.copyto(cur_rows, res, where=acc_rows)
+            self.resampled[lo:hi] = self._acc_zone
         if out is None:
             out = np.empty_like(codes)
         out.reshape(-1)[:] = cur
