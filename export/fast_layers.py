@@ -84,13 +84,14 @@ class SubPixelConvTranspose(nn.Module):
         return z.reshape(B, self.c_out, 2 * H, W)
 
 
-class StepCausalConv(nn.Module):
-    """A ``CausalConv2d`` with time kernel 2 whose step hands x itself on as the new state."""
+class StepCausalConv(CausalConv2d):
+    """A ``CausalConv2d`` with time kernel 2 whose step hands x itself on as the new state
+    (a subclass, so the model's height bookkeeping still sees a strided causal conv)."""
 
     def __init__(self, cc: CausalConv2d, split: bool = False) -> None:
-        super().__init__()
+        nn.Module.__init__(self)
         self.conv = cc.conv
-        self.kt = cc.kt
+        self.kt, self.dilation, self.history = cc.kt, cc.dilation, cc.history
         self.split = split
         if split:
             c = cc.conv
@@ -107,7 +108,7 @@ class StepCausalConv(nn.Module):
 
     @staticmethod
     def supports(m: nn.Module) -> bool:
-        return isinstance(m, CausalConv2d) and m.kt == 2 and getattr(m, "dilation", 1) == 1
+        return type(m) is CausalConv2d and m.kt == 2 and getattr(m, "dilation", 1) == 1
 
     def state_shape(self, height: int):
         return (1, self.conv.in_channels, height, 1)
