@@ -241,6 +241,8 @@ class Engine:
         self._pow = r ** np.arange(1, CHUNK + 1, dtype=np.float64)
         D = self.stft.latency
         self._dry = np.zeros((channels, D + CHUNK))
+        self._wet = np.zeros((CHUNK, channels))  # a chunk's output, before it is copied out
+        self._mixed = np.zeros((CHUNK, channels))
         self._codes_out = np.zeros((channels, self.config.frames_per_column, self.config.model_bins))
         n_codes = self.bundle.n_codes if self.bundle is not None else getattr(codec, "n_codes", self.config.rows)
         self._blurred = np.zeros((channels, n_codes), np.int64)
@@ -307,7 +309,9 @@ class Engine:
         st = self.stats
         pc = time.perf_counter
         n = x.shape[0]
-        x = sanitize_input(np.asarray(x, dtype=np.float64))
+        if x.dtype.kind != "f":  # float32/64 go in as they are (the FIFOs are float64)
+            x = x.astype(np.float64)
+        x = sanitize_input(x)
         stft = self.stft
         t0 = pc()
         stft.push(x)
@@ -362,26 +366,24 @@ class Engine:
             st.column_times[st.columns % len(st.column_times)] = t1 - tc
             st.columns += 1
         t0 = pc()
-        wet = stft.pull(n)  # [n, C]
-        # latency-aligned dry
+        wet = stft.pull(n, out=self._wet[:n])  # [n, C], the engine's buffer
+        # latency-aligned dry: a view of the delay line, which moves on once y is made
         D = self._dry_len
         self._dry[:, D : D + n] = x.T
-        dry = self._dry[:, :n].T.copy()
-        self._dry[:, :D] = self._dry[:, n : n + D]
+        dry = self._dry[:, :n].T
         t1 = pc()
         st.overlap_add += t1 - t0
         # gains: wet = (1 - bypass) * mix, dry = 1 - wet (equal-gain crossfade)
         gm = self._ramp("mix", p.mix, n)
         gb = self._ramp("bypass", p.bypass, n)
         gw = (1.0 - gb) * gm
-        if isinstance(gw, np.ndarray):
-            y = dry + gw[:, None] * (wet - dry)
-        elif gw == 1.0:  # all wet (the usual case): no arithmetic
+        if isinstance(gw, np.ndarray) or gw != 1.0:  # y = dry + gw (wet - dry), in place
+            y = np.subtract(wet, dry, out=self._mixed[:n])
+            y *= gw[:, None] if isinstance(gw, np.ndarray) else gw
+            y += dry
+        else:  # all wet (the usual case): no arithmetic
             y = wet
-        elif gw == 0.0:
-            y = dry
-        else:
-            y = dry + gw * (wet - dry)
+        self._dry[:, :D] = self._dry[:, n : n + D]
         soft_limit(y)
         st.mix += pc() - t1
         st.samples += n
