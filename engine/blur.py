@@ -572,9 +572,9 @@ class ZoneSampler:
                 np.greater_equal(self._prob_zone, 0.5, out=self._acc_zone)
             big = self._big
             for src, ooff, idx, G, L, res, N, cur_rows, acc_rows, u_at in passes:
-                np.take(ctx, src, out=idx, mode="clip")
+                ctx.take(src, out=idx, mode="clip")  # methods: no numpy Python wrapper per call
                 np.add(idx, ooff, out=idx)
-                np.take(big, idx, axis=0, out=G, mode="clip")
+                big.take(idx, axis=0, out=G, mode="clip")
                 np.add.reduce(G, axis=1, out=L)
                 if T > 0.0:
                     # Gumbel-max: argmax(logp / T + g), g ~ Gumbel i.i.d. per cell and code
@@ -584,7 +584,7 @@ class ZoneSampler:
                         np.add(L, self._pool[o : o + L.size].reshape(L.shape), out=L)
                     else:
                         np.add(L, _gumbel(rng, N), out=L)
-                np.argmax(L, axis=1, out=res)
+                L.argmax(axis=1, out=res)
                 np.copyto(cur_rows, res, where=acc_rows)
             self.resampled[lo:hi] = self._acc_zone
         if out is None:

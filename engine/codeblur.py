@@ -44,7 +44,9 @@ class CodeBlur:
                       if macro_table is not None else None)
         self._under = macro_rows_of(self.rows, macro_factor)
         self._mask = np.zeros(self.rows, dtype=bool)
+        self._mask_row = self._mask[None, :]
         self._macro_active = False
+        self._views_of: tuple = (None, None)
 
     @property
     def resampled(self) -> np.ndarray:
@@ -78,23 +80,33 @@ class CodeBlur:
     def step(self, clean: np.ndarray, out: np.ndarray, zone_size: float, centre: float,
              temperature: float, scale: float = 0.0) -> np.ndarray:
         """clean [n_codes] (the encoder's) -> out [n_codes] (blurred; may not alias clean)."""
-        R, nm = self.rows, self.n_micro
+        if clean is not self._views_of[0] or out is not self._views_of[1]:
+            self._make_views(clean, out)
+        c_rest, o_rest, c_micro, o_micro, c_macro, o_macro, fine = self._views
         use_macro = self.macro is not None and scale >= 0.5
         self._macro_active = use_macro
-        if self.n_codes > R:
-            out[R:] = clean[R:]
-        self.micro.step(clean[:R], 0.0 if use_macro else zone_size, centre, temperature, out=out[:R])
+        if c_rest is not None:
+            o_rest[:] = c_rest
+        self.micro.step(c_micro, 0.0 if use_macro else zone_size, centre, temperature, out=o_micro)
         if self.macro is not None:
-            self.macro.step(clean[nm:], zone_size if use_macro else 0.0, centre, temperature,
-                            out=out[nm:])
+            self.macro.step(c_macro, zone_size if use_macro else 0.0, centre, temperature, out=o_macro)
         if use_macro:
-            np.take(self.macro.resampled, self._under, out=self._mask)
+            self.macro.resampled.take(self._under, out=self._mask)
         else:
             self._mask[:] = self.micro.resampled
-        if self.levels > 1:
-            fine = out[R:nm].reshape(self.levels - 1, R)
-            np.copyto(fine, self.K, where=self._mask[None, :])
+        if fine is not None:
+            np.copyto(fine, self.K, where=self._mask_row)
         return out
+
+    def _make_views(self, clean: np.ndarray, out: np.ndarray) -> None:
+        """The slices ``step`` works on, made once per pair of buffers (the engine passes the
+        same two every column)."""
+        R, nm = self.rows, self.n_micro
+        rest = self.n_codes > R
+        self._views = (clean[R:] if rest else None, out[R:] if rest else None, clean[:R], out[:R],
+                       clean[nm:], out[nm:],
+                       out[R:nm].reshape(self.levels - 1, R) if self.levels > 1 else None)
+        self._views_of = (clean, out)
 
 
 def drop_finer_levels(grid: np.ndarray, resampled_rows: np.ndarray, levels: int, rows: int,

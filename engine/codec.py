@@ -238,6 +238,7 @@ class OnnxCodec:
         self._enc = _Bound(self._s.enc, ("logmag", self._logmag), ("codes", self._codes_enc), es,
                            self._enc_bufs)
         self._enc_phase = 0
+        self._codes_col = self._codes_enc[0]  # the same view every call (callers may cache on it)
 
         # decoder: two streams (row 0 = b, blurred; row 1 = c, the encoder's codes). Batch-1
         # bindings use the row views (contiguous), the batch-2 binding the whole arrays.
@@ -270,7 +271,7 @@ class OnnxCodec:
         self._logmag[0] = logmag
         self._enc.run(self._enc_phase)
         self._enc_phase ^= 1
-        return self._codes_enc[0]
+        return self._codes_col
 
     def _run1(self, r: int) -> None:
         self._dec1[r].run(self._phase[r])
