@@ -161,13 +161,29 @@ def ort_run_timer() -> Iterator[dict]:
 
         return timed
 
-    for name in _ORT_RUN_METHODS:
-        owner = next((c for c in ort.InferenceSession.__mro__ if name in c.__dict__), None)
-        if owner is None:
-            continue
-        orig = owner.__dict__[name]
-        patched.append((owner, name, orig))
-        setattr(owner, name, wrap(orig))
+    # The C++ session class underneath: every Python-level run goes through it, and so does an
+    # engine that calls it directly (engine/codec.py does, skipping the Python wrapper's
+    # bookkeeping). Only when it cannot be patched are the Python wrapper's methods timed.
+    try:
+        from onnxruntime.capi import onnxruntime_pybind11_state as _c
+
+        classes = [_c.InferenceSession]
+    except ImportError:
+        classes = []
+    classes.append(ort.InferenceSession)
+    for cls in classes:
+        for name in _ORT_RUN_METHODS:
+            owner = next((c for c in cls.__mro__ if name in c.__dict__), None)
+            if owner is None:
+                continue
+            orig = owner.__dict__[name]
+            try:
+                setattr(owner, name, wrap(orig))
+            except (TypeError, AttributeError):
+                continue
+            patched.append((owner, name, orig))
+        if patched:
+            break
     try:
         yield acc
     finally:
