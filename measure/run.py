@@ -300,6 +300,30 @@ def bench_bundle(path: Path, o: BenchOptions, sets: list[EvalSet]) -> dict:
     return res
 
 
+def interleaved_rtf(paths: list[Path], o: BenchOptions, sets: list[EvalSet]) -> dict:
+    """RTF of every bundle (1 thread, the timing knobs) measured round-robin: repeat r runs
+    bundle 1, 2, ... in turn, so a machine that speeds up or slows down over minutes (a shared
+    VM) biases no bundle. Medians over ``max(repeats, 5)`` rounds and each bundle's ratio to the
+    first: the figure to compare bundles by."""
+    bundles = [load_bundle(p) for p in paths]
+    P = o.params_cls
+    tparams = make_params(P, **{**params_dict(timing_params(P)), **o.timing_knobs})
+    sr = bundles[0].sample_rate
+    x = _timing_signal(sets, o.seconds, sr, o.seed)
+    rounds = max(o.repeats, 5)
+    o.log(f"interleaved rtf, 1 thread, {len(bundles)} bundles x {rounds} rounds")
+    runs: list[list[float]] = [[] for _ in bundles]
+    for _ in range(rounds):
+        for i, b in enumerate(bundles):
+            runs[i].append(bench_rtf(lambda b=b: model_engine(b, tparams, threads=1, seed=o.seed),
+                                     x, sr, 1, o.watts_per_core)["rtf"])
+    med = [float(np.median(r)) for r in runs]
+    # per round ratios, then their median: robust to a slow round that hits every bundle
+    ratios = [float(np.median([a / f for a, f in zip(r, runs[0])])) for r in runs]
+    return {"rounds": rounds, "names": [Path(b.root).name for b in bundles], "rtf_runs": runs,
+            "rtf": med, "ratio_to_first": ratios}
+
+
 def compare_bundles(ref: dict, b: dict) -> dict:
     """Side by side (e.g. int8 against fp32): code agreement on the same clips and ratios/deltas."""
     ga, gb = ref.get("_grids") or [], b.get("_grids") or []
@@ -387,9 +411,13 @@ def run_bench(o: BenchOptions) -> dict:
     }
     for p in paths:
         result["bundles"].append(bench_bundle(p, o, sets))
+    if len(paths) > 1:
+        result["interleaved_rtf"] = interleaved_rtf(paths, o, sets)
     ref = result["bundles"][0]
-    for b in result["bundles"][1:]:
+    for i, b in enumerate(result["bundles"][1:], start=1):
         b["vs_first"] = compare_bundles(ref, b)
+        if "interleaved_rtf" in result:
+            b["vs_first"]["rtf_ratio_interleaved"] = result["interleaved_rtf"]["ratio_to_first"][i]
     for b in result["bundles"]:
         b.pop("_grids", None)
     result["bench_seconds"] = time.perf_counter() - t_start

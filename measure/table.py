@@ -125,6 +125,11 @@ def format_table(res: dict) -> str:
         add("vs first: codes agree / dSC / dLSD / RTF", lambda b: "-" if "vs_first" not in b else (
             lambda v: f"{_f(v['code_agreement'], '{:.1%}')} / {_f(v['sc_db_delta'], '{:+.2f}')} / "
                       f"{_f(v['lsd_db_delta'], '{:+.2f}')} dB / x{_f(v['rtf_ratio'], '{:.2f}')}")(b["vs_first"]))
+    il = res.get("interleaved_rtf")
+    if il:
+        add(f"rtf interleaved, 1 thread ({il['rounds']} rounds)", lambda b: (lambda i: (
+            f"{il['rtf'][i]:.4f}" + ("" if i == 0 else f" (x{il['ratio_to_first'][i]:.2f} of the first)"))
+        )(next(k for k, x in enumerate(res["bundles"]) if x is b)))
     add("targets missed", lambda b: (lambda m: f"{len(m)} of {len(b['targets'])} (listed below)" if m else
                                      f"none of {len(b['targets'])}")(missed(b["targets"])))
 

@@ -122,3 +122,27 @@ def test_nb_fit_splits_shapes():
     assert nb_fit_splits(None) == {} and nb_fit_splits({"x": 1}) == {}
     t = training_cost({"nb": {"evaluation": {"seconds": {"encode": 2.0, "fit": 1.0}}}})
     assert t["nb_fit_seconds"] == 3.0
+
+
+def test_interleaved_rtf_runs_bundles_round_robin(tmp_path, monkeypatch):
+    """Several bundles are timed in rounds (A, B, A, B, ...) and compared by per-round ratios."""
+    import vqblur.measure.run as run
+    from tests.toy_bundle import make_toy_bundle
+
+    a = make_toy_bundle(tmp_path / "a")
+    b = make_toy_bundle(tmp_path / "b")
+    order: list[int] = []
+    real = run.bench_rtf
+
+    def spy(make, *args, **kw):
+        order.append(id(make().codecs[0].bundle.root))
+        return real(make, *args, **kw)
+
+    monkeypatch.setattr(run, "bench_rtf", spy)
+    o = run.BenchOptions(bundles=[a, b], quick=True, seconds=0.5, sets=[])
+    r = run.interleaved_rtf([a, b], o, [])
+    assert r["rounds"] == 5 and r["names"] == ["a", "b"]
+    assert len(order) == 10 and order[0::2] == [order[0]] * 5 and order[1::2] == [order[1]] * 5
+    assert order[0] != order[1]
+    assert r["ratio_to_first"][0] == 1.0 and r["ratio_to_first"][1] > 0
+    assert all(v > 0 for runs in r["rtf_runs"] for v in runs)
