@@ -14,6 +14,9 @@ the time goes inside a column (microseconds per part, and the share spent inside
 ``per_column_us``
     the accumulators per code column in microseconds: stft, encoder, blur, decoder,
     overlap_add (synthesis, OLA, FIFOs), mix (dry/wet, limiter), total.
+``host_stalls``
+    gaps in a busy-waiting loop: how often the process is not running (a shared VM's host
+    stalls), the floor under the deadline misses.
 ``bench_ort_share``
     one more run with onnxruntime's ``InferenceSession.run`` (and ``run_with_iobinding``)
     wrapped by a timer (:func:`ort_run_timer`): microseconds per column inside ``run`` and the
@@ -52,6 +55,31 @@ def simulate_schedule(durations: np.ndarray, block_s: float) -> dict:
         if late > 0:
             misses += 1
     return {"deadline_misses": misses, "worst_slack_ms": -1000.0 * worst if np.isfinite(worst) else None}
+
+
+def host_stalls(seconds: float, limits_ms: Sequence[float] = (0.5, 1.0, 4 / 3, 8 / 3)) -> dict:
+    """How often this process is not running although it wants to: busy-wait ``seconds``
+    reading the clock, and count the gaps between two consecutive readings longer than each
+    limit (preemption by other processes, a VM's vCPU descheduled by its host, interrupts).
+
+    A stall longer than a host block's slack is a deadline miss whatever the engine does, so
+    the bench prints these next to the misses (the default limits include the durations of
+    64- and 128-sample blocks at 48 kHz)."""
+    pc = time.perf_counter
+    gaps: list[float] = []
+    t = last = pc()
+    end = t + seconds
+    floor = min(limits_ms) / 1000.0
+    while t < end:
+        t = pc()
+        if t - last > floor:
+            gaps.append(t - last)
+        last = t
+    g = np.asarray(gaps)
+    return {"seconds": seconds,
+            "gaps_longer_than_ms": {f"{lim:.3g}": int((g > lim / 1000.0).sum()) for lim in limits_ms},
+            "longest_ms": float(1000.0 * g.max()) if g.size else 0.0,
+            "stalled_fraction": float(g.sum() / seconds)}
 
 
 def bench_rtf(make: Callable[[], Engine], x: np.ndarray, sr: int, repeats: int,

@@ -40,6 +40,7 @@ from vqblur.measure.compute import (
     bench_rtf,
     breakdown_of,
     column_summary,
+    host_stalls,
     per_column_us,
 )
 from vqblur.measure.cost import bundle_size_mb, peak_rss, training_cost
@@ -409,6 +410,9 @@ def run_bench(o: BenchOptions) -> dict:
                      "targets": {k: {"target": v[0], "cmp": v[1], "label": v[2]} for k, v in TARGETS.items()}},
         "bundles": [],
     }
+    stall_s = 1.0 if o.quick else 10.0
+    o.log(f"host stalls ({stall_s:g} s busy-waiting)")
+    result["host_stalls"] = host_stalls(stall_s)
     for p in paths:
         result["bundles"].append(bench_bundle(p, o, sets))
     if len(paths) > 1:

@@ -56,6 +56,7 @@ def test_prints_table_and_no_torch(bench):
     for row in ("per column, us", "inside onnxruntime run / Python share", "MACs per column enc / dec",
                 "block 128", "440 Hz sine level change at -24/-12/-3 dBFS", "blur strength in / out of zone", "targets missed"):
         assert row in stdout, row
+    assert "host stalls while busy-waiting" in stdout
     assert "NOT comparable" in stdout  # the synthetic fallback (--no-render) says so
     assert "TORCH_IMPORTED False" in stdout
 
@@ -66,6 +67,7 @@ def test_top_level(bench):
     assert res["host"]["onnxruntime"]
     assert res["settings"]["quick"] is True
     assert len(res["bundles"]) == 1
+    assert res["host_stalls"]["seconds"] == 1.0 and "longest_ms" in res["host_stalls"]
 
 
 def test_latency(bench):

@@ -146,3 +146,14 @@ def test_interleaved_rtf_runs_bundles_round_robin(tmp_path, monkeypatch):
     assert order[0] != order[1]
     assert r["ratio_to_first"][0] == 1.0 and r["ratio_to_first"][1] > 0
     assert all(v > 0 for runs in r["rtf_runs"] for v in runs)
+
+
+def test_host_stalls_counts_gaps_by_limit():
+    from vqblur.measure.compute import host_stalls
+
+    r = host_stalls(0.2)
+    counts = list(r["gaps_longer_than_ms"].values())
+    assert list(r["gaps_longer_than_ms"]) == ["0.5", "1", "1.33", "2.67"]
+    assert counts == sorted(counts, reverse=True)  # a longer limit never counts more gaps
+    assert 0.0 <= r["stalled_fraction"] < 1.0 and r["longest_ms"] >= 0.0
+    assert (r["longest_ms"] > 0.5) == (counts[0] > 0)
