@@ -43,3 +43,20 @@ def test_dry_mix_and_bypass_are_also_the_delayed_input():
         y = eng.process(x)
         D = eng.latency_samples
         assert np.max(np.abs(y[D:] - x[:-D])) <= 1e-6
+
+
+def test_identity_codec_on_a_v2_bundle_runs_its_blur_and_reconstructs():
+    """An IdentityCodec made from a codec-v2 bundle takes the bundle's flat code layout, so the
+    engine can run the bundle's blur on its (all-zero) codes; the audio is still the input."""
+    from vqblur.engine.bundle import default_bundle_path, load_bundle
+
+    b = load_bundle(default_bundle_path())
+    assert b.n_codes > b.rows  # levels and a macro map
+    codec = IdentityCodec(b)
+    assert codec.n_codes == b.n_codes
+    x = (0.2 * np.random.default_rng(2).uniform(-1, 1, 8000)).astype(np.float32)
+    eng = Engine(codec, Params(zone_size=0.5))
+    assert eng.blur_available
+    y = np.concatenate([eng.process(x[i:i + 256]) for i in range(0, len(x), 256)])
+    D = eng.latency_samples
+    assert np.max(np.abs(y[D:] - x[:-D])) <= 1e-6
