@@ -481,6 +481,20 @@ def write_markdown(out: Path, bench: dict, figs: dict[str, str], info: dict) -> 
           md_table(["bundle"] + [f"RTF {t} thr (CPU)" for t in th]
                    + ["DSP-only RTF", "model / DSP", "model share", "preemptions / audio s"], rows), "",
           f"![RTF vs block size](figures/{figs['rtf']})", ""]
+    il = bench.get("interleaved_rtf")
+    if il:
+        rows = [[n, " / ".join(f"{v:.4f}" for v in runs), f"{m:.4f}", f"x{r:.2f}"]
+                for n, runs, m, r in zip(il["names"], il["rtf_runs"], il["rtf"], il["ratio_to_first"])]
+        L += [f"Interleaved real-time factor (one thread, the timing knobs): the bundles measured round-robin, "
+              f"{il['rounds']} rounds, so minutes when the shared machine runs slower hit every bundle alike. "
+              "Compare bundles by this table rather than by the sequential figures above.", "",
+              md_table(["bundle", "RTF per round", "median", "vs the first (median of per-round ratios)"], rows), ""]
+    hs = bench.get("host_stalls")
+    if hs:
+        L += [f"Host stalls: busy-waiting {hs['seconds']:g} s on the clock, gaps longer than "
+              + ", ".join(f"{k} ms: {n}" for k, n in hs["gaps_longer_than_ms"].items())
+              + f"; longest {hs['longest_ms']:.2f} ms. A stall longer than a block's slack is a deadline miss "
+              "whatever the engine does (docs/MEASURING.md).", ""]
     parts = ("stft", "encoder", "blur", "decoder", "overlap_add", "mix")
     cmp_rows = []
     for b in bs[1:]:
