@@ -138,3 +138,18 @@ def test_view_rows_show_what_the_zone_resamples():
     b.view_rows(col, out, before, after)
     assert np.array_equal(before, np.repeat(col[N_MICRO:], FAC))  # macro codes over their rows
     assert np.array_equal(after, np.repeat(out[N_MICRO:], FAC))
+
+
+def test_buffers_may_change_between_steps():
+    """CodeBlur keeps slices of the buffers it was last given; other buffers (or a mix of old
+    and new ones) give the same columns as a blur that always saw one pair."""
+    cols = _columns(40, seed=3)
+    ref, a = _blur(seed=4), _blur(seed=4)
+    out_ref = np.empty(N_MICRO + RM, np.int64)
+    bufs = [np.empty(N_MICRO + RM, np.int64) for _ in range(3)]
+    for i, col in enumerate(cols):
+        want = ref.step(col.copy(), out_ref, 0.4, 0.5, 0.7, float(i % 7 == 0)).copy()
+        clean = col.copy() if i % 3 else col  # sometimes the same object again, sometimes not
+        got = a.step(clean, bufs[i % 3], 0.4, 0.5, 0.7, float(i % 7 == 0))
+        assert got is bufs[i % 3]
+        assert np.array_equal(got, want), i
