@@ -19,7 +19,6 @@ more than ``max_block`` samples at once, which :class:`vqblur.engine.core.Engine
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np

@@ -55,7 +55,7 @@ def install_fast_codes(model) -> None:
     """Replace ``model.encoder_step`` / ``model.decoder_step`` (instance attributes) by the
     table-driven versions above. Call on a copy (export does)."""
     t = _tables(model)
-    L, R, K = model.levels, model.rows, model.K
+    L = model.levels
     f = model.macro_factor
     qs = model.micro_quantizers()
     l2 = [q.l2 for q in qs]
@@ -74,7 +74,6 @@ def install_fast_codes(model) -> None:
         x = (logmag_col - self.normaliser.mean) / self.normaliser.std
         new: list[torch.Tensor] = []
         z = self.encoder.net.step(x[..., None], iter(states), new)  # [1, D, rows, 1]
-        D = z.shape[1]
         macro = None
         if f:
             m = self.macro_down(z)[0, :, :, 0].t()  # [Rm, D]

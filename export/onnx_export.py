@@ -196,7 +196,7 @@ def export_step_graphs(model: VQVAE, out_dir: str | Path, opset: int = OPSET,
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     m = strip_parametrizations(model)
-    F, bins, rows = m.frames, m.bins, m.rows
+    F, bins = m.frames, m.bins
     from vqblur.export.fast_layers import apply_rewrites
 
     rw = dict(DEFAULT_REWRITES if rewrites is None else rewrites)

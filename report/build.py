@@ -408,7 +408,7 @@ def write_markdown(out: Path, bench: dict, figs: dict[str, str], info: dict) -> 
           f"Generated {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} by `vqblur report` "
           f"(`report/build.py`) from the bench of {bench['created']}"
           f"{' (quick run)' if bench['settings'].get('quick') else ''}.", "",
-          f"* bundle(s): " + ", ".join(f"`{b['path']}` ({b['precision']}, {b['bundle_mb']:.2f} MB)" for b in bs),
+          "* bundle(s): " + ", ".join(f"`{b['path']}` ({b['precision']}, {b['bundle_mb']:.2f} MB)" for b in bs),
           f"* machine: {h['cpu']}, {h.get('usable_cpus')} usable CPUs, load average "
           f"{_f((h.get('loadavg') or [None])[0], '{:.1f}')} at bench time; Python {h['python']}, "
           f"numpy {h['numpy']}, onnxruntime {h['onnxruntime']}",

@@ -134,7 +134,7 @@ def _random_knobs(rng: np.random.Generator) -> dict:
 
 def run_once(bundle, minutes: float, seed: int, channels: int = 1, rate: int | None = None,
              sample_every: float = 5.0, warmup: float = 0.25, progress=None) -> dict:
-    from vqblur.engine.core import Engine, Params
+    from vqblur.engine.core import Params
     from vqblur.engine.resample import make_engine
 
     gc.collect()

@@ -112,7 +112,6 @@ def run(args) -> int:
     import json
     import os
     import time
-    from pathlib import Path
 
     import numpy as np
 
@@ -202,7 +201,7 @@ def run(args) -> int:
     if results:
         print(format_eval_table(results, title=f"Naive Bayes table {out} (alpha {args.alpha})"))
     else:
-        print(f"(no valid/test codemaps: table not evaluated)")
+        print("(no valid/test codemaps: table not evaluated)")
     say(f"  wrote {out} ({size / 1e6:.2f} MB; {int((used > 0).sum())}/{K} codes used in train) "
         f"and {json_path}")
     return 0
