@@ -323,11 +323,14 @@ def live_flood(jack_server, toy):  # noqa: F811
     runner.start()
     try:
         time.sleep(0.5)
+        log0 = jack_server.log_size()
         cb0, under0, t0 = runner.callbacks, runner.underruns, time.perf_counter()
         r = subprocess.run([sys.executable, "-c", _SENDER, f"vqflood-{tag}:{port}", "10000", root],
                            capture_output=True, text=True, timeout=60)
         wall = time.perf_counter() - t0
+        xr = jack_server.xrun_report(log0, dut=runner.jack_client_name, upstream="system")
         res = dict(sender_rc=r.returncode, sender_err=r.stderr[-2000:], wall=wall,
+                   machine_xruns=xr["driver"] + xr["graph_env"],  # the machine's, not ours
                    callbacks=runner.callbacks - cb0, underruns=runner.underruns - under0,
                    active=runner.active, worker_error=runner.worker_error,
                    counters=check_invariants(m), params=eng.params.as_dict(), log=m.log,
@@ -336,7 +339,7 @@ def live_flood(jack_server, toy):  # noqa: F811
         runner.stop()
         m.close()
     print(f"live flood: {res['callbacks']} callbacks in {res['wall']:.2f} s, "
-          f"{res['underruns']} under-runs, counters {res['counters']}")
+          f"{res['underruns']} under-runs, machine xruns {res['machine_xruns']}, counters {res['counters']}")
     return res
 
 
@@ -352,9 +355,11 @@ def test_flood_into_the_live_runner_never_breaks_it(live_flood):
 
 def test_flood_into_the_live_runner_keeps_the_wet_signal(live_flood):
     """Under-runs (the callback falling back to dry) during the flood: no more than a quiet
-    machine's odd one."""
+    machine's odd one, plus (as the OSC flood and the JACK live tests allow) a few around each
+    xrun the server logged for the machine itself (its own cycle late, or the whole graph)."""
     r = live_flood
-    assert r["underruns"] <= 3, f"{r['underruns']} under-runs in {r['callbacks']} callbacks"
+    assert r["underruns"] <= 3 + 3 * r["machine_xruns"], (
+        f"{r['underruns']} under-runs in {r['callbacks']} callbacks, {r['machine_xruns']} machine xruns")
 
 
 def test_flood_into_the_live_runner_delivers_every_message_intact(live_flood):
