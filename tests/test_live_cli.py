@@ -77,10 +77,17 @@ def test_timed_run_with_virtual_midi_port(jack_server, toy_bundle):
     assert 600 <= n_callbacks <= 900  # ~375 callbacks/s for 2 s
 
 
+def _default_sigint() -> None:
+    """In the child: Ctrl-C as in a terminal. A test run started in the background by a shell
+    without job control inherits SIGINT ignored, and Python then never raises KeyboardInterrupt."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_ctrl_c_stops_cleanly(jack_server, toy_bundle):
     p = subprocess.Popen([sys.executable, "-m", "vqblur", "live", "--bundle", toy_bundle,
                           "--jack-name", f"vqint-{os.getpid()}"], cwd=ROOT,
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         preexec_fn=_default_sigint)
     time.sleep(3.0)
     p.send_signal(signal.SIGINT)
     out, err = p.communicate(timeout=15)
