@@ -146,8 +146,9 @@ def format_table(res: dict) -> str:
              *([] if "host_stalls" not in res else [(lambda hs: (
                  f"host stalls while busy-waiting {hs['seconds']:g} s: "
                  + ", ".join(f"{n} > {k} ms" for k, n in hs["gaps_longer_than_ms"].items())
-                 + f", longest {hs['longest_ms']:.2f} ms (the process was not running: at small host "
-                   "blocks such stalls alone are deadline misses)"))(res["host_stalls"])]),
+                 + (f", longest {hs['longest_ms']:.2f} ms" if hs["longest_ms"] > 0 else "")
+                 + " (the process was not running: at small host blocks such stalls alone are "
+                   "deadline misses)"))(res["host_stalls"])]),
              "  ".join([" " * w0] + [n.ljust(w) for n, w in zip(names, ws)]),
              "  ".join(["-" * w0] + ["-" * w for w in ws])]
     for label, vals in rows:
