@@ -86,15 +86,7 @@ class ColumnTap:
         shm, self._shm = self._shm, None
         for name in ("before", "after", "zone", "centre", "_hdr"):
             setattr(self, name, None)
-        try:
-            shm.close()
-        except BufferError:  # a reader still holds a view; the OS frees it at exit
-            pass
-        if unlink:
-            try:
-                shm.unlink()
-            except FileNotFoundError:
-                pass
+        release_block(shm, unlink)
 
     # ---------------------------------------------------------------- writer (the engine)
     def column(self, channel: int, before: np.ndarray, after: np.ndarray,
@@ -157,6 +149,20 @@ def shared_block(size: int, attach: str | None = None):
         _untrack(shm)
         return shm
     return shared_memory.SharedMemory(create=True, size=size)
+
+
+def release_block(shm, unlink: bool = False) -> None:
+    """Close a block from :func:`shared_block` (``unlink``: the creator also removes it).
+    A reader still holding a view keeps it mapped; the OS frees it at exit."""
+    try:
+        shm.close()
+    except BufferError:
+        pass
+    if unlink:
+        try:
+            shm.unlink()
+        except FileNotFoundError:
+            pass
 
 
 def _untrack(shm) -> None:

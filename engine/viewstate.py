@@ -67,15 +67,9 @@ class ViewState:
         if shm is None:
             return
         self.values = np.zeros(len(self._index))  # keep the object usable after closing
-        try:
-            shm.close()
-        except BufferError:
-            pass
-        if unlink:
-            try:
-                shm.unlink()
-            except FileNotFoundError:
-                pass
+        from vqblur.engine.tap import release_block
+
+        release_block(shm, unlink)
 
 
 class ViewPublisher:
