@@ -216,8 +216,7 @@ class StreamingStft:
         np.multiply(sx[..., :mb, 0], ratio, out=so[..., :mb, 0])
         np.multiply(sx[..., :mb, 1], ratio, out=so[..., :mb, 1])
         so[..., mb:, :] = sx[..., mb:, :]
-        so = self._spec_out
-        frames = _irfft(so, self.N, self._frames_out)
+        frames = _irfft(self._spec_out, self.N, self._frames_out)
         frames *= self.syn_window
         acc, R, N = self._acc, self.R, self.N
         for f in range(self.F):

@@ -145,6 +145,13 @@ def _loudest_clip(s: EvalSet | None, seconds: float, sr: int, seed: int) -> np.n
     return a[: int(seconds * sr)]
 
 
+def _timing_knobs(o: BenchOptions):
+    """The knob snapshot of the timing runs: the bench's timing settings, then ``--zone-size``
+    etc. from the command line."""
+    P = o.params_cls
+    return make_params(P, **{**params_dict(timing_params(P)), **o.timing_knobs})
+
+
 def bench_bundle(path: Path, o: BenchOptions, sets: list[EvalSet]) -> dict:
     """Everything measured for one bundle (see the module doc)."""
     log = o.log
@@ -156,7 +163,7 @@ def bench_bundle(path: Path, o: BenchOptions, sets: list[EvalSet]) -> dict:
     settings = knob_settings(P)
     labels = [setting_label(s) for s in settings]
     codec = setting_label(codec_setting(settings))
-    tparams = make_params(P, **{**params_dict(timing_params(P)), **o.timing_knobs})
+    tparams = _timing_knobs(o)
     res: dict[str, Any] = {
         "name": Path(bundle.root).name, "path": str(bundle.root), "precision": bundle.precision,
         "sample_rate": sr, "rows": bundle.rows, "codebook_size": bundle.codebook_size,
@@ -307,8 +314,7 @@ def interleaved_rtf(paths: list[Path], o: BenchOptions, sets: list[EvalSet]) -> 
     VM) biases no bundle. Medians over ``max(repeats, 5)`` rounds and each bundle's ratio to the
     first: the figure to compare bundles by."""
     bundles = [load_bundle(p) for p in paths]
-    P = o.params_cls
-    tparams = make_params(P, **{**params_dict(timing_params(P)), **o.timing_knobs})
+    tparams = _timing_knobs(o)
     sr = bundles[0].sample_rate
     x = _timing_signal(sets, o.seconds, sr, o.seed)
     rounds = max(o.repeats, 5)

@@ -26,6 +26,15 @@ def _qual(r: dict) -> str:
             f"{_f(r.get('level_change_db'), '{:+.2f}')} dB (n={r['clips']})")
 
 
+def host_stalls_text(hs: dict) -> str:
+    """One line for the bench's host-stall probe (``measure.compute.host_stalls``)."""
+    return (f"host stalls while busy-waiting {hs['seconds']:g} s: "
+            + ", ".join(f"{n} > {k} ms" for k, n in hs["gaps_longer_than_ms"].items())
+            + (f", longest {hs['longest_ms']:.2f} ms" if hs["longest_ms"] > 0 else "")
+            + " (the process was not running: at small host blocks such stalls alone are "
+              "deadline misses)")
+
+
 def format_table(res: dict) -> str:
     """The bench result of :func:`vqblur.measure.run.run_bench` as a fixed-width text table."""
     bs = res["bundles"]
@@ -143,12 +152,7 @@ def format_table(res: dict) -> str:
              *[f"{'quality set' if st['comparable'] else 'quality set (NOT comparable)'}: {st['title']}: "
                f"{st['source']} ({st['clips']} clips, {st['seconds']:.0f} s){' - ' + st['note'] if st['note'] else ''}"
                for st in q0["sets"].values()],
-             *([] if "host_stalls" not in res else [(lambda hs: (
-                 f"host stalls while busy-waiting {hs['seconds']:g} s: "
-                 + ", ".join(f"{n} > {k} ms" for k, n in hs["gaps_longer_than_ms"].items())
-                 + (f", longest {hs['longest_ms']:.2f} ms" if hs["longest_ms"] > 0 else "")
-                 + " (the process was not running: at small host blocks such stalls alone are "
-                   "deadline misses)"))(res["host_stalls"])]),
+             *([host_stalls_text(res["host_stalls"])] if "host_stalls" in res else []),
              "  ".join([" " * w0] + [n.ljust(w) for n, w in zip(names, ws)]),
              "  ".join(["-" * w0] + ["-" * w for w in ws])]
     for label, vals in rows:

@@ -491,10 +491,10 @@ def write_markdown(out: Path, bench: dict, figs: dict[str, str], info: dict) -> 
               md_table(["bundle", "RTF per round", "median", "vs the first (median of per-round ratios)"], rows), ""]
     hs = bench.get("host_stalls")
     if hs:
-        L += [f"Host stalls: busy-waiting {hs['seconds']:g} s on the clock, gaps longer than "
-              + ", ".join(f"{k} ms: {n}" for k, n in hs["gaps_longer_than_ms"].items())
-              + f"; longest {hs['longest_ms']:.2f} ms. A stall longer than a block's slack is a deadline miss "
-              "whatever the engine does (docs/MEASURING.md).", ""]
+        from vqblur.measure.table import host_stalls_text
+
+        text = host_stalls_text(hs)
+        L += [text[0].upper() + text[1:] + "; see docs/MEASURING.md.", ""]
     parts = ("stft", "encoder", "blur", "decoder", "overlap_add", "mix")
     cmp_rows = []
     for b in bs[1:]:

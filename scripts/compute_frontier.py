@@ -57,10 +57,8 @@ def main() -> int:
 
     import numpy as np
 
-    from vqblur.engine.blur import load_nb_table
     from vqblur.engine.bundle import default_bundle_path, load_bundle
     from vqblur.engine.codec import IdentityCodec, OnnxCodec
-    from vqblur.engine.codeblur import CodeBlur
     from vqblur.engine.core import Engine, Params
     from vqblur.engine.dsp import SignalConfig
     from vqblur.export.bundle_writer import export_bundle
@@ -82,9 +80,7 @@ def main() -> int:
     cfg = SignalConfig.from_bundle(shipped)
     dsp = Engine(IdentityCodec(cfg), Params())
     block = (0.1 * np.random.default_rng(0).standard_normal(160)).astype(np.float32)
-    blur = CodeBlur(load_nb_table(shipped.nb_path), shipped.rows, shipped.levels,
-                    codebook_size=shipped.codebook_size, macro_table=load_nb_table(shipped.nb_macro_path),
-                    rows_macro=shipped.rows_macro, macro_factor=shipped.macro_factor)
+    blur = Engine(shipped, Params()).samplers[0]  # the engine's own CodeBlur for this bundle
     clean = np.random.default_rng(1).integers(0, shipped.codebook_size, shipped.n_codes)
     blurred = np.zeros_like(clean)
     parts = {"dsp": [], "blur": []}
