@@ -5,15 +5,15 @@
 until a client can connect, sets ``JACK_DEFAULT_SERVER`` for this process (so PortAudio's
 JACK host API, python-rtmidi's JACK MIDI and ``jack.Client`` all find it), re-initialises
 PortAudio so that it enumerates the JACK devices, yields a :class:`JackServer`, and stops
-the server at the end of the session. Tests that import it are skipped (with the reason)
+the server at the end of the session. Tests that use it are skipped (with the reason)
 when jackd is not installed or does not start.
 
 The dummy driver runs its cycle on a timer: it is real time, 48 000 frames per second in
 128-frame periods (375 cycles/s), with no sound card.
 
-Use in a test module::
-
-    from tests.jack_server import jack_server  # noqa: F401  (pytest fixture)
+``tests/conftest.py`` imports the fixture, so every test module shares one server: a test
+just names ``jack_server`` as an argument. (Do not import it into a test module: that makes a
+second definition, hence a second server that runs until the session ends.)
 """
 
 from __future__ import annotations

@@ -14,7 +14,6 @@ import time
 import numpy as np
 import pytest
 
-from tests.jack_server import jack_server  # noqa: F401  (fixture)
 from tests.test_live_jack import ROOT, make_signal, measured_latency, retry_once_after_machine_xruns
 from tests.test_midi_jack import Sender, _wait
 

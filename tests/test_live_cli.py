@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from tests.jack_server import jack_server, start_jack_server, stop_jack_server  # noqa: F401
+from tests.jack_server import start_jack_server, stop_jack_server
 
 pytestmark = pytest.mark.jack
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

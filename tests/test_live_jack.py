@@ -18,7 +18,6 @@ import warnings
 import numpy as np
 import pytest
 
-from tests.jack_server import jack_server  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.jack
 

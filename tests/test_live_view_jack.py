@@ -18,7 +18,6 @@ import time
 import numpy as np
 import pytest
 
-from tests.jack_server import jack_server  # noqa: F401,F811  (fixture)
 from tests.test_live_jack import make_signal
 from tests.toy_bundle import make_toy_bundle
 from vqblur.engine.core import KNOBS, Params
@@ -85,7 +84,7 @@ def _wait_file(path, timeout: float) -> str:
     raise AssertionError(f"{path} never written")
 
 
-def test_view_in_a_pseudo_terminal_shows_grid_zone_meters_and_follows_osc(jack_server, tmp_path):  # noqa: F811
+def test_view_in_a_pseudo_terminal_shows_grid_zone_meters_and_follows_osc(jack_server, tmp_path):
     """The shipped model, preset 'smear', a 6 s signal from a JACK player: the screen text."""
     from pythonosc.udp_client import SimpleUDPClient
 
@@ -152,7 +151,7 @@ def test_view_in_a_pseudo_terminal_shows_grid_zone_meters_and_follows_osc(jack_s
     assert "Traceback" not in errtxt and "under-runs" in errtxt and "view frames" in errtxt, errtxt
 
 
-def test_small_terminal_or_no_terminal_keeps_the_status_line(jack_server, toy, tmp_path):  # noqa: F811
+def test_small_terminal_or_no_terminal_keeps_the_status_line(jack_server, toy, tmp_path):
     name = f"vqviewsm-{os.getpid()}"
     pane = Pane(_live_command(toy, tmp_path, name, "--view", "--duration", "2"), 50, 20)
     try:
@@ -172,7 +171,7 @@ def test_small_terminal_or_no_terminal_keeps_the_status_line(jack_server, toy, t
     assert "no live view (not a terminal)" in r.stderr and "| lat 10.98 ms |" in r.stderr
 
 
-def test_live_audio_is_the_same_with_the_view_drawing(jack_server, toy, tmp_path):  # noqa: F811
+def test_live_audio_is_the_same_with_the_view_drawing(jack_server, toy, tmp_path):
     """A LiveRunner with the engine's (shared) tap and the view process drawing 30 frames/s: the
     worker's output is exactly the offline render (no tap, no view, same seed) of the input
     the callback received, and the view costs no under-runs beyond the machine's xruns."""
@@ -232,7 +231,7 @@ def test_live_audio_is_the_same_with_the_view_drawing(jack_server, toy, tmp_path
     assert st.underruns <= 3 * total + 0.002 * st.callbacks, (st.underruns, xr)
 
 
-def test_a_view_process_that_dies_gives_back_the_status_line(jack_server, tmp_path):  # noqa: F811
+def test_a_view_process_that_dies_gives_back_the_status_line(jack_server, tmp_path):
     import io
     import threading
 
@@ -262,7 +261,7 @@ def test_a_view_process_that_dies_gives_back_the_status_line(jack_server, tmp_pa
     assert "view frames" in text
 
 
-def test_ctrl_c_stops_the_view_and_restores_the_terminal(jack_server, toy, tmp_path):  # noqa: F811
+def test_ctrl_c_stops_the_view_and_restores_the_terminal(jack_server, toy, tmp_path):
     name = f"vqviewint-{os.getpid()}"
     pane = Pane(_live_command(toy, tmp_path, name, "--view", "--duration", "60"), 100, 30)
     try:

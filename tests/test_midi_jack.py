@@ -10,7 +10,6 @@ import time
 
 import pytest
 
-from tests.jack_server import jack_server  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.jack
 

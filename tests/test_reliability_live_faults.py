@@ -17,7 +17,7 @@ import time
 import numpy as np
 import pytest
 
-from tests.jack_server import _reclaim_jack_slot, _registry, jack_server  # noqa: F401  (fixture)
+from tests.jack_server import _reclaim_jack_slot, _registry
 
 pytestmark = pytest.mark.jack
 
@@ -31,7 +31,7 @@ def _wait(pred, timeout=3.0):
     return pred()
 
 
-def test_midi_controller_disappears_audio_keeps_running(jack_server, tmp_path):  # noqa: F811
+def test_midi_controller_disappears_audio_keeps_running(jack_server, tmp_path):
     import rtmidi
 
     from tests.toy_bundle import make_toy_bundle
@@ -118,7 +118,7 @@ class _StallingEngine:
 
 
 @pytest.mark.parametrize("bad", ["hot", "nan"])
-def test_deadline_miss_with_hot_or_nan_input_stays_within_full_scale(jack_server, tmp_path, bad):  # noqa: F811
+def test_deadline_miss_with_hot_or_nan_input_stays_within_full_scale(jack_server, tmp_path, bad):
     """Under-runs make the callback play the latency-aligned dry input. A JACK port can carry
     +12 dBFS floats or NaN; the safety limit (finite, |y| <= 1.0) must hold for those blocks
     too, not only for the Engine's own output."""
