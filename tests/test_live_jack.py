@@ -132,7 +132,12 @@ def run_through_jack(processor, signal: np.ndarray, *, blocksize: int = BLOCK,
 STRICT = os.environ.get("VQTEST_STRICT_XRUNS") == "1"
 
 
-def check_against_offline(runner, stats, rec, signal, offline_processor, atol):
+def xrun_total(xruns: dict) -> int:
+    """All the xruns of a run: the recorder's count or the server log's, whichever is larger."""
+    return max(xruns["total"], xruns.get("driver", 0) + xruns.get("graph_env", 0) + xruns.get("dut", 0))
+
+
+def check_against_offline(runner, stats, rec, signal, offline_processor, atol, xruns=None):
     """Returns the measured latency (samples). Three comparisons:
 
     1. in the runner: the worker's output stream == the offline render of exactly the input
@@ -143,7 +148,9 @@ def check_against_offline(runner, stats, rec, signal, offline_processor, atol):
        cycle late) can drop a test client's cycle and shift the rest of the recording by
        whole periods, so blocks are compared one by one: all must match at the declared
        alignment in strict mode (VQTEST_STRICT_XRUNS=1); otherwise 99 % must match at it or
-       at a shift of a few whole periods;
+       at a shift of a few whole periods, and every block beyond that 1 % must be explained
+       by the run's own xruns (``xruns``: a few blocks around each) or under-runs (the block
+       played dry and the crossfade back in the next);
     3. the latency measured by cross-correlation (JACK input port -> JACK output port)
        equals the declared one within one host block (we see equality).
     """
@@ -176,8 +183,12 @@ def check_against_offline(runner, stats, rec, signal, offline_processor, atol):
     if STRICT:
         assert good == 1.0, f"{np.sum(diff > atol)} of {nb} recorded blocks differ from the offline render"
     else:
-        assert good_shifted >= 0.99, (f"only {good_shifted:.2%} of recorded blocks match the offline "
-                                      f"render ({good:.2%} without a whole-period shift)")
+        explained = 2 * stats.underruns + 3 * (xrun_total(xruns) if xruns else 0)
+        bad = round((1.0 - good_shifted) * nb)
+        assert bad <= 0.01 * nb + explained, (
+            f"only {good_shifted:.2%} of recorded blocks match the offline render ({good:.2%} "
+            f"without a whole-period shift): {bad} of {nb} differ, {explained} explained by "
+            f"{stats.underruns} under-runs and {xrun_total(xruns) if xruns else 0} xruns")
     # 3. latency: cross-correlate the recording with what the live client received from
     # the player (its captured input from the signal's start), over the first second
     # -- a test-client cycle lost to a machine xrun later on cannot bias it.
@@ -196,7 +207,7 @@ def check_clean(stats, xruns):
     rate = stats.callbacks / stats.elapsed_s
     assert abs(rate - SR / stats.host_block) < 0.1 * SR / stats.host_block, rate
     assert stats.overruns == 0 and stats.resyncs == 0, stats
-    total = max(xruns["total"], xruns.get("driver", 0) + xruns.get("graph_env", 0) + xruns.get("dut", 0))
+    total = xrun_total(xruns)
     summary = (f"{total} JACK xrun(s) (server driver late {xruns.get('driver')}, whole graph late "
                f"{xruns.get('graph_env')}, live client late {xruns.get('dut')}); runner under-runs "
                f"{stats.underruns} of {stats.callbacks} callbacks, slowest chunk "
@@ -226,7 +237,7 @@ def test_passthrough_stereo_exact_latency(jack_server, tmp_path):
         seen["xruns"] = xruns
         print(f"passthrough: {stats}, xruns {xruns}, worker realtime {runner.worker_realtime}, last under-run at {runner.last_underrun_pos}")
         assert runner.latency_samples == BLOCK
-        lat = check_against_offline(runner, stats, rec, sig, PassThrough(), atol=0.0)
+        lat = check_against_offline(runner, stats, rec, sig, PassThrough(), atol=0.0, xruns=xruns)
         assert lat == BLOCK
         check_clean(stats, xruns)
 
@@ -264,7 +275,7 @@ def test_engine_live_matches_offline_20s(jack_server, toy_bundle, tmp_path):
         assert runner.engine_latency == 399
         assert runner.latency_samples == 399 + BLOCK
         lat = check_against_offline(runner, stats, rec, sig, _engine(toy_bundle, zone_size=0.0, temperature=0.5),
-                                    atol=1e-5)
+                                    atol=1e-5, xruns=xruns)
         print(f"measured latency {lat} samples, declared {runner.latency_samples}; "
               f"{runner.test_blocks_matching:.2%} of recorded 128-sample blocks == offline render "
               f"({runner.test_blocks_matching_shifted:.2%} allowing whole-period shifts)")
@@ -284,7 +295,7 @@ def test_fixed_blocksize_counts_portaudio_adapter(jack_server, toy_bundle, tmp_p
                                                      tmp_path=str(tmp_path), server=jack_server)
         seen["xruns"] = xruns
         assert runner.latency_samples == 399 + 2 * BLOCK
-        lat = check_against_offline(runner, stats, rec, sig, _engine(toy_bundle, **knobs), atol=1e-5)
+        lat = check_against_offline(runner, stats, rec, sig, _engine(toy_bundle, **knobs), atol=1e-5, xruns=xruns)
         print(f"blocksize {BLOCK}: measured latency {lat}, declared {runner.latency_samples}")
         check_clean(stats, xruns)
 
@@ -312,7 +323,7 @@ def test_engine_live_with_blur(jack_server, toy_bundle, tmp_path):
         runner, stats, rec, xruns = run_through_jack(_engine(toy_bundle, **knobs), sig, blocksize=0,
                                                      tmp_path=str(tmp_path), server=jack_server)
         seen["xruns"] = xruns
-        check_against_offline(runner, stats, rec, sig, _engine(toy_bundle, **knobs), atol=1e-5)
+        check_against_offline(runner, stats, rec, sig, _engine(toy_bundle, **knobs), atol=1e-5, xruns=xruns)
         check_clean(stats, xruns)
 
     retry_once_after_machine_xruns(attempt)

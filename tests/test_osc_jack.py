@@ -5,7 +5,7 @@ whose knobs come from an OscControl on UDP loopback.
   exactly the latency-aligned dry input once ``/vqblur/mix 0`` has arrived;
 * a flood of 10,000 hostile messages at 10,000/s from another process (valid knobs, out-of-range
   values, unknown addresses, garbage, presets, bundles) is counted, never breaks the runner and
-  costs no under-runs: measured against interleaved quiet phases (``tests/flood_ab.py``), as the
+  costs no under-runs: measured against interleaved quiet phases (``tests/ab_phases.py``), as the
   MIDI flood test does.
 """
 
@@ -19,7 +19,7 @@ import time
 import numpy as np
 import pytest
 
-from tests.flood_ab import excess_allowed, run_flood_ab
+from tests.ab_phases import excess_allowed, run_flood_ab
 from tests.test_live_jack import make_signal
 from tests.toy_bundle import make_toy_bundle
 from vqblur.engine.control import KnobMux
@@ -143,7 +143,7 @@ _SENDER = r"""
 import socket, sys
 import numpy as np
 sys.path.insert(0, sys.argv[3])
-from tests.flood_ab import send_on_schedule, wait_for_start
+from tests.ab_phases import send_on_schedule, wait_for_start
 from tests.test_osc_jack import flood_datagrams
 port, n = int(sys.argv[1]), int(sys.argv[2])
 data = flood_datagrams(np.random.default_rng(4), n)
@@ -154,7 +154,7 @@ send_on_schedule(lambda d: s.sendto(d, ("127.0.0.1", port)), data, wait_for_star
 
 def test_osc_flood_into_the_live_runner_causes_no_underruns(jack_server, toy):
     """10,000 hostile datagrams at 10,000/s, in ten 0.1 s floods alternating with 0.1 s of
-    silence (tests/flood_ab.py): counted, never breaking the runner, and no more under-runs while
+    silence (tests/ab_phases.py): counted, never breaking the runner, and no more under-runs while
     flooding than while quiet beyond what the machine's own stalls explain."""
     from vqblur.engine.core import Engine
 

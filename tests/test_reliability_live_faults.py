@@ -63,6 +63,7 @@ def test_midi_controller_disappears_audio_keeps_running(jack_server, tmp_path):
 
         # the controller is unplugged: its client and port vanish
         cb0, under0 = runner.callbacks, runner.underruns
+        log0 = jack_server.log_size()
         t0 = time.monotonic()
         ctl.close_port()
         ctl.delete()
@@ -73,7 +74,11 @@ def test_midi_controller_disappears_audio_keeps_running(jack_server, tmp_path):
         assert runner.active and runner.worker_error is None
         # 375 callbacks/s at 128 frames / 48 kHz: allow a loaded machine some slack
         assert cbs >= 0.7 * 375 * dt, (cbs, dt)
-        assert runner.underruns - under0 <= 5, runner.stats()
+        # a quiet machine's odd under-run, plus (as the other JACK tests allow) a few around each
+        # xrun the server logged for the machine itself (its own cycle late, or the whole graph)
+        xr = jack_server.xrun_report(log0, dut=runner.jack_client_name, upstream="system")
+        machine_xruns = xr["driver"] + xr["graph_env"]
+        assert runner.underruns - under0 <= 5 + 3 * machine_xruns, (runner.stats(), xr)
         assert eng.params.zone_size == pytest.approx(64 / 127) and eng.params.temperature == 1.0
         assert m.callback_errors == 0
 

@@ -25,7 +25,7 @@ import time
 import numpy as np
 import pytest
 
-from tests.flood_ab import excess_allowed, run_flood_ab
+from tests.ab_phases import excess_allowed, run_flood_ab
 from tests.toy_bundle import make_toy_bundle
 from vqblur.engine.core import Engine, Params
 from vqblur.engine.midi import KnobReader, MidiInput, load_controller_map
@@ -264,7 +264,7 @@ import sys, time
 import numpy as np
 import rtmidi
 sys.path.insert(0, sys.argv[3])
-from tests.flood_ab import send_on_schedule, wait_for_start
+from tests.ab_phases import send_on_schedule, wait_for_start
 from tests.test_reliability_midi_fuzz import _flood_messages
 out = rtmidi.MidiOut(rtmidi.API_UNIX_JACK, "vqflood-sender")
 idx = [i for i, p in enumerate(out.get_ports()) if p == sys.argv[1]]
@@ -284,7 +284,7 @@ out.delete()
 def live_flood(jack_server, toy):
     """LiveRunner (PortAudio on JACK, worker thread, the toy Engine) whose knobs come from a JACK
     MIDI port; another process (a controller gone mad) sends it 10,000 hostile messages at
-    10,000/s, in ten 0.1 s floods between quiet phases (tests/flood_ab.py). Returns what
+    10,000/s, in ten 0.1 s floods between quiet phases (tests/ab_phases.py). Returns what
     happened."""
     import os
     import sys
@@ -345,7 +345,7 @@ def test_flood_into_the_live_runner_never_breaks_it(live_flood):
 
 def test_flood_into_the_live_runner_keeps_the_wet_signal(live_flood):
     """Under-runs (the callback falling back to dry): no more while flooding than in the quiet
-    phases between the floods, beyond what the machine's own stalls explain (tests/flood_ab.py;
+    phases between the floods, beyond what the machine's own stalls explain (tests/ab_phases.py;
     the OSC flood test measures the same way)."""
     ab = live_flood["ab"]
     assert ab.excess <= excess_allowed(ab), ab.summary()
