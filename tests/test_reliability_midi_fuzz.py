@@ -280,12 +280,13 @@ out.delete()
 """
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def live_flood(jack_server, toy):
     """LiveRunner (PortAudio on JACK, worker thread, the toy Engine) whose knobs come from a JACK
     MIDI port; another process (a controller gone mad) sends it 10,000 hostile messages at
     10,000/s, in ten 0.1 s floods between quiet phases (tests/ab_phases.py). Returns what
-    happened."""
+    happened. One flood per test (not per module), so the suite's rerun of a JACK test after a
+    failure (tests/conftest.py) measures afresh instead of re-reading the same flood."""
     import os
     import sys
 
@@ -357,4 +358,5 @@ def test_flood_into_the_live_runner_delivers_every_message_intact(live_flood):
     if got != sent:
         i = next((i for i, (a, b) in enumerate(zip(got, sent)) if a != b), min(len(got), len(sent)))
         raise AssertionError(f"{len(got)} messages parsed, {len(sent)} sent; first difference at "
-                             f"{i}: sent {sent[i:i + 3]}, parsed {got[i:i + 3]}")
+                             f"{i}: sent {sent[i:i + 3]}, parsed {got[i:i + 3]} (JACK logged "
+                             f"{live_flood['machine_xruns']} machine xruns meanwhile)")
