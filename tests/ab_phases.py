@@ -31,8 +31,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
-PHASE_S = 0.1  # one flood or quiet phase
-PHASES = 20  # 10 flood phases (even indices) and 10 quiet ones (odd): 2 s
+PHASE_S = 0.1  # one phase, the load on or off
+PHASES = 20  # 10 "on" phases (even indices) and 10 "off" ones (odd): 2 s
 BURST_S = 0.01  # within a flood phase: one burst of messages every 10 ms
 POLL_S = 0.002
 LAG_S = 0.01

@@ -71,6 +71,7 @@ class JackServer:
           late, not the device under test.
         * ``dut``: a graph xrun in which ``dut`` was late while ``upstream`` was not, or in
           which ``dut`` had started running and did not finish: the device under test's fault.
+        * ``machine``: ``driver + graph_env``, the xruns that are not the device under test's.
         """
         with open(self.log_path, encoding="utf-8", errors="replace") as f:
             f.seek(since)
@@ -101,6 +102,7 @@ class JackServer:
             elif "ProcessGraphAsyncMaster: Process error" in line or "Process error" in line:
                 flush()
         flush()
+        rep["machine"] = rep["driver"] + rep["graph_env"]
         return rep
 
 

@@ -84,6 +84,13 @@ def make_signal(seconds: float, channels: int = 1, seed: int = 1) -> np.ndarray:
     return out
 
 
+def signal_has_played(runner, seconds: float) -> bool:
+    """True once the runner's captured input has carried a signal for ``seconds`` (the first
+    nonzero sample marks its start; the worker is writing the capture, so read a copy)."""
+    nz = np.flatnonzero(runner.capture_in[:, 0].copy())
+    return len(nz) > 0 and runner.frames - nz[0] > seconds * SR
+
+
 def measured_latency(x: np.ndarray, y: np.ndarray, max_lag: int) -> int:
     """Lag (samples) maximising the cross-correlation of y against x (first channel)."""
     from vqblur.measure.latency import measure_delay

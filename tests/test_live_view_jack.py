@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 from tests.ab_phases import count_by_phase, excess_allowed
-from tests.test_live_jack import make_signal
+from tests.test_live_jack import make_signal, signal_has_played
 from tests.toy_bundle import make_toy_bundle
 from vqblur.engine.core import KNOBS, Params
 
@@ -210,20 +210,16 @@ def test_live_audio_is_the_same_with_the_view_drawing(jack_server, toy, tmp_path
             view.publish()
             drawing["next_publish"] = now + 0.1
 
-    def started() -> bool:  # the signal has reached the worker
-        nz = np.flatnonzero(runner.capture_in[:, 0].copy())  # the worker is writing it
-        return len(nz) > 0 and runner.frames - nz[0] > 0.2 * SR
-
     log0 = jack_server.log_size()
     try:
         play = subprocess.Popen([sys.executable, "-m", "tests.jack_server", "playrec",
                                  str(tmp_path / "sig.npy"), str(tmp_path / "rec.npz"), "--dut", name],
                                 cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         deadline = time.monotonic() + 30.0
-        while not started() and play.poll() is None and time.monotonic() < deadline:
+        while not signal_has_played(runner, 0.2) and play.poll() is None and time.monotonic() < deadline:
             tick(-1)
             time.sleep(0.01)
-        assert started(), "the player's signal never arrived"
+        assert signal_has_played(runner, 0.2), "the player's signal never arrived"
         ab = count_by_phase(runner, time.monotonic() + 0.05, tick)
         tick(-1)  # drawing again
         while play.poll() is None:

@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 from tests.ab_phases import excess_allowed, run_flood_ab
-from tests.test_live_jack import make_signal
+from tests.test_live_jack import make_signal, signal_has_played
 from tests.toy_bundle import make_toy_bundle
 from vqblur.engine.control import KnobMux
 from vqblur.engine.core import KNOBS, Params
@@ -65,11 +65,7 @@ def test_osc_changes_the_knobs_and_the_output_of_a_running_engine(jack_server, t
         play = subprocess.Popen([sys.executable, "-m", "tests.jack_server", "playrec",
                                  str(tmp_path / "sig.npy"), str(tmp_path / "rec.npz"), "--dut", name],
                                 cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        def started():  # the signal reached the worker
-            nz = np.flatnonzero(runner.capture_in[:, 0].copy())
-            return len(nz) > 0 and runner.frames - nz[0] > 0.8 * SR
-
-        assert _wait(started, 30.0), "the player's signal never arrived"
+        assert _wait(lambda: signal_has_played(runner, 0.8), 30.0), "the player's signal never arrived"
         # every knob but mix and bypass, by its address; the engine's snapshot follows
         moved = {k: 0.2 + 0.1 * i for i, k in enumerate(KNOBS) if k not in ("mix", "bypass")}
         for k, v in moved.items():
