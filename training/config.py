@@ -41,6 +41,10 @@ class ModelConfig:
     down_time_kernel: int = 1  # causal time kernel of the last down conv and the decoder's input conv
     res_dilations: list[int] = field(default_factory=list)  # time dilation per res block (empty = all 1)
     quantizer_dropout: float = 0.0  # fraction of cells trained with only the first k micro levels
+    # codec v3: "log" resamples the model bins onto a log-above-the-break axis before the
+    # encoder and back after the decoder (rows of equal perceptual width; engine/freqaxis.py)
+    row_warp: str = "linear"
+    row_warp_break_hz: float = 1000.0
 
     @property
     def freq_downsample(self) -> int:
@@ -91,6 +95,7 @@ class TrainConfig:
     eval_every: int = 250
     eval_examples: int = 32
     threads: int = 0  # torch threads (0 = torch's default)
+    init_from: str = ""  # checkpoint whose weights start the run (fine-tuning); "" = fresh weights
     watts_per_core: float = 10.0  # CPU energy estimate; see measure/energy.py
 
 

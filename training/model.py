@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from vqblur.engine.freqaxis import row_warp_matrices
 from vqblur.training.config import Config, ModelConfig
 from vqblur.training.features import Normaliser
 from vqblur.training.vq import VectorQuantizer, VQOutput
@@ -223,6 +224,23 @@ class VQVAE(nn.Module):
             self.macro_quantizer = VectorQuantizer(m.codebook_size, m.code_dim, cfg.vq, False)
             self.macro_up = nn.ConvTranspose2d(m.code_dim, m.code_dim, (f, 1), stride=(f, 1))
         self.decoder = Decoder(m, self.frames)
+        # the fixed row warp (codec v3): not parameters, not saved (derived from the config)
+        self.row_warp = m.row_warp
+        if m.row_warp not in ("linear", "log"):
+            raise ValueError(f"model.row_warp must be 'linear' or 'log', not {m.row_warp!r}")
+        if m.row_warp == "log":
+            a = cfg.audio
+            ana, syn = row_warp_matrices(a.sample_rate, a.n_fft, self.bins, m.row_warp_break_hz)
+            self.register_buffer("warp_in", torch.from_numpy(ana), persistent=False)
+            self.register_buffer("warp_out", torch.from_numpy(syn), persistent=False)
+
+    def _to_rows_axis(self, x: torch.Tensor) -> torch.Tensor:
+        """Normalised log-magnitudes, bins on dim -2 ([B, bins, T]) -> the warped axis."""
+        return x if self.row_warp == "linear" else torch.matmul(self.warp_in, x)
+
+    def _from_rows_axis(self, x: torch.Tensor) -> torch.Tensor:
+        """The inverse of :meth:`_to_rows_axis` (bins on dim -2)."""
+        return x if self.row_warp == "linear" else torch.matmul(self.warp_out, x)
 
     @property
     def rows_macro(self) -> int:
@@ -234,7 +252,7 @@ class VQVAE(nn.Module):
     # -- training forward --------------------------------------------------------------------
     def forward(self, logmag: torch.Tensor) -> tuple[torch.Tensor, ForwardOut]:
         """logmag [B, bins, T] (raw ln|X|) -> (normalised reconstruction [B, bins, T], ForwardOut)."""
-        x = _fold(self.normaliser(logmag), self.frames)
+        x = _fold(self._to_rows_axis(self.normaliser(logmag)), self.frames)
         z = self.encoder(x)  # [B, D, rows, C]
         B, D, H, W = z.shape
         commitment = z.new_zeros(())
@@ -270,13 +288,13 @@ class VQVAE(nn.Module):
         prepared = resid if not self.quantizer.l2 else F.normalize(resid, dim=1)
         micro = (prepared + (total - prepared).detach()) * (keep > 0)  # straight-through; dropped cells give 0
         y = self.decoder(base + micro)
-        return _unfold(y), ForwardOut(vq=first, commitment=commitment, level_stats=stats)
+        return self._from_rows_axis(_unfold(y)), ForwardOut(vq=first, commitment=commitment, level_stats=stats)
 
     # -- offline coding -----------------------------------------------------------------------
     @torch.no_grad()
     def encode_all(self, logmag: torch.Tensor) -> CodeStack:
         """logmag [B, bins, T] -> CodeStack (micro [B, L, rows, C], macro [B, Rm, C] | None)."""
-        z = self.encoder(_fold(self.normaliser(logmag), self.frames))
+        z = self.encoder(_fold(self._to_rows_axis(self.normaliser(logmag)), self.frames))
         macro, base = self._macro_codes(z)
         return CodeStack(micro=self._micro_codes(z - base), macro=macro)
 
@@ -314,7 +332,7 @@ class VQVAE(nn.Module):
         z = self._micro_vectors(codes.micro)
         if self.macro_factor:
             z = z + self.macro_up(self.macro_quantizer.lookup(codes.macro))
-        return self.normaliser.inverse(_unfold(self.decoder(z)))
+        return self.normaliser.inverse(self._from_rows_axis(_unfold(self.decoder(z))))
 
     @torch.no_grad()
     def encode(self, logmag: torch.Tensor) -> torch.Tensor:
@@ -345,6 +363,8 @@ class VQVAE(nn.Module):
         """One column: raw logmag [1, F, bins] -> micro codes [1, L, rows], macro codes
         [1, Rm] (or None) and the new states."""
         x = (logmag_col - self.normaliser.mean) / self.normaliser.std  # [1, F, bins]
+        if self.row_warp != "linear":
+            x = torch.matmul(x, self.warp_in.T)
         new: list[torch.Tensor] = []
         z = self.encoder.net.step(x[..., None], iter(states), new)  # [1, D, rows, 1]
         macro, base = self._macro_codes(z)
@@ -360,6 +380,8 @@ class VQVAE(nn.Module):
             z = z + self.macro_up(self.macro_quantizer.lookup(macro[..., None]))
         new: list[torch.Tensor] = []
         y = self.decoder.net.step(z, iter(states), new)[..., 0]  # [B, F, bins]
+        if self.row_warp != "linear":
+            y = torch.matmul(y, self.warp_out.T)
         return y * self.normaliser.std + self.normaliser.mean, new
 
 

@@ -181,6 +181,14 @@ def train(cfg: Config, out_dir: str | Path, resume: str | Path | None = None, pr
     model = VQVAE(cfg).to(device)
     if ckpt is not None:
         model.load_state_dict(ckpt["model"])
+    elif cfg.train.init_from:  # fine-tuning: weights (and normaliser) from another run
+        from vqblur.training.checkpoint import load_checkpoint
+
+        src, _, _ = load_checkpoint(cfg.train.init_from)
+        missing, unexpected = model.load_state_dict(src.state_dict(), strict=False)
+        if missing or unexpected:
+            raise ValueError(f"{cfg.train.init_from}: weights do not fit this config "
+                             f"(missing {missing}, unexpected {unexpected})")
     else:  # normalisation statistics from the same segments on every rank
         stats_sampler = SegmentSampler(train_clips, n_seg, seed=cfg.train.seed + 12345)
         with torch.no_grad():
