@@ -26,7 +26,7 @@ Two sources:
   (the declared default CCs, ``vqblur.engine.knobs``; a toggle knob is on for ``v >= 64``)
 
 ``Automation.values_at(t)`` -> ``{knob: value}`` for the automated knobs.
-Malformed files raise :class:`vqblur.errors.UserError` naming the file (and the entry).
+Malformed files raise :class:`vqblur.common.errors.UserError` naming the file (and the entry).
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ from pathlib import Path
 import numpy as np
 
 from vqblur.engine import knobs as _knobs
-from vqblur.errors import UserError
+from vqblur.common.errors import UserError
 
 DEFAULT_CC_MAP: dict[int, str] = _knobs.default_cc_map()
 

@@ -63,7 +63,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from vqblur.errors import BundleError
+from vqblur.common.errors import BundleError
 
 __all__ = [
     "NBTable",

@@ -9,7 +9,7 @@ and ``format_version`` are known (a newer version is refused), every required ke
 with a sane value, every file named in ``files`` exists and matches its sha256, the encoder,
 decoder and NB files are among them, and the NB table's array shapes match ``rows`` and
 ``codebook_size`` (read from the .npy headers only, the arrays are not loaded). Any failure is
-a :class:`vqblur.errors.BundleError` whose message starts with the offending file's path.
+a :class:`vqblur.common.errors.BundleError` whose message starts with the offending file's path.
 
 numpy only: no onnxruntime, no torch. The ONNX graphs' input/output names are checked against
 the manifest's state specs when :class:`vqblur.engine.codec.OnnxCodec` opens its sessions.
@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from vqblur.errors import BundleError
+from vqblur.common.errors import BundleError
 
 FORMAT_NAME = "vqblur-bundle"
 FORMAT_VERSION = 2  # 2: codec v2 (levels, macro map, batched decoder); 1 still loads

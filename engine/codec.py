@@ -45,7 +45,7 @@ import numpy as np
 
 from vqblur.engine.bundle import Bundle, load_bundle
 from vqblur.engine.dsp import SignalConfig
-from vqblur.errors import BundleError
+from vqblur.common.errors import BundleError
 
 
 class IdentityCodec:

@@ -51,7 +51,7 @@ from typing import Callable
 
 import numpy as np
 
-from vqblur.errors import UserError
+from vqblur.common.errors import UserError
 from vqblur.engine.ring import Ring
 
 

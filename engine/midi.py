@@ -36,7 +36,7 @@ from typing import Callable, Iterable
 import numpy as np
 
 from vqblur.engine import knobs as _knobs
-from vqblur.errors import PresetError, UserError
+from vqblur.common.errors import PresetError, UserError
 
 try:  # Python 3.11+
     import tomllib as _toml

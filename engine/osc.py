@@ -39,7 +39,7 @@ from typing import NamedTuple
 from pythonosc.osc_bundle import OscBundle
 from pythonosc.osc_message import OscMessage
 
-from vqblur.errors import UserError
+from vqblur.common.errors import UserError
 
 PREFIX = "/vqblur"
 PRESET_ADDRESS = f"{PREFIX}/preset"

@@ -19,7 +19,7 @@ is chosen by name (``"smear"``) or by path (``"./my.toml"``). Format::
                                    # `vqblur live`; this module only records the reference
 
 Anything else (an unknown key or table, a value outside 0..1, a non-number, malformed TOML)
-raises :class:`vqblur.errors.PresetError` naming the file and the key.
+raises :class:`vqblur.common.errors.PresetError` naming the file and the key.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from pathlib import Path
 
 from vqblur.engine import knobs as _knobs
 from vqblur.engine.core import Params
-from vqblur.errors import PresetError
+from vqblur.common.errors import PresetError
 
 TOP_KEYS = {"name", "description", "knobs", "controller"}
 CONTROLLER_KEYS = {"map"}

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from vqblur.errors import BundleError, UserError
+from vqblur.common.errors import BundleError, UserError
 
 NB_FILE = "nb_table.npz"
 NB_MACRO_FILE = "nb_macro.npz"

@@ -67,7 +67,7 @@ def load_audio_file(path: str | Path, sample_rate: int) -> np.ndarray:
     """A mono float32 clip at ``sample_rate`` (soundfile + soxr)."""
     import soundfile as sf
 
-    from vqblur.errors import UserError
+    from vqblur.common.errors import UserError
 
     try:
         x, sr = sf.read(str(path), dtype="float32", always_2d=True)

@@ -173,12 +173,12 @@ def compare_bundles(reference_dir: str | Path, other_dir: str | Path, audio: np.
 
     Both are streamed end to end (each its own codes) over ``audio``; quality is measured on
     the model's bins against the input's magnitudes (spectral convergence and log-spectral
-    distance, dB, measure/spectral.py) and between the two (code agreement, mean/max abs
+    distance, dB, common/spectral.py) and between the two (code agreement, mean/max abs
     log-magnitude difference). Speed: median us per column (encoder + decoder, one thread),
     best of ``repeats`` interleaved runs (a background load inflates both alike).
     """
     from vqblur.engine.bundle import load_bundle
-    from vqblur.measure.spectral import log_spectral_distance_db, spectral_convergence_db
+    from vqblur.common.spectral import log_spectral_distance_db, spectral_convergence_db
     from vqblur.export.parity import stream_bundle
 
     ref_b, oth_b = load_bundle(reference_dir), load_bundle(other_dir)

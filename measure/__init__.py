@@ -1,6 +1,7 @@
 """Measurement (`vqblur bench`, the report, training's and export's quality figures), kept out of
 the runtime: numpy + onnxruntime, never torch. It may import ``vqblur.engine``; the engine never
-imports it.
+imports it. The spectral measures (SC, LSD, level change) it shares with training and export
+are on the ground floor, :mod:`vqblur.common.spectral`.
 
 Modules, one per thing measured:
 
@@ -13,7 +14,6 @@ latency       declared vs measured latency, jitter (cross-correlation over rando
 compute       RTF, per-block / per-column compute, deadline misses, us per column, onnxruntime share
 macs          multiply-accumulates per code column (manifest, or counted in the ONNX graphs)
 quality       zone-0 quality per set and knob setting, sine level, blur-strength curves
-spectral      SC, LSD (80 dB range; and the older absolute-floor LSD), level change
 codes         code grids through the bundle's encoder and the streaming sampler
 nb            held-out Naive Bayes evaluation, the fit's metrics from a manifest
 cost          peak RSS, bundle size, training cost (time, energy, CO2e)

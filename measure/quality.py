@@ -1,7 +1,7 @@
 """How it sounds, measured: zone-0 quality per evaluation set and knob setting, a steady sine's
 level change, and the blur-strength curves.
 
-Definitions (:mod:`vqblur.measure.spectral`; n_fft 2048, hop 512, output latency-aligned with
+Definitions (:mod:`vqblur.common.spectral`; n_fft 2048, hop 512, output latency-aligned with
 the input, zone size 0, mix 1):
 
 * ``sc_db``: spectral convergence; ``lsd_db``: log-spectral distance over an 80 dB range below
@@ -36,7 +36,7 @@ from vqblur.measure.harness import (
     sine,
     zone0_params,
 )
-from vqblur.measure.spectral import (
+from vqblur.common.spectral import (
     EVAL_N_FFT,
     audio_quality,
     level_change_db,

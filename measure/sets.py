@@ -1,7 +1,7 @@
 """The audio the bench measures quality on, per set (see docs/MEASURING.md):
 
 ``real``
-    the real-recording test set, :func:`vqblur.recordings.test_set`: whole sonic-pi-samples
+    the real-recording test set, :func:`vqblur.common.recordings.test_set`: whole sonic-pi-samples
     files held out from any training (39 files, 76 s when the package is installed).
 ``gm_test``
     the GM test split: General MIDI renders with the TimGM6mb soundfont, which training never
@@ -65,7 +65,7 @@ def load_clips(audio_dir, sr: int, limit: int, seed: int = 0) -> list[tuple[str,
 
 def real_set(sr: int, limit: int | None = None) -> EvalSet:
     """The held-out packaged recordings (all of them unless ``limit``); empty when not installed."""
-    from vqblur.recordings import SONIC_PI_ROOT, test_set
+    from vqblur.common.recordings import SONIC_PI_ROOT, test_set
 
     recs = test_set(limit)
     title = "real recordings"
@@ -80,7 +80,7 @@ def real_set(sr: int, limit: int | None = None) -> EvalSet:
         except Exception:  # noqa: BLE001 - one unreadable file does not stop the bench
             continue
     return EvalSet("real", title, f"sonic-pi-samples test split ({len(clips)} whole files held out "
-                   "from training; vqblur.recordings.test_set)", clips)
+                   "from training; vqblur.common.recordings.test_set)", clips)
 
 
 def gm_split_dir() -> Path:

@@ -175,7 +175,7 @@ def fig_codebook(counts: np.ndarray, path: Path, title: str) -> None:
 
 def fig_spectrograms(panels: list[tuple[str, np.ndarray, np.ndarray]], sr: int, column_s: float,
                      path: Path, title: str, code_rank: np.ndarray | None = None) -> None:
-    from vqblur.measure.spectral import stft_magnitude
+    from vqblur.common.spectral import stft_magnitude
 
     plt = _plt()
     n = len(panels)
@@ -585,7 +585,7 @@ def write_markdown(out: Path, bench: dict, figs: dict[str, str], info: dict) -> 
                              lab, str(r.get("clips", 0)), _f(r.get("sc_db"), "{:.1f}"), _f(r.get("lsd_db"), "{:.2f}"),
                              _f(r.get("lsd_db_floor100"), "{:.2f}"), _f(r.get("level_change_db"), "{:+.2f}"),
                              " / ".join(_f(v, "{:+.2f}") for v in q["sine_440"].get(lab, {}).get("by_dbfs", {}).values())])
-    L += [b0["quality"]["method"] + " (`measure/quality.py`, `measure/spectral.py`). Sets: "
+    L += [b0["quality"]["method"] + " (`measure/quality.py`, `common/spectral.py`). Sets: "
           + "; ".join(f"{st['title']}: {st['source']}" for st in b0["quality"]["sets"].values()) + ".", "",
           md_table(["bundle", "set", "knobs", "clips", "SC dB", "LSD dB (80 dB range)", "LSD dB (old, -100 dB floor)",
                     "level change dB", "440 Hz sine dB at -24 / -12 / -3 dBFS"], rows), "",
@@ -643,7 +643,7 @@ def build_report(out_dir=None, *, bench: dict | None = None, bench_path=None, ru
     if bench is None and bench_path is not None:
         bench = json.loads(Path(bench_path).read_text())
         if isinstance(bench, dict) and bench.get("vqblur_bench_version", 0) < 2:
-            from vqblur.errors import UserError
+            from vqblur.common.errors import UserError
 
             raise UserError(f"{bench_path}: made by an older `vqblur bench` (format "
                             f"{bench.get('vqblur_bench_version')}); run `vqblur bench --json FILE` again")
@@ -687,7 +687,7 @@ def build_report(out_dir=None, *, bench: dict | None = None, bench_path=None, ru
                         f"{_f(s.get('energy_j'), '{:.3g}')} J ({s.get('energy_method', '?')}).")
             info["training_caption"] = cap
     elif run_dir is not None:
-        from vqblur.errors import UserError
+        from vqblur.common.errors import UserError
 
         raise UserError(f"{mpath}: no metrics.jsonl there")
 

@@ -61,7 +61,7 @@ def main() -> int:
 def measure(out: Path, pick: list[int], gm_clips: int) -> int:
     import torch
 
-    from vqblur.recordings import test_set
+    from vqblur.common.recordings import test_set
     from vqblur.training.checkpoint import load_checkpoint
     from vqblur.training.data.corpus import load_corpus
     from vqblur.training.data.folder import read_mono

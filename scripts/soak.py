@@ -247,7 +247,7 @@ def main(argv=None) -> int:
     if a.minutes <= 0 or a.repeat < 1 or a.channels < 1:
         ap.error("--minutes, --repeat and --channels must be positive")
 
-    from vqblur.errors import UserError
+    from vqblur.common.errors import UserError
 
     try:
         if a.toy:

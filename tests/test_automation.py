@@ -6,7 +6,7 @@ import mido
 import pytest
 
 from vqblur.engine.automation import DEFAULT_CC_MAP, load_automation, parse_breakpoints
-from vqblur.errors import UserError
+from vqblur.common.errors import UserError
 
 
 def test_json_breakpoints_interpolate_linearly_and_hold(tmp_path):

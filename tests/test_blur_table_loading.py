@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from vqblur.engine.blur import NBTable, ZoneSampler, load_nb_table
-from vqblur.errors import BundleError
+from vqblur.common.errors import BundleError
 from vqblur.training.nb_fit import fit_nb, save_nb_table
 
 K, R = 8, 6

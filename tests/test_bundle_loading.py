@@ -9,7 +9,7 @@ import pytest
 from tests.toy_bundle import make_toy_bundle
 from vqblur.engine.bundle import (FORMAT_VERSION, Bundle, default_bundle_path, load_bundle,
                                   write_manifest)
-from vqblur.errors import BundleError, UserError
+from vqblur.common.errors import BundleError, UserError
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ import pytest
 from vqblur.engine.midi import (KNOBS, Binding, ControllerMap, KnobReader, MidiInput,
                                 list_controller_maps, load_controller_map,
                                 save_controller_map)
-from vqblur.errors import PresetError
+from vqblur.common.errors import PresetError
 
 # CC numbers from the manufacturers' documentation (see the comment at the top of each file)
 EXPECTED = {

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from vqblur.errors import UserError
+from vqblur.common.errors import UserError
 from vqblur.training.data.corpus import load_corpus
 from vqblur.training.data.folder import DataWarning, load_folder
 

@@ -1,4 +1,4 @@
-"""The packaged recordings' train/test split (vqblur/recordings.py) and the `mix` data source's
+"""The packaged recordings' train/test split (common/recordings.py) and the `mix` data source's
 sampler: whole files (and whole drum kits) are held out, the split does not depend on which
 files exist, and the mix draws each group at its weight, reproducibly."""
 
@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from vqblur.recordings import list_recordings, split_of
-from vqblur.recordings import test_set as held_out_set  # (not a pytest test)
+from vqblur.common.recordings import list_recordings, split_of
+from vqblur.common.recordings import test_set as held_out_set  # (not a pytest test)
 
 
 def _tree(root: Path, files: list[str]) -> Path:

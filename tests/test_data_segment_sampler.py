@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from vqblur.errors import UserError
+from vqblur.common.errors import UserError
 from vqblur.training.data.corpus import Clip, SegmentSampler
 
 SR = 48000

@@ -9,7 +9,7 @@ import soundfile as sf
 
 from vqblur.engine.bundle import default_bundle_path, load_bundle
 from vqblur.engine.core import Engine, Params
-from vqblur.measure.spectral import audio_quality
+from vqblur.common.spectral import audio_quality
 
 
 def test_default_bundle_is_found_from_another_directory(tmp_path):

@@ -45,7 +45,7 @@ def test_zone0_detail1_is_the_delayed_input(v2):
 
 
 def _band_change_db(x, y, lo_hz, hi_hz, sr=48000):
-    from vqblur.measure.spectral import stft_magnitude
+    from vqblur.common.spectral import stft_magnitude
 
     a, b = stft_magnitude(x), stft_magnitude(y)
     f = np.fft.rfftfreq(2048, 1 / sr)

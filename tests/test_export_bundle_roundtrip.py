@@ -11,7 +11,7 @@ pytest.importorskip("torch")
 pytest.importorskip("onnx")
 
 from vqblur.engine.bundle import load_bundle  # noqa: E402
-from vqblur.errors import BundleError, UserError  # noqa: E402
+from vqblur.common.errors import BundleError, UserError  # noqa: E402
 from vqblur.export.bundle_writer import export_bundle  # noqa: E402
 from vqblur.export.testing import (harmonic_signal, make_nb_table, make_tiny_checkpoint,  # noqa: E402
                                    uniform_nb_table)

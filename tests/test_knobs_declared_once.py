@@ -66,7 +66,7 @@ def test_every_command_has_a_flag_per_knob(command, which):
 def test_preset_and_automation_validation_follow_the_declaration(tmp_path):
     from vqblur.engine.automation import DEFAULT_CC_MAP, parse_breakpoints
     from vqblur.engine.presets import parse_preset
-    from vqblur.errors import PresetError, UserError
+    from vqblur.common.errors import PresetError, UserError
 
     assert parse_preset({"knobs": {"detail": 0.0}}).params.detail == 0.0
     with pytest.raises(PresetError, match=r"'knobs\.detail' = 1\.5 is out of range"):

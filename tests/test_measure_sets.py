@@ -72,7 +72,7 @@ def test_fallback_is_labelled_and_not_checked(no_split):
 
 
 def test_real_recordings_when_installed():
-    from vqblur.recordings import test_set
+    from vqblur.common.recordings import test_set
 
     if not test_set(1):
         pytest.skip("sonic-pi-samples is not installed")
@@ -83,7 +83,7 @@ def test_real_recordings_when_installed():
 
 
 def test_real_set_missing_is_empty(monkeypatch):
-    import vqblur.recordings as rec
+    import vqblur.common.recordings as rec
 
     monkeypatch.setattr(rec, "test_set", lambda limit=None: [])
     s = sets.real_set(SR)

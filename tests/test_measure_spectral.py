@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from vqblur.measure.spectral import (
+from vqblur.common.spectral import (
     audio_quality,
     level_change_db,
     log_spectral_distance_db,

@@ -138,7 +138,7 @@ def test_learn_assigns_the_next_control_that_moves(midi_port):
 
 def test_open_port_by_name_and_unknown_name(jack_server):
     from vqblur.engine.midi import MidiInput
-    from vqblur.errors import UserError
+    from vqblur.common.errors import UserError
 
     import rtmidi
 

@@ -178,7 +178,7 @@ def test_bundles_apply_their_messages_in_order(osc):
 
 
 def test_port_in_use_and_bad_host_are_user_errors(osc):
-    from vqblur.errors import UserError
+    from vqblur.common.errors import UserError
 
     with pytest.raises(UserError, match="cannot listen"):
         OscControl("127.0.0.1", osc.port)

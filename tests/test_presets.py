@@ -4,7 +4,7 @@ import pytest
 
 from vqblur.engine.core import Params
 from vqblur.engine.presets import list_presets, load_preset
-from vqblur.errors import PresetError, UserError
+from vqblur.common.errors import PresetError, UserError
 
 
 def test_shipped_presets_load():

@@ -12,7 +12,7 @@ import pytest
 import soundfile as sf
 
 from tests.toy_bundle import make_toy_bundle
-from vqblur.progress import is_terminal, progress_bar, progress_iter
+from vqblur.common.progress import is_terminal, progress_bar, progress_iter
 
 
 @pytest.fixture(scope="module")

@@ -23,7 +23,7 @@ from tests.toy_bundle import make_toy_bundle
 from vqblur.cli import main
 from vqblur.engine.bundle import load_bundle, write_manifest
 from vqblur.engine.core import Engine
-from vqblur.errors import BundleError
+from vqblur.common.errors import BundleError
 
 
 @pytest.fixture(scope="module")

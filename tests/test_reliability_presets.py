@@ -17,7 +17,7 @@ from vqblur.cli import main
 from vqblur.engine.automation import load_automation
 from vqblur.engine.midi import load_controller_map
 from vqblur.engine.presets import load_preset
-from vqblur.errors import PresetError, UserError
+from vqblur.common.errors import PresetError, UserError
 
 
 @pytest.mark.parametrize(

@@ -28,7 +28,7 @@ from vqblur.engine.core import LIMIT_KNEE, Engine, Params, soft_limit
 from vqblur.engine.midi import KnobReader, MidiInput, load_controller_map
 from vqblur.engine.presets import parse_preset
 from vqblur.engine.resample import make_engine
-from vqblur.errors import PresetError, UserError
+from vqblur.common.errors import PresetError, UserError
 
 SETTINGS = dict(deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                       HealthCheck.too_slow])

@@ -7,7 +7,7 @@ from typing import Any
 
 import torch
 
-from vqblur.errors import UserError
+from vqblur.common.errors import UserError
 from vqblur.training.config import Config, from_dict
 from vqblur.training.model import VQVAE
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from vqblur.errors import UserError
+from vqblur.common.errors import UserError
 
 
 @dataclass
@@ -42,7 +42,7 @@ class ModelConfig:
     res_dilations: list[int] = field(default_factory=list)  # time dilation per res block (empty = all 1)
     quantizer_dropout: float = 0.0  # fraction of cells trained with only the first k micro levels
     # codec v3: "log" resamples the model bins onto a log-above-the-break axis before the
-    # encoder and back after the decoder (rows of equal perceptual width; engine/freqaxis.py)
+    # encoder and back after the decoder (rows of equal perceptual width; common/freqaxis.py)
     row_warp: str = "linear"
     row_warp_break_hz: float = 1000.0
 

@@ -62,7 +62,7 @@ def encode_corpus(checkpoint_path: str | Path, split: str, limit: int | None = N
     clips = _clips(cfg, split, limit)
     iterator = clips
     if progress:
-        from vqblur.progress import progress_iter
+        from vqblur.common.progress import progress_iter
 
         iterator = progress_iter(clips, desc=f"encode {split}", unit="clip")
     with torch.no_grad():

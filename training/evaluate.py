@@ -16,13 +16,13 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from vqblur.measure.spectral import audio_quality
+from vqblur.common.spectral import audio_quality
 from vqblur.training.features import log_magnitude, stft
 from vqblur.training.model import VQVAE
 
 
 def measure_pair(ref: np.ndarray, est: np.ndarray) -> dict[str, float]:
-    """The bench's definitions (vqblur.measure.spectral): SC, LSD over 80 dB, level change."""
+    """The bench's definitions (vqblur.common.spectral): SC, LSD over 80 dB, level change."""
     q = audio_quality(ref, est)
     return {"sc_db": q["sc_db"], "lsd_db": q["lsd_db"], "level_db": q["level_change_db"]}
 

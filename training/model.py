@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vqblur.engine.freqaxis import row_warp_matrices
+from vqblur.common.freqaxis import row_warp_matrices
 from vqblur.training.config import Config, ModelConfig
 from vqblur.training.features import Normaliser
 from vqblur.training.vq import VectorQuantizer, VQOutput

@@ -103,7 +103,7 @@ def fit_nb(
     rows_idx = np.arange(R)[:, None]
     it: Iterable = codemaps
     if progress:
-        from vqblur.progress import progress_iter
+        from vqblur.common.progress import progress_iter
 
         it = progress_iter(codemaps, desc="count", unit="map")
     mr = max(abs(dr) for dr, _ in offs)
@@ -358,7 +358,7 @@ def evaluate_nb(
         keep = keep_flat
     it: Iterable = enumerate(codemaps)
     if progress:
-        from vqblur.progress import progress_iter
+        from vqblur.common.progress import progress_iter
 
         it = progress_iter(list(it), desc="evaluate", unit="map")
     n = 0

@@ -19,7 +19,7 @@ import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
-from vqblur.measure.spectral import log_spectral_distance_db, spectral_convergence_db
+from vqblur.common.spectral import log_spectral_distance_db, spectral_convergence_db
 from vqblur.training.checkpoint import save_checkpoint
 from vqblur.training.config import Config, from_dict
 from vqblur.measure.energy import EnergyMeter, co2e_grams
@@ -232,7 +232,7 @@ def train(cfg: Config, out_dir: str | Path, resume: str | Path | None = None, pr
                                    "valid_clips": len(valid_clips), "macs_per_column": macs}) + "\n")
     bar = None
     if rank == 0 and progress:
-        from vqblur.progress import progress_bar
+        from vqblur.common.progress import progress_bar
 
         bar = progress_bar(cfg.train.steps, initial=start_step, desc="train", unit="step", leave=True)
 

@@ -14,7 +14,7 @@ import sys
 import textwrap
 from typing import NoReturn, Sequence
 
-from vqblur.errors import UserError
+from vqblur.common.errors import UserError
 
 # name -> module; the order is the order shown in --help.
 COMMAND_MODULES: dict[str, str] = {

@@ -23,7 +23,7 @@ from typing import Sequence, TypeVar
 
 import numpy as np
 
-from vqblur.errors import UserError
+from vqblur.common.errors import UserError
 
 SOURCES = ("gm", "nsynth", "folder")
 T = TypeVar("T")

@@ -3,7 +3,7 @@
 Every file is mixed to mono (mean of its channels) and resampled with soxr to the
 requested rate. A file that cannot be read is skipped with a :class:`DataWarning` that
 names it, and counted; one bad file never stops a run. An empty data set (no audio files,
-or none readable) raises :class:`vqblur.errors.UserError`.
+or none readable) raises :class:`vqblur.common.errors.UserError`.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Iterable
 
 import numpy as np
 
-from vqblur.errors import UserError
+from vqblur.common.errors import UserError
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +79,7 @@ def load_folder(path: str | Path, sample_rate: int = 48000, *, limit: int | None
     clips, skipped = [], []
     it = files
     if progress:
-        from vqblur.progress import progress_iter
+        from vqblur.common.progress import progress_iter
 
         it = progress_iter(files, desc="load audio", unit="file")
     for f in it:

@@ -5,7 +5,7 @@ Groups (``data.mix_weights`` gives the share of training segments drawn from eac
 1. FluidR3 GM renders (the ``gm`` source's train split, ``data.train_count`` examples);
 2. renders from a second soundfont (``data.second_soundfont``, default MuseScore General,
    ``data.second_count`` examples), cached in ``nsynth-gm-train-<soundfont stem>``;
-3. the *train* split of the packaged recordings (:mod:`vqblur.recordings`: sonic-pi-samples
+3. the *train* split of the packaged recordings (:mod:`vqblur.common.recordings`: sonic-pi-samples
    and hydrogen-drumkits; whole files of the test split are never loaded here).
 
 Validation stays the GM valid split (held-out programs), as for the ``gm`` source.
@@ -19,14 +19,14 @@ from typing import Sequence
 
 import numpy as np
 
-from vqblur.errors import UserError
+from vqblur.common.errors import UserError
 
 from .corpus import Clip, LoadReport, SegmentSampler, default_data_root, load_corpus
 
 
 def load_recordings(split: str, sample_rate: int) -> tuple[list[Clip], LoadReport]:
     """The packaged recordings of one split, mono at ``sample_rate`` (unreadable files skipped)."""
-    from vqblur.recordings import list_recordings
+    from vqblur.common.recordings import list_recordings
 
     from .folder import read_mono, warn_skipped
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from vqblur.errors import UserError
+from vqblur.common.errors import UserError
 
 from .folder import read_mono, warn_skipped
 
@@ -45,7 +45,7 @@ def load_nsynth(path: str | Path, split: str = "train", sample_rate: int = 48000
     names = _subset(sorted(examples), limit, seed)
     it = names
     if progress:
-        from vqblur.progress import progress_iter
+        from vqblur.common.progress import progress_iter
 
         it = progress_iter(names, desc=f"load {d.name}", unit="file")
     clips, skipped = [], []

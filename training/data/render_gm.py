@@ -502,7 +502,7 @@ def render_split(
     tag: str = "",
 ) -> Path:
     """Render (or reuse) ``<root>/nsynth-gm-<split>``; returns that folder."""
-    from vqblur.errors import UserError
+    from vqblur.common.errors import UserError
 
     if split not in SPLITS:
         raise UserError(f"unknown split {split!r}: choose one of {', '.join(SPLITS)}")
@@ -567,7 +567,7 @@ def _render_split_locked(out: Path, params: RenderParams, sf_path: Path,
 def _render_all(targets: dict[str, int], cands: dict[str, Any], params: RenderParams,
                 sf_path: Path, audio: Path, workers: int | None,
                 progress: bool) -> dict[str, dict]:
-    from vqblur.progress import progress_bar
+    from vqblur.common.progress import progress_bar
 
     workers = max(1, int(workers if workers else (os.cpu_count() or 1)))
     total = sum(targets.values())

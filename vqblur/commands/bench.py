@@ -110,7 +110,7 @@ def run(args) -> int:
     from vqblur.measure.run import BenchOptions, run_bench, strip_for_json
     from vqblur.measure.table import format_table
     from vqblur.engine.bundle import default_bundle_path
-    from vqblur.errors import UserError
+    from vqblur.common.errors import UserError
 
     if args.bundle:
         bundles = [Path(b.strip()) for b in args.bundle.split(",") if b.strip()]

@@ -190,7 +190,7 @@ def draw_png(path, before, after, prob, seconds_per_column: float, title: str) -
 def _output_format(sf, out_path: str, in_subtype: str):
     import os
 
-    from vqblur.errors import UserError
+    from vqblur.common.errors import UserError
 
     ext = os.path.splitext(out_path)[1].lower().lstrip(".")
     fmts = {k.lower(): k for k in sf.available_formats()}
@@ -215,8 +215,8 @@ def run(args) -> int:
     from vqblur.engine.codeblur import drop_finer_levels
     from vqblur.engine.core import soft_limit
     from vqblur.engine.dsp import SignalConfig
-    from vqblur.errors import UserError
-    from vqblur.progress import progress_bar
+    from vqblur.common.errors import UserError
+    from vqblur.common.progress import progress_bar
 
     say = (lambda *a: None) if args.quiet else (lambda *a: print(*a, file=sys.stderr))
     try:

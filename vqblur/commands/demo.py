@@ -98,8 +98,8 @@ def run(args: argparse.Namespace) -> int:
     from vqblur.engine.bundle import default_bundle_path, load_bundle
     from vqblur.engine.core import Engine, Params
     from vqblur.measure.energy import EnergyMeter
-    from vqblur.measure.spectral import audio_quality
-    from vqblur.errors import UserError
+    from vqblur.common.spectral import audio_quality
+    from vqblur.common.errors import UserError
 
     bundle = load_bundle(args.bundle or default_bundle_path())
     if args.input:

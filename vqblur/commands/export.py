@@ -54,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
     import tempfile
     from pathlib import Path
 
-    from vqblur.errors import UserError
+    from vqblur.common.errors import UserError
     from vqblur.export.bundle_writer import bundle_size, export_bundle, resolve_checkpoint, update_manifest
     from vqblur.export.parity import check_parity, default_audio, format_parity, load_audio_file
     from vqblur.training.checkpoint import load_checkpoint

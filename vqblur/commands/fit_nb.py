@@ -84,7 +84,7 @@ def save_codemaps(path, splits: dict, codebook_size: int) -> None:
 def load_codemaps(path) -> tuple[dict, int]:
     import numpy as np
 
-    from vqblur.errors import UserError
+    from vqblur.common.errors import UserError
 
     try:
         z = np.load(path, allow_pickle=False)
@@ -116,7 +116,7 @@ def run(args) -> int:
     import numpy as np
 
     from vqblur.engine.blur import parse_offsets
-    from vqblur.errors import UserError
+    from vqblur.common.errors import UserError
     from vqblur.training.nb_fit import evaluate_nb, fit_nb, format_eval_table, save_nb_table
 
     say = (lambda *a: None) if args.quiet else (lambda *a: print(*a, file=sys.stderr))

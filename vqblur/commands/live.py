@@ -113,7 +113,7 @@ def _port(s: str) -> int:
 def run(args) -> int:
     from vqblur.engine import live as L
     from vqblur.engine import midi as M
-    from vqblur.errors import UserError
+    from vqblur.common.errors import UserError
 
     out = sys.stderr
     if args.list_devices or args.list_midi or args.list_controllers or args.list_osc:

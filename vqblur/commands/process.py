@@ -79,7 +79,7 @@ MIN_RATE, MAX_RATE = 1000, 768000
 def _output_subtype(sf, out_path: str, in_subtype: str) -> tuple[str, str]:
     import os
 
-    from vqblur.errors import UserError
+    from vqblur.common.errors import UserError
 
     ext = os.path.splitext(out_path)[1].lower().lstrip(".")
     if not ext and os.path.exists(out_path) and not os.path.isfile(out_path):
@@ -103,7 +103,7 @@ def _check_paths(inp: str, out: str) -> None:
     """Clear UserErrors for the input/output paths before any work is done."""
     import os
 
-    from vqblur.errors import UserError
+    from vqblur.common.errors import UserError
 
     if os.path.isdir(inp):
         raise UserError(f"{inp}: is a folder, not an audio file")
@@ -138,8 +138,8 @@ def run(args) -> int:
     from vqblur.engine.bundle import default_bundle_path, load_bundle
     from vqblur.engine.core import Params
     from vqblur.engine.resample import make_engine
-    from vqblur.errors import UserError
-    from vqblur.progress import progress_bar
+    from vqblur.common.errors import UserError
+    from vqblur.common.progress import progress_bar
     from vqblur.latency import describe_latency
 
     _check_paths(args.input, args.output)

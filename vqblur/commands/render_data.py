@@ -65,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
     import time
     from pathlib import Path
 
-    from vqblur.errors import UserError
+    from vqblur.common.errors import UserError
     from vqblur.training.data.corpus import default_data_root
     from vqblur.training.data.render_gm import SPLITS, render_split
 

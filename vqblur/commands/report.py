@@ -45,7 +45,7 @@ def load_builder():
     import importlib.util
     from pathlib import Path
 
-    from vqblur.errors import UserError
+    from vqblur.common.errors import UserError
 
     path = Path(__file__).resolve().parents[2] / "report" / "build.py"
     if not path.is_file():
@@ -59,7 +59,7 @@ def load_builder():
 def run(args) -> int:
     import os
 
-    from vqblur.errors import UserError
+    from vqblur.common.errors import UserError
 
     if args.bench and not os.path.isfile(args.bench):
         raise UserError(f"{args.bench}: bench JSON not found")
