@@ -8,6 +8,7 @@ matplotlib) inside ``func`` only, so ``vqblur live`` and ``vqblur process`` neve
 from __future__ import annotations
 
 import argparse
+import difflib
 import importlib
 import re
 import sys
@@ -48,6 +49,50 @@ def clean_usage_message(message: str) -> str:
     return f"{flags[-1]}: {msg}"
 
 
+_INVALID_CHOICE = re.compile(r"invalid choice: '(?P<value>[^']*)' \(choose from (?P<choices>.*)\)")
+
+
+def _option_strings(parser: argparse.ArgumentParser) -> list[str]:
+    return [o for a in parser._actions if a.help != argparse.SUPPRESS for o in a.option_strings
+            if o.startswith("--")]
+
+
+def hyphenate_options(argv: list[str], parser: argparse.ArgumentParser) -> list[str]:
+    """``--zone_size 0.3`` -> ``--zone-size 0.3`` (also ``--zone_size=0.3``) for the options of
+    ``parser`` that exist only with hyphens; everything else (values, positionals, anything
+    after ``--``) is left as it is."""
+    known = set(parser._option_string_actions)
+    out = []
+    for i, a in enumerate(argv):
+        if a == "--":
+            return out + argv[i:]
+        name, eq, value = a.partition("=")
+        if name.startswith("--") and "_" in name and name not in known:
+            hyphenated = "--" + name[2:].replace("_", "-")
+            if hyphenated in known:
+                a = hyphenated + eq + value
+        out.append(a)
+    return out
+
+
+def unrecognized_message(extras: list[str], parser: argparse.ArgumentParser) -> str:
+    """"unrecognized arguments: --zone-sise 0.3; did you mean --zone-size?" (difflib's nearest
+    option of ``parser`` for each unknown option, when one is close)."""
+    options = _option_strings(parser)
+    hints = []
+    for a in extras:
+        name = a.partition("=")[0]
+        if not name.startswith("--"):
+            continue
+        near = difflib.get_close_matches(name.replace("_", "-"), options, n=1, cutoff=0.6)
+        if near and near[0] not in hints:
+            hints.append(near[0])
+    text = f"unrecognized arguments: {' '.join(extras)}"
+    if hints:
+        text += f"; did you mean {' or '.join(hints)}?"
+    return text
+
+
 class HelpFormatter(argparse.RawDescriptionHelpFormatter):
     """Descriptions and epilogs: a paragraph written as one line is wrapped to the terminal;
     in a paragraph with its own line breaks, indented lines (examples, tables) are kept as
@@ -84,9 +129,56 @@ class VqblurArgumentParser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         text = clean_usage_message(message)
         m = _ARGUMENT_PREFIX.match(message)
+        choice = _INVALID_CHOICE.search(text)
+        if choice:  # "invalid choice: 'procss' (choose from ...)": name the nearest choice
+            near = difflib.get_close_matches(choice.group("value"),
+                                             re.findall(r"'([^']*)'", choice.group("choices")), n=1)
+            if near:
+                text += f"; did you mean {near[0]}?"
         if not m or not m.group("flags").startswith("-"):  # missing/unknown argument or command
             text += f" (see `{self.prog} --help`)"
         self.exit(2, f"{self.prog}: error: {text}\n")
+
+    def parse_args(self, args: Sequence[str] | None = None, namespace=None):
+        """As argparse's, with two kindnesses for the subcommands' options:
+
+        * an option spelled with underscores (``--zone_size``, the knob table's spelling) is
+          read as its hyphenated self (``--zone-size``) when only that one exists;
+        * an unrecognised option is reported by its subcommand (``vqblur process: error: ...
+          (see `vqblur process --help`)``) with the nearest option named ("did you mean
+          --zone-size?"), not by the top-level parser.
+        """
+        argv = list(sys.argv[1:] if args is None else args)
+        sub = self._subcommand_in(argv)
+        if sub is not None:
+            argv = hyphenate_options(argv, sub[1])
+        ns, extras = self.parse_known_args(argv, namespace)
+        if extras:
+            target = self._subcommand_parser(getattr(ns, "command", None)) or self
+            target.error(unrecognized_message(extras, target))
+        return ns
+
+    def _subcommands_action(self) -> argparse._SubParsersAction | None:
+        return next((a for a in self._actions if isinstance(a, argparse._SubParsersAction)), None)
+
+    def _subcommand_parser(self, name: str | None) -> argparse.ArgumentParser | None:
+        action = self._subcommands_action()
+        if action is None or name is None:
+            return None
+        return action.choices.get(name)
+
+    def _subcommand_in(self, argv: list[str]) -> tuple[int, argparse.ArgumentParser] | None:
+        """(index of the subcommand's name in argv, its parser), or None."""
+        action = self._subcommands_action()
+        if action is None:
+            return None
+        for i, a in enumerate(argv):
+            if a == "--":
+                return None
+            if not a.startswith("-"):  # the top level has options only before the command
+                p = action.choices.get(a)
+                return (i, p) if p is not None else None
+        return None
 
 
 def build_parser() -> argparse.ArgumentParser:
