@@ -99,6 +99,20 @@ def _output_subtype(sf, out_path: str, in_subtype: str) -> tuple[str, str]:
     return fmt, sf.default_subtype(fmt)
 
 
+def blur_state(available: bool, zone_size: float, automation=None) -> str:
+    """The summary's word on the blur: "blur off (zone size 0: ...)" when nothing is resampled,
+    "blur on (zone size 0.25)", "blur automated (...)" when the automation moves the zone."""
+    if not available:
+        return "blur unavailable (no sampler in the bundle)"
+    curve = automation.curves.get("zone_size") if automation is not None else None
+    if curve is not None and len(curve[1]) and float(max(curve[1])) > 0.0:
+        lo, hi = float(min(curve[1])), float(max(curve[1]))
+        return f"blur automated (zone size {lo:g}..{hi:g})"
+    if zone_size > 0.0:
+        return f"blur on (zone size {zone_size:g})"
+    return "blur off (zone size 0: no code is resampled; --zone-size or --preset opens the zone)"
+
+
 def _check_paths(inp: str, out: str) -> None:
     """Clear UserErrors for the input/output paths before any work is done."""
     import os
@@ -186,8 +200,8 @@ def run(args) -> int:
     say = (lambda *a: None) if args.quiet else (lambda *a: print(*a, file=sys.stderr))
     say(f"vqblur process: {args.input} -> {args.output} ({sr} Hz, {channels} ch, "
         f"{frames / sr:.2f} s, {subtype})")
-    say(f"  bundle {bundle.root}  preset {preset_name or '-'}  blur "
-        f"{'on' if eng.blur_available else 'unavailable (no sampler)'}")
+    say(f"  bundle {bundle.root}  preset {preset_name or '-'}  "
+        + blur_state(eng.blur_available, eng.params.zone_size, automation))
     say(f"  latency {describe_latency(eng)}; compensated (OUT is aligned with IN)")
     p = eng.params
     say("  knobs " + "  ".join(f"{k} {v:g}" for k, v in p.as_dict().items())
@@ -312,7 +326,7 @@ def _attach_tap(eng, frames: int, sr: int):
     """A ColumnTap big enough for every code column of the file, hooked into the Engine."""
     import math
 
-    from vqblur.engine.tap import ColumnTap
+    from vqblur.engine.stage.tap import ColumnTap
 
     inner = getattr(eng, "engine", eng)  # the Engine inside a ResampledEngine
     cfg = inner.config
