@@ -7,9 +7,11 @@ cd "$(dirname "$0")/.."
 extras="${1:-}"
 
 # -- Debian packages: JACK + PortAudio (live path), FluidSynth + GM soundfonts, packaged recordings (data),
-#    tmux (the live view's test runs it in a pseudo-terminal) --
+#    tmux (the live view's test runs it in a pseudo-terminal); with the dev extra also chromium
+#    (the listening page's test renders report/listen.html in headless Chromium) --
 pkgs=(jackd2 libportaudio2 libsndfile1 fluidsynth fluid-soundfont-gm timgm6mb-soundfont
       musescore-general-soundfont sonic-pi-samples hydrogen-drumkits tmux)
+if [[ ",$extras," == *",dev,"* ]]; then pkgs+=(chromium); fi
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -60,4 +62,5 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   echo "setup: pip install -e '$spec'"
   pip_install -q -e "$spec"
   touch "$stamp"
+  echo "setup: done. vqblur is in the venv: 'source .venv/bin/activate' puts it on the PATH (or type .venv/bin/vqblur)"
 fi
