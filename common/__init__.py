@@ -8,5 +8,7 @@ recordings    the packaged real recordings and their fixed train/test split
 spectral      the spectral quality measures (SC, LSD, level change), shared by training,
               export, the bench and the report
 freqaxis      the model's row warp and the knobs' perceptual frequency axis
+energy        energy meters (RAPL / NVML / CPU-time estimate) and CO2e, for training's cost
+              and the bench's
 ============  ===============================================================================
 """

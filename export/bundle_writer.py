@@ -31,19 +31,6 @@ NB_EVAL_NAMES = ("{stem}_eval.json", "{stem}.eval.json", "nb_eval.json", "nb_eva
                  "nb_metrics.json", "{stem}.json")
 
 
-def resolve_checkpoint(checkpoint: str | Path) -> Path:
-    """A checkpoint file, or a run folder (its model.pt, else checkpoint.pt)."""
-    p = Path(checkpoint).expanduser()
-    if p.is_dir():
-        for name in ("model.pt", "checkpoint.pt"):
-            if (p / name).is_file():
-                return p / name
-        raise UserError(f"{p}: no model.pt or checkpoint.pt in this run folder")
-    if not p.is_file():
-        raise UserError(f"checkpoint not found: {p}")
-    return p
-
-
 def run_metrics(run_dir: Path) -> dict[str, Any]:
     """summary.json and the last step/eval records of metrics.jsonl of a run folder (if any)."""
     out: dict[str, Any] = {}
@@ -163,7 +150,7 @@ def export_bundle(checkpoint: str | Path, nb_path: str | Path, out_dir: str | Pa
     from vqblur.engine.bundle import load_bundle, write_manifest
     from vqblur.export.onnx_export import (DECODER_FILE, DEFAULT_REWRITES, ENCODER_FILE, OPSET,
                                            export_step_graphs)
-    from vqblur.training.checkpoint import load_checkpoint
+    from vqblur.training.checkpoint import load_checkpoint, resolve_checkpoint
 
     ckpt_path = resolve_checkpoint(checkpoint)
     nb_path = Path(nb_path).expanduser()
@@ -233,6 +220,8 @@ def export_bundle(checkpoint: str | Path, nb_path: str | Path, out_dir: str | Pa
             "levels": model.levels,
             "rows_macro": model.rows_macro,
             "macro_factor": model.macro_factor,
+            "row_warp": cfg.model.row_warp,
+            "row_warp_break_hz": float(cfg.model.row_warp_break_hz),
             "macs_per_column": {"encoder": int(macs["encoder"]), "decoder": int(macs["decoder"]),
                                 "encoder_plus_two_decodes": int(macs["encoder"] + 2 * macs["decoder"])},
             "latency_samples": cfg.latency_samples,

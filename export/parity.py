@@ -186,8 +186,7 @@ def check_parity(checkpoint, bundle_dir, audio: np.ndarray | str | Path | None =
     if isinstance(checkpoint, tuple):
         model, cfg = checkpoint[0], checkpoint[1]
     else:
-        from vqblur.export.bundle_writer import resolve_checkpoint
-        from vqblur.training.checkpoint import load_checkpoint
+        from vqblur.training.checkpoint import load_checkpoint, resolve_checkpoint
 
         model, cfg, _ = load_checkpoint(resolve_checkpoint(checkpoint))
     model.eval()

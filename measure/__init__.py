@@ -1,7 +1,8 @@
 """Measurement (`vqblur bench`, the report, training's and export's quality figures), kept out of
 the runtime: numpy + onnxruntime, never torch. It may import ``vqblur.engine``; the engine never
-imports it. The spectral measures (SC, LSD, level change) it shares with training and export
-are on the ground floor, :mod:`vqblur.common.spectral`.
+imports it. What it shares with training and export is on the ground floor:
+the spectral measures (SC, LSD, level change, :mod:`vqblur.common.spectral`) and the energy
+meters (:mod:`vqblur.common.energy`).
 
 Modules, one per thing measured:
 
@@ -17,7 +18,6 @@ quality       zone-0 quality per set and knob setting, sine level, blur-strength
 codes         code grids through the bundle's encoder and the streaming sampler
 nb            held-out Naive Bayes evaluation, the fit's metrics from a manifest
 cost          peak RSS, bundle size, training cost (time, energy, CO2e)
-energy        energy meters (RAPL / NVML / CPU-time estimate), CO2e
 targets       the targets and the check that prints them beside the figures
 table         the text table `vqblur bench` prints
 ============  ===============================================================================

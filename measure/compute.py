@@ -35,7 +35,7 @@ import numpy as np
 
 from vqblur.engine.core import Engine
 from vqblur.engine.dsp import SignalConfig
-from vqblur.measure.energy import EnergyMeter
+from vqblur.common.energy import EnergyMeter
 from vqblur.measure.harness import pct, run_blocks
 
 PARTS = ("stft", "encoder", "blur", "decoder", "overlap_add", "mix")

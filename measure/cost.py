@@ -2,7 +2,7 @@
 size, and the training cost (time, energy, CO2e) recorded in a bundle's manifest.
 
 Energy per audio second is measured with the timing runs (:mod:`vqblur.measure.compute`,
-:mod:`vqblur.measure.energy`: RAPL when readable, otherwise CPU time x watts per core,
+:mod:`vqblur.common.energy`: RAPL when readable, otherwise CPU time x watts per core,
 labelled ``estimated``).
 """
 
@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from vqblur.measure.energy import GRID_G_CO2E_PER_KWH, GRID_SOURCE, co2e_grams
+from vqblur.common.energy import GRID_G_CO2E_PER_KWH, GRID_SOURCE, co2e_grams
 
 
 def bundle_size_mb(root: Path) -> float:

@@ -7,7 +7,7 @@ compute     :mod:`vqblur.measure.compute` (RTF per thread count and per knob set
             and per-column compute and deadline misses, microseconds per column per part and
             inside onnxruntime, a DSP-only baseline), MACs per column (:mod:`vqblur.measure.macs`)
 cost        :mod:`vqblur.measure.cost` (peak RSS, bundle size, training cost) and energy per
-            audio second (:mod:`vqblur.measure.energy`)
+            audio second (:mod:`vqblur.common.energy`)
 quality     :mod:`vqblur.measure.quality` per evaluation set (:mod:`vqblur.measure.sets`) and
             knob setting (``detail`` 1 and 0 when the engine has that knob), blur strength
 nb          :mod:`vqblur.measure.nb` (held-out Naive Bayes evaluation)

@@ -559,7 +559,7 @@ def write_markdown(out: Path, bench: dict, figs: dict[str, str], info: dict) -> 
                      str(t.get("steps") or "-"), str(t.get("device") or "-")])
     end = info.get("run_end")
     if end:
-        from vqblur.measure.energy import co2e_grams
+        from vqblur.common.energy import co2e_grams
 
         ej = end.get("energy_j")
         rows.append([f"run log ({info.get('run_name', 'run')})", _f(end.get("wall_seconds"), "{:.0f}"),

@@ -7,7 +7,7 @@ import pytest
 
 from vqblur.measure.compute import simulate_schedule
 from vqblur.measure.cost import training_cost
-from vqblur.measure.energy import EnergyMeter, co2e_grams
+from vqblur.common.energy import EnergyMeter, co2e_grams
 from vqblur.measure.latency import excitation, measure_delay
 from vqblur.measure.run import find_int8_sibling
 

@@ -46,7 +46,7 @@ def test_packaged_test_set_is_never_in_train():
 
 
 def test_mix_sampler_draws_each_group_at_its_weight():
-    from vqblur.training.data.corpus import Clip
+    from vqblur.training.data.clips import Clip
     from vqblur.training.data.mix import MixSampler
 
     groups = [[Clip(f"g{g}", np.full(4000, g + 1, np.float32))] for g in range(3)]

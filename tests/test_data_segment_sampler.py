@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from vqblur.common.errors import UserError
-from vqblur.training.data.corpus import Clip, SegmentSampler
+from vqblur.training.data.clips import Clip
+from vqblur.training.data.corpus import SegmentSampler
 
 SR = 48000
 

@@ -12,6 +12,19 @@ from vqblur.training.config import Config, from_dict
 from vqblur.training.model import VQVAE
 
 
+def resolve_checkpoint(checkpoint: str | Path) -> Path:
+    """A checkpoint file, or a run folder (its model.pt, else checkpoint.pt)."""
+    p = Path(checkpoint).expanduser()
+    if p.is_dir():
+        for name in ("model.pt", "checkpoint.pt"):
+            if (p / name).is_file():
+                return p / name
+        raise UserError(f"{p}: no model.pt or checkpoint.pt in this run folder")
+    if not p.is_file():
+        raise UserError(f"checkpoint not found: {p}")
+    return p
+
+
 def save_checkpoint(path: Path, model: VQVAE, cfg: Config, step: int, extra: dict[str, Any] | None = None) -> None:
     payload = {"model": model.state_dict(), "config": cfg.to_dict(), "step": step, **(extra or {})}
     tmp = path.with_suffix(".tmp")

@@ -96,7 +96,7 @@ class TrainConfig:
     eval_examples: int = 32
     threads: int = 0  # torch threads (0 = torch's default)
     init_from: str = ""  # checkpoint whose weights start the run (fine-tuning); "" = fresh weights
-    watts_per_core: float = 10.0  # CPU energy estimate; see measure/energy.py
+    watts_per_core: float = 10.0  # CPU energy estimate; see common/energy.py
 
 
 @dataclass

@@ -37,7 +37,8 @@ def encode_clip(model: VQVAE, cfg: Config, audio: np.ndarray, map_name: str = "m
 def _clips(cfg: Config, split: str, limit: int | None):
     """The clips of the checkpoint's data source and split (``mix``: every group for train,
     the GM renders for valid/test)."""
-    from vqblur.training.data.corpus import _subset, load_corpus
+    from vqblur.training.data.clips import subset
+    from vqblur.training.data.corpus import load_corpus
 
     source = cfg.data.source
     render = {"workers": cfg.data.workers}
@@ -45,7 +46,7 @@ def _clips(cfg: Config, split: str, limit: int | None):
         from vqblur.training.data.mix import load_mix
 
         groups, _, _, _ = load_mix(cfg)
-        return _subset([c for g in groups for c in g], limit, cfg.train.seed)
+        return subset([c for g in groups for c in g], limit, cfg.train.seed)
     if source == "mix":
         source = "gm"
     if split == "train":

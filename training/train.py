@@ -22,7 +22,7 @@ from torch.nn.parallel import DistributedDataParallel
 from vqblur.common.spectral import log_spectral_distance_db, spectral_convergence_db
 from vqblur.training.checkpoint import save_checkpoint
 from vqblur.training.config import Config, from_dict
-from vqblur.measure.energy import EnergyMeter, co2e_grams
+from vqblur.common.energy import EnergyMeter, co2e_grams
 from vqblur.training.features import log_magnitude
 from vqblur.training.model import VQVAE
 

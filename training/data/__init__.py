@@ -2,6 +2,7 @@
 NSynth download and for any folder of audio. The trainer uses :func:`load_corpus` and
 :class:`SegmentSampler` only."""
 
-from .corpus import Clip, LoadReport, SegmentSampler, default_data_root, load_corpus
+from .clips import Clip, LoadReport
+from .corpus import SegmentSampler, default_data_root, load_corpus
 
 __all__ = ["Clip", "LoadReport", "SegmentSampler", "default_data_root", "load_corpus"]

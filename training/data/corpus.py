@@ -17,46 +17,21 @@ Sources
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence, TypeVar
+from typing import Sequence
 
 import numpy as np
 
 from vqblur.common.errors import UserError
 
+from .clips import Clip, LoadReport
+
 SOURCES = ("gm", "nsynth", "folder")
-T = TypeVar("T")
-
-
-@dataclass
-class Clip:
-    name: str
-    audio: np.ndarray  # float32 [n] mono at the requested sample rate
-    meta: dict = field(default_factory=dict)
-
-
-@dataclass
-class LoadReport:
-    loaded: int
-    skipped: int
-    skipped_files: list[str] = field(default_factory=list)
 
 
 def default_data_root() -> Path:
     env = os.environ.get("VQBLUR_DATA")
     return Path(env).expanduser() if env else Path.home() / ".cache" / "vqblur" / "data"
-
-
-def _subset(items: Sequence[T], limit: int | None, seed: int) -> list[T]:
-    """A seeded subset of ``limit`` items, kept in the original order."""
-    items = list(items)
-    if limit is None or limit >= len(items):
-        return items
-    if limit < 1:
-        raise UserError(f"limit must be at least 1, got {limit}")
-    idx = np.sort(np.random.default_rng(seed).choice(len(items), size=limit, replace=False))
-    return [items[i] for i in idx]
 
 
 def load_corpus(

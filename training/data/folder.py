@@ -17,6 +17,8 @@ import numpy as np
 
 from vqblur.common.errors import UserError
 
+from .clips import Clip, LoadReport, subset
+
 log = logging.getLogger(__name__)
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".aif", ".aiff")
@@ -65,8 +67,6 @@ def list_audio_files(root: str | Path,
 def load_folder(path: str | Path, sample_rate: int = 48000, *, limit: int | None = None,
                 seed: int = 0, progress: bool = False):
     """-> (list[Clip], LoadReport). ``limit`` takes a seeded subset of the files first."""
-    from .corpus import Clip, LoadReport, _subset
-
     root = Path(path).expanduser()
     if not root.exists():
         raise UserError(f"audio folder {root} does not exist")
@@ -75,7 +75,7 @@ def load_folder(path: str | Path, sample_rate: int = 48000, *, limit: int | None
         raise UserError(
             f"no audio files in {root} (looked recursively for "
             f"{', '.join(AUDIO_EXTENSIONS)})")
-    files = _subset(files, limit, seed)
+    files = subset(files, limit, seed)
     clips, skipped = [], []
     it = files
     if progress:

@@ -21,7 +21,8 @@ import numpy as np
 
 from vqblur.common.errors import UserError
 
-from .corpus import Clip, LoadReport, SegmentSampler, default_data_root, load_corpus
+from .clips import Clip, LoadReport
+from .corpus import SegmentSampler, default_data_root, load_corpus
 
 
 def load_recordings(split: str, sample_rate: int) -> tuple[list[Clip], LoadReport]:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from vqblur.common.errors import UserError
 
+from .clips import Clip, LoadReport, subset
 from .folder import read_mono, warn_skipped
 
 
@@ -33,8 +34,6 @@ def find_split_dir(path: str | Path, split: str) -> Path:
 def load_nsynth(path: str | Path, split: str = "train", sample_rate: int = 48000, *,
                 limit: int | None = None, seed: int = 0, progress: bool = False):
     """-> (list[Clip], LoadReport), clips in ``note_str`` order, meta = the json entry."""
-    from .corpus import Clip, LoadReport, _subset
-
     d = find_split_dir(path, split)
     try:
         examples = json.loads((d / "examples.json").read_text())
@@ -42,7 +41,7 @@ def load_nsynth(path: str | Path, split: str = "train", sample_rate: int = 48000
         raise UserError(f"cannot read {d / 'examples.json'}: {exc}") from exc
     if not isinstance(examples, dict) or not examples:
         raise UserError(f"{d / 'examples.json'} holds no examples")
-    names = _subset(sorted(examples), limit, seed)
+    names = subset(sorted(examples), limit, seed)
     it = names
     if progress:
         from vqblur.common.progress import progress_iter

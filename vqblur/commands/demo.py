@@ -97,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
     from vqblur.measure.latency import measure_delay
     from vqblur.engine.bundle import default_bundle_path, load_bundle
     from vqblur.engine.core import Engine, Params
-    from vqblur.measure.energy import EnergyMeter
+    from vqblur.common.energy import EnergyMeter
     from vqblur.common.spectral import audio_quality
     from vqblur.common.errors import UserError
 

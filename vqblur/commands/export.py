@@ -55,9 +55,9 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from vqblur.common.errors import UserError
-    from vqblur.export.bundle_writer import bundle_size, export_bundle, resolve_checkpoint, update_manifest
+    from vqblur.export.bundle_writer import bundle_size, export_bundle, update_manifest
     from vqblur.export.parity import check_parity, default_audio, format_parity, load_audio_file
-    from vqblur.training.checkpoint import load_checkpoint
+    from vqblur.training.checkpoint import load_checkpoint, resolve_checkpoint
 
     parts = tuple(x.strip() for x in args.int8_parts.split(",") if x.strip())
     if not parts or any(x not in ("encoder", "decoder") for x in parts):

@@ -1,4 +1,4 @@
-"""Energy accounting without torch (the engine side; `vqblur bench` uses it).
+"""Energy accounting without torch (training's cost, `vqblur bench`, the demo use it).
 
 Order of preference, best first:
 
