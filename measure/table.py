@@ -7,7 +7,7 @@ import math
 
 from vqblur.measure.macs import format_macs
 from vqblur.measure.nb import nb_fit_splits
-from vqblur.measure.targets import missed
+from vqblur.measure.targets import KINDS, KINDS_NOTE, missed, missed_summary
 
 PART_LABELS = (("stft", "stft"), ("encoder", "enc"), ("blur", "blur"), ("decoder", "dec"),
                ("overlap_add", "ola"), ("mix", "mix"))
@@ -139,8 +139,8 @@ def format_table(res: dict) -> str:
         add(f"rtf interleaved, 1 thread ({il['rounds']} rounds)", lambda b: (lambda i: (
             f"{il['rtf'][i]:.4f}" + ("" if i == 0 else f" (x{il['ratio_to_first'][i]:.2f} of the first)"))
         )(next(k for k, x in enumerate(res["bundles"]) if x is b)))
-    add("targets missed", lambda b: (lambda m: f"{len(m)} of {len(b['targets'])} (listed below)" if m else
-                                     f"none of {len(b['targets'])}")(missed(b["targets"])))
+    add("targets missed", lambda b: missed_summary(b["targets"])
+        + (" (listed below)" if missed(b["targets"]) else ""))
 
     w0 = max(len(r[0]) for r in rows)
     ws = [max([len(n)] + [len(r[1][i]) for r in rows]) for i, n in enumerate(names)]
@@ -158,10 +158,14 @@ def format_table(res: dict) -> str:
     for label, vals in rows:
         lines.append("  ".join([label.ljust(w0)] + [v.ljust(w) for v, w in zip(vals, ws)]))
     for b in bs:
-        m = missed(b["targets"])
-        if m:
+        if missed(b["targets"]):
             lines.append(f"targets missed by {b['name']} ({b['precision']}), figure (target):")
-            lines += [f"  {t}" for t in m]
+            for which in KINDS:
+                lines += [f"  {which:<9} {t}" for t in missed(b["targets"], which)]
+    lines.append(KINDS_NOTE)
+    codec_sets = [f"{st['clips']} {key}" for key, st in q0["sets"].items() if st["comparable"]]
+    if codec_sets:
+        lines.append(f"  this run's codec figures are medians over {', '.join(codec_sets)} clips")
     lines.append(f"energy: {bs[0]['energy_source']}")
     lines.append(f"MACs: {(bs[0].get('macs_per_column') or {}).get('source', '-')}")
     lines.append(f"quality: {q0['method']}; targets apply to {q0['codec_setting']} on comparable sets")

@@ -5,7 +5,8 @@ compute per code column against half the column, deadline misses at host blocks 
 memory, bundle size; with a ``detail`` knob, its RTF cost (detail 1 against detail 0).
 Codec targets (issue 11; pure codec: ``detail = 0``, zone 0), per comparable evaluation set:
 SC, LSD (80 dB range), median output level change, a 440 Hz sine's level change. A synthetic
-fallback set is never checked against them.
+fallback set is never checked against them. Each target is a guarantee or a goal
+(:data:`GUARANTEES`).
 """
 
 from __future__ import annotations
@@ -30,11 +31,30 @@ TARGETS: dict[str, tuple[float, str, str]] = {
 }
 QUALITY_TARGETS = ("sc_db", "lsd_db", "level_change_db")
 
+#: The targets that are **guarantees**: the engine and the shipped bundle meet them on every
+#: machine, and a test holds them (the test named here), so a miss is a bug. Every other target
+#: is a **goal**, an aim the project measures itself against: the compute goals (RTF, p99 per
+#: column, deadline misses, the detail knob's RTF cost) depend on the machine and its load, and
+#: RTF <= 0.05 is out of reach for this model family on these cores (docs/MEASURING.md,
+#: "Compute against model size"); memory is a budget; the codec goals are medians over a set's
+#: clips, the README's figures over whole sets (a --quick run measures two clips per set).
+GUARANTEES: dict[str, str] = {
+    "latency_ms": "tests/test_engine_latency.py",
+    "bundle_mb": "tests/test_bench_json.py",
+}
+KINDS = ("guarantee", "goal")
+
+
+def kind(name: str) -> str:
+    """``"guarantee"`` or ``"goal"`` for a target key (``"lsd_db[real]"`` -> its base name's)."""
+    return "guarantee" if name.split("[", 1)[0] in GUARANTEES else "goal"
+
 
 def check(name: str, value: Any, key: str | None = None) -> dict:
     """One target: ``{"value", "target", "cmp", "label", "ok"}`` (ok None when there is no value)."""
     limit, cmp, label = TARGETS[name]
-    out = {"value": value, "target": limit, "cmp": cmp, "label": label if key is None else f"{label}, {key}"}
+    out = {"value": value, "target": limit, "cmp": cmp, "label": label if key is None else f"{label}, {key}",
+           "kind": kind(name)}
     if value is None or (isinstance(value, float) and math.isnan(value)):
         out["ok"] = None
     else:
@@ -80,6 +100,25 @@ def format_target(name: str, t: dict) -> str:
     return f"{name} {vs} (target {cmp} {t['target']:g})"
 
 
-def missed(targets: dict[str, dict]) -> list[str]:
-    """The missed targets, each with its value and the target beside it."""
-    return [format_target(k, v) for k, v in targets.items() if v["ok"] is False]
+def missed(targets: dict[str, dict], which: str | None = None) -> list[str]:
+    """The missed targets, each with its value and the target beside it (``which``: only the
+    guarantees or only the goals)."""
+    return [format_target(k, v) for k, v in targets.items()
+            if v["ok"] is False and (which is None or kind(k) == which)]
+
+
+def missed_summary(targets: dict[str, dict]) -> str:
+    """``"4 of 15: guarantees 0 of 2, goals 4 of 13"`` (``"none of 15 ..."`` when none)."""
+    parts = []
+    for k in KINDS:
+        n = sum(1 for name in targets if kind(name) == k)
+        parts.append(f"{k}s {len(missed(targets, k))} of {n}")
+    m = len(missed(targets))
+    return f"{m if m else 'none'} of {len(targets)}: {', '.join(parts)}"
+
+
+#: the printed table's footnote on the two kinds
+KINDS_NOTE = ("targets: a guarantee (" + ", ".join(GUARANTEES) + ") is held by the tests on every "
+              "machine, a miss is a bug; a goal is an aim: compute goals depend on the machine and "
+              "its load (see the host stalls), RTF <= 0.05 is out of reach for this model family, "
+              "codec goals are medians over the set's clips (docs/MEASURING.md#targets)")
