@@ -20,5 +20,6 @@ nb            held-out Naive Bayes evaluation, the fit's metrics from a manifest
 cost          peak RSS, bundle size, training cost (time, energy, CO2e)
 targets       the targets and the check that prints them beside the figures
 table         the text table `vqblur bench` prints
+report        the report builder (`vqblur report`: REPORT.md and its figures)
 ============  ===============================================================================
 """

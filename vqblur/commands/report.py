@@ -1,5 +1,6 @@
 """`vqblur report`: build report/REPORT.md with figures from a bench JSON (or a quick bench),
-a training run's metrics.jsonl and the bundle itself. The builder is report/build.py."""
+a training run's metrics.jsonl and the bundle itself. The builder is vqblur.measure.report
+(measure/report.py), part of the installed package."""
 
 from __future__ import annotations
 
@@ -27,33 +28,19 @@ def register(subparsers) -> None:
     p.add_argument("--bench", metavar="FILE", default=None,
                    help="a `vqblur bench --json` file (default: run a quick bench now)")
     p.add_argument("--run", metavar="DIR", default=None,
-                   help="training run folder with metrics.jsonl (default: training/default_run)")
+                   help="training run folder with metrics.jsonl (default: the checkout's training/default_run; "
+                        "an installed package has none)")
     p.add_argument("--bundle", metavar="DIR", default=None,
                    help="bundle for the codebook/spectrogram figures and the bench (default: the bench's "
                         "first bundle, else the shipped default bundle)")
-    p.add_argument("--out", metavar="DIR", default=None, help="output folder (default: the repository's report/)")
+    p.add_argument("--out", metavar="DIR", default=None,
+                   help="output folder (default: the checkout's report/, or ./report from an installed package)")
     p.add_argument("--clips", type=int, default=8, metavar="N", help="test clips for the codebook histogram (default 8)")
     p.add_argument("--full-bench", action="store_true", help="without --bench: run the full bench, not the quick one")
     p.add_argument("--quiet", action="store_true",
                    help="no progress lines on stderr (each step as it runs); only the final "
                         "'wrote PATH' line on stdout")
     p.set_defaults(func=run)
-
-
-def load_builder():
-    """report/build.py of the source tree (the report is a repository tool, not an installed module)."""
-    import importlib.util
-    from pathlib import Path
-
-    from vqblur.common.errors import UserError
-
-    path = Path(__file__).resolve().parents[2] / "report" / "build.py"
-    if not path.is_file():
-        raise UserError(f"{path}: report builder not found (`vqblur report` needs the source tree)")
-    spec = importlib.util.spec_from_file_location("vqblur_report_build", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
 
 
 def run(args) -> int:
@@ -67,11 +54,11 @@ def run(args) -> int:
         raise UserError(f"{args.run}: run folder not found")
     if args.clips < 1:
         raise UserError("--clips must be at least 1")
-    build = load_builder()
+    from vqblur.measure.report import build_report
     log = (lambda s: None) if args.quiet else (lambda s: print(f"  {s}", file=sys.stderr, flush=True))
     try:
-        path = build.build_report(args.out, bench_path=args.bench, run_dir=args.run, bundle=args.bundle,
-                                  clips=args.clips, quick_bench=not args.full_bench, log=log)
+        path = build_report(args.out, bench_path=args.bench, run_dir=args.run, bundle=args.bundle,
+                            clips=args.clips, quick_bench=not args.full_bench, log=log)
     except (KeyError, ValueError) as exc:
         if args.bench:
             raise UserError(f"{args.bench}: not a usable `vqblur bench --json` file ({exc!r})") from None

@@ -1,15 +1,21 @@
-"""Build ``report/REPORT.md`` and its figures (matplotlib PNG, ``report/figures/``).
+"""Build ``report/REPORT.md`` and its figures (matplotlib PNG, ``report/figures/``): the report
+builder, part of the installed package (``vqblur.measure.report``).
 
 ``build_report(out_dir, bench=None, bench_path=None, run_dir=None, bundle=None, ...)``:
 
 * the benchmark numbers come from a ``vqblur bench --json`` file (``bench_path``), a bench
   result dict (``bench``), or a quick bench run here on ``bundle``;
 * the training curves come from a run folder's ``metrics.jsonl`` (``run_dir``; default
-  ``training/default_run``, the committed log of the default model's run);
+  ``training/default_run``, the committed log of the default model's run, in a source
+  checkout; an installed package has no run of its own: pass ``run_dir``);
 * the codebook histogram, spectrograms and codemaps are computed here with the bundle's own
   encoder (``vqblur.engine.codec.OnnxCodec``) and the streaming blur sampler on test clips.
 
-Run as ``vqblur report`` or ``python report/build.py``. numpy, onnxruntime and matplotlib only.
+The output goes to ``out_dir``; by default the checkout's ``report/`` folder, or ``./report`` (in
+the current folder) when running from an installed package.
+
+Run as ``vqblur report`` or ``python -m vqblur.measure.report``. numpy, onnxruntime and matplotlib
+only.
 """
 
 from __future__ import annotations
@@ -23,9 +29,23 @@ from typing import Any, Callable
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
-DEFAULT_RUN = REPO / "training" / "default_run"
-FALLBACK_RUNS = (REPO / "runs" / "default",)
+
+
+def checkout_root() -> Path | None:
+    """The source checkout this module runs from (``measure/report.py`` beside ``pyproject.toml``),
+    or None for an installed package."""
+    root = Path(__file__).resolve().parents[1]
+    return root if (root / "pyproject.toml").is_file() and (root / "measure" / "report.py").is_file() else None
+
+
+REPO = checkout_root()
+DEFAULT_RUN = REPO / "training" / "default_run" if REPO else None
+FALLBACK_RUNS = (REPO / "runs" / "default",) if REPO else ()
+
+
+def default_out_dir() -> Path:
+    """The checkout's ``report/``, or ``./report`` for an installed package."""
+    return REPO / "report" if REPO else Path.cwd() / "report"
 #: blur settings shown in the spectrogram figure: the shipped presets' knobs, fully wet
 SPECTRO_PRESETS = ("subtle", "smear", "chaos")
 
@@ -65,7 +85,7 @@ def resolve_run(run_dir) -> Path | None:
             return p
         return p / "metrics.jsonl"
     for cand in (DEFAULT_RUN, *FALLBACK_RUNS):
-        if (cand / "metrics.jsonl").is_file():
+        if cand is not None and (cand / "metrics.jsonl").is_file():
             return cand / "metrics.jsonl"
     return None
 
@@ -406,7 +426,7 @@ def write_markdown(out: Path, bench: dict, figs: dict[str, str], info: dict) -> 
     h = bench["host"]
     L += ["# vqblur report", "",
           f"Generated {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} by `vqblur report` "
-          f"(`report/build.py`) from the bench of {bench['created']}"
+          f"(`measure/report.py`) from the bench of {bench['created']}"
           f"{' (quick run)' if bench['settings'].get('quick') else ''}.", "",
           "* bundle(s): " + ", ".join(f"`{b['path']}` ({b['precision']}, {b['bundle_mb']:.2f} MB)" for b in bs),
           f"* machine: {h['cpu']}, {h.get('usable_cpus')} usable CPUs, load average "
@@ -636,7 +656,7 @@ def build_report(out_dir=None, *, bench: dict | None = None, bench_path=None, ru
     from vqblur.engine.bundle import default_bundle_path, load_bundle
     from vqblur.engine.core import Engine, Params
 
-    out = Path(out_dir) if out_dir is not None else REPO / "report"
+    out = Path(out_dir) if out_dir is not None else default_out_dir()
     figdir = out / "figures"
     figdir.mkdir(parents=True, exist_ok=True)
 
@@ -663,7 +683,7 @@ def build_report(out_dir=None, *, bench: dict | None = None, bench_path=None, ru
     if mpath is not None and mpath.is_file():
         recs = read_metrics(mpath)
         try:
-            rel = mpath.resolve().relative_to(REPO)
+            rel = mpath.resolve().relative_to(REPO) if REPO else mpath
         except ValueError:
             rel = mpath
         info["run"] = f"`{rel}` ({len(recs)} records)"
