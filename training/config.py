@@ -73,6 +73,7 @@ class DataConfig:
     second_count: int = 600  # examples rendered from the second soundfont (mix only)
     mix_weights: list[float] = field(default_factory=lambda: [0.35, 0.25, 0.4])  # gm, second sf, recordings
     segment_frames: int = 64  # STFT frames per training segment (a multiple of F)
+    valid_path: str = ""  # folder source: a folder of held-out audio to validate on ("" = a subset of path)
     workers: int = 2
 
 
@@ -96,6 +97,9 @@ class TrainConfig:
     eval_examples: int = 32
     threads: int = 0  # torch threads (0 = torch's default)
     init_from: str = ""  # checkpoint whose weights start the run (fine-tuning); "" = fresh weights
+    patience: int = 0  # stop when validation's patience_metric has not improved for this many evaluations (0 = off)
+    patience_metric: str = "lsd_db"  # a key of the evaluation (lower is better)
+    patience_min_delta: float = 0.0  # an improvement smaller than this does not count
     watts_per_core: float = 10.0  # CPU energy estimate; see common/energy.py
 
 

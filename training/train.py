@@ -153,14 +153,20 @@ def _load_data(cfg: Config, rank: int):
         cfg.data.source, path, "train", sr, seed=seed, render_kwargs=render))
     valid_split = "valid" if cfg.data.source in ("gm", "nsynth") else "train"
     valid_render = {"workers": cfg.data.workers}  # the split's default size, shared with fit-nb
+    valid_path = (cfg.data.valid_path or path) if cfg.data.source == "folder" else path
     valid_clips, _ = _rank0_first(rank, lambda: load_corpus(
-        cfg.data.source, path, valid_split, sr, limit=cfg.train.eval_examples, seed=seed,
+        cfg.data.source, valid_path, valid_split, sr, limit=cfg.train.eval_examples, seed=seed,
         render_kwargs=valid_render))
     return train_clips, report, valid_clips, SegmentSampler
 
 
-def train(cfg: Config, out_dir: str | Path, resume: str | Path | None = None, progress: bool = True) -> dict[str, Any]:
-    """Train the VQ-VAE; returns the summary written to summary.json."""
+def train(cfg: Config, out_dir: str | Path, resume: str | Path | None = None, progress: bool = True,
+          hooks: Any = None) -> dict[str, Any]:
+    """Train the VQ-VAE; returns the summary written to summary.json.
+
+    ``hooks`` (rank 0; e.g. ``vqblur make-bundle``'s progress display, which replaces the bar):
+    an object with ``started(step, wall_seconds)``, ``stepped(step, wall_seconds)`` and
+    ``evaluated(step, metrics, patience_state)``."""
     rank, world, device = _setup_distributed()
     out = Path(out_dir)
     if rank == 0:
@@ -231,7 +237,7 @@ def train(cfg: Config, out_dir: str | Path, resume: str | Path | None = None, pr
                                    "train_clips": report.loaded, "skipped_files": report.skipped,
                                    "valid_clips": len(valid_clips), "macs_per_column": macs}) + "\n")
     bar = None
-    if rank == 0 and progress:
+    if rank == 0 and progress and hooks is None:
         from vqblur.common.progress import progress_bar
 
         bar = progress_bar(cfg.train.steps, initial=start_step, desc="train", unit="step", leave=True)
@@ -242,6 +248,12 @@ def train(cfg: Config, out_dir: str | Path, resume: str | Path | None = None, pr
     step = start_step
     last_eval: dict[str, float] = {}
     stop_reason = "steps"
+    # the stopping rule (train.patience): best figure so far, evaluations since, and whether it fired
+    patience = dict(ckpt.get("patience") or {}) if ckpt else {}
+    patience = {"best": patience.get("best"), "best_step": patience.get("best_step", 0),
+                "bad_evals": patience.get("bad_evals", 0), "stopped": bool(patience.get("stopped"))}
+    if rank == 0 and hooks is not None:
+        hooks.started(start_step, prior_wall)
 
     def energy_total(reduce: bool) -> tuple[float, str, str]:
         """Energy since the run began; `reduce` (a collective) sums every process's CPU-time estimate."""
@@ -259,7 +271,7 @@ def train(cfg: Config, out_dir: str | Path, resume: str | Path | None = None, pr
         save_checkpoint(path, model, cfg, step, {"optimizer": opt.state_dict(), "energy_j": joules,
                                                   "wall_seconds": prior_wall + time.perf_counter() - t_start,
                                                   "cpu_seconds": prior_cpu + time.process_time() - c_start,
-                                                  "last_eval": last_eval})
+                                                  "last_eval": last_eval, "patience": patience})
 
     while step < cfg.train.steps:
         time_fraction = 0.0
@@ -286,6 +298,8 @@ def train(cfg: Config, out_dir: str | Path, resume: str | Path | None = None, pr
         over_time = bool(cfg.train.max_minutes and prior_wall + elapsed > cfg.train.max_minutes * 60)
         over_time = over_time or bool(cfg.train.max_cpu_minutes and prior_cpu + time.process_time() - c_start
                                       > cfg.train.max_cpu_minutes * 60)
+        patience_stop = patience["stopped"]  # fired at the previous evaluation (rank 0)
+        over_time = over_time or patience_stop
         if dist.is_initialized():  # all ranks must agree to stop
             flag = torch.tensor(int(bool(over_time)))
             dist.all_reduce(flag)
@@ -300,15 +314,27 @@ def train(cfg: Config, out_dir: str | Path, resume: str | Path | None = None, pr
                 bar.update(1)
                 bar.set_postfix(loss=f"{float(terms['loss'].detach()):.3f}", sc=f"{float(terms['sc'].detach()):.3f}",
                                 ppl=f"{float(terms['perplexity']):.0f}", use=f"{float(terms['usage']):.2f}")
+            if hooks is not None:
+                hooks.stepped(step, prior_wall + elapsed)
         do_eval = step % cfg.train.eval_every == 0 or step == cfg.train.steps or over_time
         if do_eval and rank == 0 and valid_logmags:
             last_eval = evaluate(model, valid_logmags, cfg.model.codebook_size)
             log_file.write(json.dumps({"event": "eval", "step": step, **last_eval}) + "\n")
             log_file.flush()
+            if cfg.train.patience and not patience_stop:
+                value = float(last_eval[cfg.train.patience_metric])
+                if patience["best"] is None or value < patience["best"] - cfg.train.patience_min_delta:
+                    patience.update(best=value, best_step=step, bad_evals=0)
+                    checkpoint(out / "best.pt")
+                else:
+                    patience["bad_evals"] += 1
+                    patience["stopped"] = patience["bad_evals"] >= cfg.train.patience
+            if hooks is not None:
+                hooks.evaluated(step, last_eval, dict(patience))
         if rank == 0 and (step % cfg.train.checkpoint_every == 0 or over_time):
             checkpoint(out / "checkpoint.pt")
         if over_time:
-            stop_reason = "max_minutes"
+            stop_reason = "patience" if patience_stop else "max_minutes"
             break
 
     joules, method, source = energy_total(reduce=True)
@@ -328,6 +354,7 @@ def train(cfg: Config, out_dir: str | Path, resume: str | Path | None = None, pr
             "steps": step, "stop_reason": stop_reason, "world_size": world, "device": str(device),
             "wall_seconds": wall, "cpu_seconds": prior_cpu + time.process_time() - c_start, "energy_j": joules, "energy_method": method, "energy_source": source,
             "co2e_g": co2e_grams(joules), "final_eval": last_eval, "train_clips": report.loaded,
+            **({"patience": patience} if cfg.train.patience else {}),
             "replica_sha256": replica_hashes, "replicas_identical": len(set(replica_hashes)) == 1,
         }
         (out / "summary.json").write_text(json.dumps(summary, indent=2))

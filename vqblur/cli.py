@@ -27,6 +27,7 @@ COMMAND_MODULES: dict[str, str] = {
     "train": "vqblur.commands.train",
     "fit-nb": "vqblur.commands.fit_nb",
     "export": "vqblur.commands.export",
+    "make-bundle": "vqblur.commands.make_bundle",
     "bench": "vqblur.commands.bench",
     "report": "vqblur.commands.report",
 }
