@@ -14,12 +14,16 @@ if TYPE_CHECKING:
 
 from vqblur.engine import knobs as _knobs
 
-# zone opens from 0 while the temperature rises and the centre sweeps up, then closes again
+# The zone opens from 0 while the temperature rises and the centre sweeps up through the clip's
+# own range (half its energy lies below 260 Hz, 99 % below 4.7 kHz), then closes again. The
+# centre is read on the perceptual knob axis (vqblur.common.freqaxis, engine.knobs.centre_hz):
+# 0.2 ~ 260 Hz, 0.35 ~ 700 Hz, 0.5 ~ 1.7 kHz. mix stays at its default (1, fully wet), so it
+# is not automated.
 DEMO_AUTOMATION = [
-    {"time": 0.0, "zone_size": 0.0, "temperature": 0.2, "centre": 0.15, "mix": 1.0},
-    {"time": 1.0, "zone_size": 0.0, "temperature": 0.2, "centre": 0.15},
-    {"time": 3.0, "zone_size": 0.5, "temperature": 0.6, "centre": 0.4},
-    {"time": 4.5, "zone_size": 0.8, "temperature": 0.9, "centre": 0.6},
+    {"time": 0.0, "zone_size": 0.0, "temperature": 0.2, "centre": 0.2},
+    {"time": 1.0, "zone_size": 0.0, "temperature": 0.2, "centre": 0.2},
+    {"time": 3.0, "zone_size": 0.5, "temperature": 0.6, "centre": 0.35},
+    {"time": 4.5, "zone_size": 0.8, "temperature": 0.9, "centre": 0.5},
     {"time": 6.0, "zone_size": 0.1, "temperature": 0.4, "centre": 0.3},
 ]
 
@@ -165,30 +169,16 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-SPEC_NFFT, SPEC_HOP = 1024, 256
-SPEC_RANGE_DB = (-100.0, 0.0)  # colour scale, dB re a full-scale sine
+SPEC_NFFT, SPEC_HOP = 2048, 256  # 23 Hz bins: the log axis shows the low octaves
 
 
 def spectrogram_db(sig: np.ndarray, sr: int, nfft: int = SPEC_NFFT,
                    hop: int = SPEC_HOP) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Magnitude spectrogram in dB re a full-scale sine (a sine of amplitude 1 reads 0 dB).
+    """:func:`vqblur.measure.spectrogram.spectrogram_db` (dB re a full-scale sine, 0 s to the
+    end): ``(S_db [bins, frames], times [frames], freqs [bins])``."""
+    from vqblur.measure.spectrogram import spectrogram_db as spec
 
-    Frames are centred on ``k * hop`` for k = 0 .. ceil(n / hop) (the signal is zero-padded by
-    ``nfft / 2`` on both sides), so the columns cover 0 s to the end with no gap.
-    Returns ``(S_db [bins, frames], times [frames], freqs [bins])``.
-    """
-    import numpy as np
-
-    x = np.asarray(sig, dtype=np.float64)
-    n = len(x)
-    half = nfft // 2
-    padded = np.concatenate([np.zeros(half), x, np.zeros(half + hop)])
-    k = np.arange(0, -(-n // hop) + 1)
-    idx = k[:, None] * hop + np.arange(nfft)[None, :]
-    win = np.hanning(nfft)
-    spec = np.abs(np.fft.rfft(padded[idx] * win, axis=1)) * (2.0 / win.sum())
-    s_db = 20.0 * np.log10(np.maximum(spec.T, 1e-10))
-    return s_db, k * hop / sr, np.fft.rfftfreq(nfft, 1.0 / sr)
+    return spec(sig, sr, nfft, hop)
 
 
 def make_figure(sr: int, audio: np.ndarray, zone0: np.ndarray, blurred: np.ndarray, automation,
@@ -205,30 +195,37 @@ def make_figure(sr: int, audio: np.ndarray, zone0: np.ndarray, blurred: np.ndarr
     gs = fig.add_gridspec(4, 2, height_ratios=[3, 3, 3, 1.4], width_ratios=[1, 0.022], wspace=0.03)
     axes = [fig.add_subplot(gs[0, 0])]
     axes += [fig.add_subplot(gs[i, 0], sharex=axes[0]) for i in (1, 2, 3)]
-    hop_s = SPEC_HOP / sr
+    from vqblur.measure.spectrogram import axis_label, draw_spectrogram, knob_axis_ticks
+
     image = None
+    t = np.linspace(0, seconds, 300)
+    vals = [automation.values_at(float(x)) for x in t]
     for ax, sig, title in zip(axes, (audio, zone0, blurred),
-                              ("input", "zone 0, detail 0 (the codec alone)", "blurred (automation below)")):
-        s_db, times, freqs = spectrogram_db(sig, sr)
-        df = freqs[1] - freqs[0]
-        image = ax.imshow(s_db, origin="lower", aspect="auto", cmap="magma", interpolation="nearest",
-                          vmin=SPEC_RANGE_DB[0], vmax=SPEC_RANGE_DB[1],
-                          extent=(times[0] - hop_s / 2, times[-1] + hop_s / 2,
-                                  freqs[0] - df / 2, freqs[-1] + df / 2))
+                              (f"input (frequency: {axis_label()}, the knobs' axis)",
+                               "zone 0, detail 0 (the codec alone)",
+                               "blurred (automation below; dashed: the zone's centre)")):
+        # 0 Hz to the Nyquist frequency on the knob axis: a centre value is a height here
+        image = draw_spectrogram(ax, sig, sr, SPEC_NFFT, SPEC_HOP, label=False)
         ax.set_ylabel("Hz")
-        ax.set_ylim(0, min(12000, sr / 2))
         ax.set_title(title, loc="left", fontsize=10)
         ax.tick_params(labelbottom=False)
+    if "centre" in automation.curves:
+        axes[2].plot(t, [v["centre"] for v in vals], color="white", lw=1.0, ls="--", alpha=0.8)
+        axes[2].set_ylim(0.0, 1.0)
     cax = fig.add_subplot(gs[0:3, 1])
     cbar = fig.colorbar(image, cax=cax)
     cbar.set_label("level (dB re full-scale sine)")
-    t = np.linspace(0, seconds, 300)
-    vals = [automation.values_at(float(x)) for x in t]
     for knob in ("zone_size", "temperature", "centre"):
         axes[3].plot(t, [v.get(knob, np.nan) for v in vals], label=knob)
     axes[3].set_ylim(-0.05, 1.05)
     axes[3].set_xlabel("time (s)")
+    axes[3].set_ylabel("knob")
     axes[3].legend(loc="upper left", fontsize=8, ncol=3)
+    hz = axes[3].twinx()  # the centre's frequency, on the same knob axis as the pictures
+    pos, labels = knob_axis_ticks(sr / 2)
+    hz.set_ylim(*axes[3].get_ylim())
+    hz.set_yticks(pos[1::2], labels[1::2], fontsize=7)
+    hz.set_ylabel("centre Hz", fontsize=8)
     axes[0].set_xlim(0.0, seconds)  # shared: every panel starts at 0 s and ends with the clip
     fig.subplots_adjust(left=0.08, right=0.92, top=0.97, bottom=0.06, hspace=0.25)
     return fig
