@@ -8,6 +8,6 @@ API (torch and onnx are imported by the submodules, not here)::
     from vqblur.export.quantize import compare_bundles, time_step_graphs
 
 Command: ``vqblur export CHECKPOINT --nb nb_table.npz --out DIR [--int8]``; the shipped
-default bundle is rebuilt with ``scripts/make_default_bundle.sh``. int8 and the fp32 graph
+default bundle is rebuilt with ``scripts/build_default_bundle.sh RUN_DIR``. int8 and the fp32 graph
 rewrites are measured in ``export/INT8.md``.
 """

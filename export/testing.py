@@ -10,9 +10,10 @@ from pathlib import Path
 
 import numpy as np
 
-EIGHT_NEIGHBOURS = np.array(
-    [(-1, -1), (-1, 0), (-1, 1), (0, -1), (0, 1), (1, -1), (1, 0), (1, 1)], dtype=np.int64
-)
+from vqblur.engine.blur import OFFSETS_8
+
+#: the engine's 8-neighbourhood (declared once, :data:`vqblur.engine.blur.OFFSETS_8`), as an array
+EIGHT_NEIGHBOURS = np.array(OFFSETS_8, dtype=np.int64)
 
 
 def harmonic_signal(seconds: float, sample_rate: int = 48000, seed: int = 0) -> np.ndarray:
