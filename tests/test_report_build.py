@@ -48,7 +48,7 @@ def built(tmp_path_factory):
                  "--blocks", "64,512", "--no-render"]) == 0
     out = d / "out"
     assert main(["report", "--bench", str(bench), "--run", str(run), "--out", str(out), "--clips", "1",
-                 "--quiet"]) == 0
+                 "--quiet", "--no-listen"]) == 0  # the listening page: tests/test_listen_page.py
     return out
 
 
