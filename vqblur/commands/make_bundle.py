@@ -71,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
     import sys
     from pathlib import Path
 
-    from vqblur.training.make_bundle import Options, make_bundle
+    from vqblur.make_bundle import Options, make_bundle
 
     opts = Options(
         folder=Path(args.folder).expanduser(), out=Path(args.out).expanduser(),

@@ -1,0 +1,110 @@
+"""`vqblur make-bundle` end to end on a tiny folder (mixed formats, rates, channel counts) and a
+tiny base model: the fine-tuned bundle, the from-scratch bundle and the palette load and run in
+the engine; the card, the holdout and the skipped files are reported."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from tests.make_bundle_fixtures import make_base, make_folder, run_cli
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    root = tmp_path_factory.mktemp("make_bundle")
+    folder = make_folder(root / "my sounds")
+    ckpt, bundle = make_base(root / "base")
+    return root, folder, ckpt, bundle
+
+
+def _engine_runs(bundle_dir, zone: float = 0.3):
+    from vqblur.engine.bundle import load_bundle
+    from vqblur.engine.core import Engine, Params
+
+    b = load_bundle(bundle_dir)
+    eng = Engine(b, Params(zone_size=zone, temperature=0.5, centre=0.5, mix=1.0, bypass=0.0,
+                           detail=0.0, scale=0.0), channels=2, seed=0)
+    rng = np.random.default_rng(0)
+    x = (0.1 * rng.standard_normal((48000, 2))).astype(np.float32)
+    y = np.concatenate([eng.process(x[i:i + 512]) for i in range(0, len(x), 512)])
+    assert y.shape == x.shape and np.isfinite(y).all()
+    assert np.abs(y).max() > 1e-4  # it makes sound
+    return b
+
+
+def test_fine_tune_end_to_end(setup):
+    root, folder, ckpt, base = setup
+    out = root / "mine"
+    r = run_cli(["make-bundle", str(folder), "--out", str(out), "--minutes", "0.15", "--eval-every", "20",
+                 "--base-checkpoint", str(ckpt), "--base-bundle", str(base), "--quiet"])
+    assert r.returncode == 0, r.stdout + r.stderr
+    text = r.stdout
+    # what it found: five files, the skipped ones with a reason each, the held-out file
+    assert "5 audio file(s)" in text
+    assert "broken.wav:" in text and "silence.wav: silent" in text
+    assert "ignored 1 file(s)" in text
+    assert "held out for validation" in text and "whole files, fixed by name" in text
+    # the progress lines carry the validation figure and the ETA
+    assert "valid LSD" in text and "ETA" in text
+    # the card
+    for needle in ("== vqblur bundle card", "mel-LSD", "base bundle", "this bundle", "nats/cell",
+                   "unigram", "kJ, estimated", f"vqblur live --bundle {out}",
+                   f"vqblur process IN.wav OUT.wav --bundle {out}"):
+        assert needle in text, needle
+    b = _engine_runs(out)
+    m = b.manifest
+    assert m["make_bundle"]["kind"] == "model"
+    assert m["export"]["parity"]["make_bundle_passed"]
+    assert set(m["files"]) == {"encoder.onnx", "decoder.onnx", "nb_table.npz", "nb_macro.npz"}
+    card = json.loads((out / "card.json").read_text())
+    held = card["audio"]["held_out"]
+    assert len(held) == 1 and card["audio"]["files"] == 5
+    assert card["quality"]["after"]["mel_lsd_db"] > 0 and card["quality"]["before"]["mel_lsd_db"] > 0
+    assert card["nb"]["micro"]["full"] is not None and card["nb"]["macro"]["full"] is not None
+    assert (out / "card.txt").is_file()
+    # the staged audio is gone from the work folder; the run (checkpoints) stays
+    work = root / "mine.work"
+    assert not (work / "data").exists() and (work / "run" / "model.pt").is_file()
+    # the same command again: already made, nothing redone
+    r2 = run_cli(["make-bundle", str(folder), "--out", str(out), "--minutes", "0.15", "--eval-every", "20",
+                  "--base-checkpoint", str(ckpt), "--base-bundle", str(base), "--quiet"])
+    assert r2.returncode == 0, r2.stdout + r2.stderr
+    assert "already made" in r2.stdout and "== vqblur bundle card" in r2.stdout
+
+
+def test_holdout_is_fixed_by_name(setup, tmp_path):
+    from vqblur.training.data.own_folder import choose_holdout, scan_folder
+
+    _, folder, _, _ = setup
+    a = choose_holdout(scan_folder(folder, 48000).files)
+    b = choose_holdout(list(reversed(scan_folder(folder, 48000).files)))
+    assert a.names == b.names and len(a.names) == 1 and not a.tail
+
+
+def test_from_scratch(setup):
+    root, folder, ckpt, base = setup
+    out = root / "scratch"
+    r = run_cli(["make-bundle", str(folder), "--out", str(out), "--minutes", "0.05", "--eval-every", "20",
+                 "--from-scratch", "--base-checkpoint", str(ckpt), "--base-bundle", str(base), "--quiet"])
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "from scratch" in r.stdout
+    _engine_runs(out)
+
+
+def test_palette_only(setup):
+    root, folder, _, base = setup
+    out = root / "palette"
+    r = run_cli(["make-bundle", str(folder), "--out", str(out), "--palette-only", "--base-bundle", str(base),
+                 "--quiet"])
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "palette only" in r.stdout and "nats/cell" in r.stdout
+    b = _engine_runs(out)
+    # the codec is the base's, byte for byte; the tables are new
+    for f in ("encoder.onnx", "decoder.onnx"):
+        assert (out / f).read_bytes() == (base / f).read_bytes()
+    assert (out / "nb_table.npz").read_bytes() != (base / "nb_table.npz").read_bytes()
+    assert b.manifest["make_bundle"]["kind"] == "palette"
+    assert not (root / "palette.work").exists()
