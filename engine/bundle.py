@@ -101,6 +101,15 @@ class Bundle:
     rows_macro: int = 0  # rows of the macro map (0 = none)
     macro_factor: int = 0  # micro rows per macro row
     nb_macro_path: Path | None = None
+    row_warp: str = "linear"  # "linear" (rows of bins/rows bins) or "log" (codec v3, equal perceptual width)
+    row_warp_break_hz: float = 1000.0
+
+    def row_edges_hz(self):
+        """Frequency edges of the micro rows, [rows + 1] Hz."""
+        from vqblur.common.freqaxis import row_edges_hz
+
+        return row_edges_hz(self.rows, self.sample_rate, self.n_fft, self.model_bins,
+                            self.row_warp, self.row_warp_break_hz)
 
     @property
     def n_codes(self) -> int:
@@ -350,6 +359,15 @@ def load_bundle(path: str | Path, verify_hashes: bool = True) -> Bundle:
             nb_macro_path = _safe_rel(root, spec["file"], mpath, "nb_macro.file")
             check_nb_shapes(nb_macro_path, rows_macro, K)
 
+    row_warp = m.get("row_warp", "linear")
+    if row_warp not in ("linear", "log"):
+        raise BundleError(f"{mpath}: 'row_warp' must be 'linear' or 'log', not {row_warp!r}")
+    try:
+        warp_break = float(m.get("row_warp_break_hz", 1000.0))
+    except (TypeError, ValueError):
+        warp_break = float("nan")
+    if not warp_break > 0:
+        raise BundleError(f"{mpath}: 'row_warp_break_hz' must be a positive number")
     return Bundle(
         root=root,
         manifest=m,
@@ -373,6 +391,8 @@ def load_bundle(path: str | Path, verify_hashes: bool = True) -> Bundle:
         rows_macro=rows_macro,
         macro_factor=macro_factor,
         nb_macro_path=nb_macro_path,
+        row_warp=row_warp,
+        row_warp_break_hz=warp_break,
     )
 
 

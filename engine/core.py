@@ -33,7 +33,7 @@ Guarantees
   ``seed + 1_000_003 * channel``). There is no mono mode: a stereo input is two independent
   streams through the same model.
 
-Knob mapping (docs/ARCHITECTURE.md "Knobs"): the blur (:class:`vqblur.engine.codeblur.CodeBlur`,
+Knob mapping (docs/ARCHITECTURE.md "Knobs"): the blur (:class:`vqblur.engine.blur.codeblur.CodeBlur`,
 one per channel) receives the smoothed 0..1 knob values ``zone_size``, ``centre``,
 ``temperature`` and ``scale``; its samplers map them to rows/temperature (half-height
 ``zone_size * rows``, ``T = 4 t^2``, centre row ``centre * (rows - 1)``, on the micro map, or
@@ -53,9 +53,12 @@ from pathlib import Path
 import numpy as np
 
 from vqblur.engine import knobs as _knobs
+from vqblur.common.freqaxis import row_edges_hz
 from vqblur.engine.blur import load_nb_table
+from vqblur.engine.blur.codeblur import CodeBlur
+from vqblur.engine.blur.shaping import ChangeShaper
+from vqblur.engine.blur.zone import PerceptualZone
 from vqblur.engine.bundle import Bundle, load_bundle
-from vqblur.engine.codeblur import CodeBlur
 from vqblur.engine.dsp import StreamingStft
 
 CHUNK = 4096  # largest piece of a host block processed at once (buffers are sized for it)
@@ -63,6 +66,8 @@ CODEC_KNOB_TAU = 0.020  # s, one-pole per column for zone_size / temperature / c
 GAIN_TAU = 0.010  # s, per-sample one-pole for mix / bypass gains
 LIMIT_KNEE = 0.89  # soft limiter: identity below, tanh knee above, never reaching 1.0
 INPUT_CLAMP = 1.0e6  # |input| beyond this (+120 dBFS) is clamped: keeps every FFT/sum finite
+BLUR_EVIDENCE = 4.0  # nats for the input cell's own code (blur v2; vqblur.engine.blur.sampler)
+BLUR_HOLD = 8  # columns a resampled code persists before it is redrawn (8 = 26.7 ms)
 
 KNOBS: tuple[str, ...] = _knobs.NAMES  # declared once, in vqblur.engine.knobs
 
@@ -222,13 +227,22 @@ class Engine:
         # has one); a bare codec (no bundle, e.g. the identity) has no NB table and no blur
         self.samplers: list[CodeBlur] | None = None
         b = self.bundle
+        cfg = self.config
+        edges = (b.row_edges_hz() if b is not None
+                 else row_edges_hz(cfg.rows, cfg.sample_rate, cfg.n_fft, cfg.model_bins))
+        self.zone = PerceptualZone(cfg.sample_rate, cfg.n_fft, cfg.model_bins, edges,
+                                   b.macro_factor if b is not None else 0)
+        frame_rate = cfg.sample_rate / cfg.hop
+        self.shapers = [ChangeShaper(cfg.frames_per_column, self.zone.position, frame_rate)
+                        for _ in range(channels)]
         if b is not None:
             micro = load_nb_table(b.nb_path)
             macro = load_nb_table(b.nb_macro_path) if b.nb_macro_path is not None else None
             self.samplers = [
                 CodeBlur(micro, b.rows, b.levels, codebook_size=b.codebook_size, macro_table=macro,
                          rows_macro=b.rows_macro, macro_factor=b.macro_factor,
-                         seed=self.seed + 1_000_003 * ch)
+                         seed=self.seed + 1_000_003 * ch, zone=self.zone,
+                         evidence=BLUR_EVIDENCE, hold=BLUR_HOLD)
                 for ch in range(channels)
             ]
         self.blur_available = self.samplers is not None
@@ -289,6 +303,8 @@ class Engine:
         if self.samplers:
             for s in self.samplers:
                 s.reset()
+        for sh in self.shapers:
+            sh.reset()
         self._dry[:] = 0.0
         self._dry_len = self.stft.latency
         self._snap_knobs(self._params)
@@ -331,6 +347,9 @@ class Engine:
                     kc[name] = _approach(kc[name], target, a)
             zone, centre, temp, detail = kc["zone_size"], kc["centre"], kc["temperature"], kc["detail"]
             scale = kc["scale"]
+            if self.zone.update(zone if self.samplers is not None else 0.0, centre):
+                for sh in self.shapers:
+                    sh.set_zone(self.zone.bin_weight)
             for ch, codec in enumerate(self.codecs):
                 t0 = pc()
                 clean = codec.encode(lm[ch])
@@ -357,7 +376,7 @@ class Engine:
                 # two decoder streams: b (blurred codes) and c (the encoder's); one decode
                 # when they agree (codes and state)
                 lb, lc = codec.decode_pair(blurred, clean)
-                apply_detail(lb, lc, lm[ch], detail, out[ch])
+                self.shapers[ch].apply(lb, lc, lm[ch], detail, out[ch])
                 st.decoder += pc() - t1
             t0 = pc()
             stft.synthesise_column(out)

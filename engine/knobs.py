@@ -118,6 +118,39 @@ assert len(BY_NAME) == len(ALL), "knob names must be unique"
 assert len({k.cc for k in ALL}) == len(ALL), "default CCs must be unique"
 
 
+# ---------------------------------------------------------------- what the values mean
+# Every place that turns a knob value into a temperature or a frequency calls these
+# (engine, offline blur, view, report, docs).
+
+#: T at the top of the temperature knob. Naive Bayes counts correlated neighbours as
+#: independent evidence, so it is over-confident: held-out likelihood is best near T = 2
+#: (causal) to 3 (full neighbourhood); the knob reaches past that, into the wild.
+T_KNOB_MAX = 4.0
+#: Below this, T counts as 0 (argmax): 1/T would overflow float32 logits.
+T_MIN = 1e-6
+
+
+def knob_to_temperature(t: float) -> float:
+    """Temperature knob 0..1 -> T = T_KNOB_MAX * t**2; T < T_MIN (or NaN) -> 0."""
+    T = T_KNOB_MAX * float(t) ** 2
+    return T if T >= T_MIN else 0.0
+
+
+def centre_hz(centre: float, f_max: float) -> float:
+    """Centre knob 0..1 -> Hz on the perceptual knob axis (``vqblur.common.freqaxis``):
+    0.1 ~ 100 Hz, 0.2 ~ 260 Hz, 0.5 ~ 1.7 kHz at 48 kHz."""
+    from vqblur.common.freqaxis import KNOB_AXIS_BREAK_HZ, warp_hz
+
+    return float(warp_hz(min(max(float(centre), 0.0), 1.0), KNOB_AXIS_BREAK_HZ, f_max))
+
+
+def knob_axis_position(f_hz, f_max: float):
+    """Hz -> position on the knob axis (0..1 over 0 Hz .. ``f_max``)."""
+    from vqblur.common.freqaxis import KNOB_AXIS_BREAK_HZ, unwarp_hz
+
+    return unwarp_hz(f_hz, KNOB_AXIS_BREAK_HZ, f_max)
+
+
 def knob(name: str) -> Knob:
     """The declaration of ``name``; ValueError naming the known knobs."""
     try:

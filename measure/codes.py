@@ -56,7 +56,7 @@ def blur_codes(bundle: Bundle, codes: np.ndarray, zone_size: float, temperature:
     seed): micro level 0 ``[rows, C]``, or (``map_name="macro"``) the macro map ``[rows_macro, C]``
     as the engine resamples it with ``scale`` on."""
     from vqblur.engine.blur import ZoneSampler, load_nb_table
-    from vqblur.engine.codeblur import MACRO_SEED_OFFSET
+    from vqblur.engine.blur.codeblur import MACRO_SEED_OFFSET
 
     if map_name == "macro":
         s = ZoneSampler(load_nb_table(bundle.nb_macro_path), bundle.rows_macro, seed=seed + MACRO_SEED_OFFSET)

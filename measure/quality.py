@@ -96,19 +96,17 @@ def sine_level(bundle: Bundle, setting: Mapping[str, float], params_cls: type = 
 
 def zone_bins(bundle: Bundle, zone_size: float, centre: float,
               n_fft: int = EVAL_N_FFT) -> tuple[np.ndarray, np.ndarray]:
-    """Boolean masks [n_fft/2+1] of evaluation-STFT bins: (inside the zone's code rows, inside
-    any code row). Bins above the model's rows (e.g. Nyquist) are in neither."""
-    rows = bundle.rows
-    h = zone_size * rows
-    c = centre * (rows - 1)
-    inside_rows = np.abs(np.arange(rows) - c) < h
-    band_hz = bundle.sample_rate / bundle.manifest["n_fft"] * (bundle.manifest["model_bins"] // rows)
+    """Boolean masks [n_fft/2+1] of evaluation-STFT bins: (inside the zone's core half -- a zone
+    weight of at least 1/2 on the perceptual knob axis, as the engine places it -- , inside the
+    model's bins). Bins above the top model bin (e.g. Nyquist) are in neither."""
+    from vqblur.engine.blur.sampler import zone_profile
+    from vqblur.engine.knobs import knob_axis_position
+
+    f_max = (bundle.model_bins - 1) * bundle.sample_rate / bundle.n_fft
     freqs = np.arange(n_fft // 2 + 1) * bundle.sample_rate / n_fft
-    row_of_bin = np.floor(freqs / band_hz).astype(int)
-    mask = np.zeros(len(freqs), bool)
-    ok = row_of_bin < rows
-    mask[ok] = inside_rows[row_of_bin[ok]]
-    return mask, ok
+    ok = freqs <= f_max + 0.5 * bundle.sample_rate / bundle.n_fft
+    w = zone_profile(knob_axis_position(freqs, f_max) - float(centre), float(zone_size), zone_size / 2.0)
+    return (w >= 0.5) & ok, ok
 
 
 def blur_strength(bundle: Bundle, clip: np.ndarray, zones: Sequence[float], setting: Mapping[str, float],

@@ -1,4 +1,4 @@
-"""Codec v2's blur on two codemaps (engine/codeblur.py): what each ``scale`` setting touches,
+"""Codec v2's blur on two codemaps (engine/blur/codeblur.py): what each ``scale`` setting touches,
 the finer micro levels dropped where a cell is resampled, v1 behaviour kept, no allocation."""
 
 import tracemalloc
@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from vqblur.engine.blur import OFFSETS_8, NBTable, ZoneSampler
-from vqblur.engine.codeblur import CodeBlur, drop_finer_levels
+from vqblur.engine.blur.codeblur import CodeBlur, drop_finer_levels
 
 K, R, L, RM, FAC = 64, 20, 4, 5, 4
 N_MICRO = L * R

@@ -1,5 +1,6 @@
-"""Blur strength: the zone's frequency bands are the code rows the sampler may resample, and on
-the shipped bundle the blur changes them much more than the rest of the spectrum."""
+"""Blur strength: the zone's frequency bands lie on the perceptual knob axis (as the engine
+places them), and on the shipped bundle the blur changes them much more than the rest of the
+spectrum."""
 
 from __future__ import annotations
 
@@ -11,15 +12,23 @@ from vqblur.engine.bundle import default_bundle_path, load_bundle
 from vqblur.measure.quality import blur_strength, zone_bins
 
 
-def test_zone_bins_follow_the_rows(tmp_path):
-    b = load_bundle(make_toy_bundle(tmp_path / "toy"))  # 20 rows of 8 bins x 150 Hz = 1.2 kHz
+def test_zone_bins_follow_the_perceptual_axis(tmp_path):
+    from vqblur.engine.knobs import centre_hz
+
+    b = load_bundle(make_toy_bundle(tmp_path / "toy"))  # 160 model bins x 150 Hz
     freqs = np.arange(1025) * 48000 / 2048
-    inside, rows = zone_bins(b, 0.25, 0.5)  # centre row 9.5, half-height 5 -> rows 5..14
-    assert np.array_equal(inside, (freqs >= 6000) & (freqs < 18000))
-    assert np.array_equal(rows, freqs < 24000)  # Nyquist lies above the model's rows
+    f_max = 159 * 150.0
+    inside, model = zone_bins(b, 0.25, 0.5)
+    # weight >= 1/2: the core (half of the half-height) plus sqrt(2 ln 2) of the edge's sigma
+    half = 0.25 * (0.5 + 0.25 * np.sqrt(2 * np.log(2)))
+    lo, hi = centre_hz(0.5 - half, f_max), centre_hz(0.5 + half, f_max)
+    got = freqs[inside]
+    assert abs(got.min() - lo) < 24 and abs(got.max() - hi) < 24 and inside[(freqs > lo) & (freqs < hi)].all()
+    assert 500 < lo < 700 and 4500 < hi < 5500  # about 600 Hz .. 5 kHz around 1.75 kHz
+    assert np.array_equal(model, freqs < 23925)  # Nyquist lies above the model's bins
     assert not zone_bins(b, 0.0, 0.5)[0].any()
-    low, _ = zone_bins(b, 0.1, 0.0)  # centre row 0, half-height 2 -> rows 0..1
-    assert np.array_equal(low, freqs < 2400)
+    low, _ = zone_bins(b, 0.1, 0.1)  # centre 0.1 (~100 Hz): weight >= 1/2 from ~16 to ~223 Hz
+    assert low[(freqs > 20) & (freqs < 200)].all() and not low[freqs > 230].any()
 
 
 def test_inside_changes_more_than_outside_on_the_shipped_bundle():

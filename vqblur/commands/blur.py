@@ -212,7 +212,7 @@ def run(args) -> int:
                                     zone_probabilities)
     from vqblur.engine.bundle import default_bundle_path, load_bundle
     from vqblur.engine.codec import OnnxCodec
-    from vqblur.engine.codeblur import drop_finer_levels
+    from vqblur.engine.blur.codeblur import drop_finer_levels
     from vqblur.engine.core import soft_limit
     from vqblur.engine.dsp import SignalConfig
     from vqblur.common.errors import UserError

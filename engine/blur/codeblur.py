@@ -11,7 +11,13 @@ A column's flat code vector (``OnnxCodec``'s layout, ``[n_codes]``) is micro lev
   in the micro rows under a resampled macro cell, levels 1..L-1 are dropped (level 0 stays).
 
 Both samplers see every column (the inactive one at zone 0: it only records the column), so
-their histories stay current when ``scale`` moves. With a one-level bundle and no macro map
+their histories stay current when ``scale`` moves.
+
+Which rows: given a :class:`~vqblur.engine.blur.zone.PerceptualZone` (``zone=``, what the engine
+passes), the rows under the zone on the perceptual frequency axis (the knobs ``zone_size`` and
+``centre`` go to ``zone.update`` first; ``step`` reads the zone's row sets); without one, the v1
+row axis (half-height ``zone_size * rows`` around row ``centre * (rows - 1)``). ``evidence`` and
+``hold`` go to both samplers (blur v2: the input's own code as evidence, codes that persist). With a one-level bundle and no macro map
 this is exactly the v1 engine's ``ZoneSampler`` (same seed, same random stream). numpy only;
 ``step`` allocates nothing.
 """
@@ -20,7 +26,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from vqblur.engine.blur import ZoneSampler
+from vqblur.engine.blur.sampler import ZoneSampler
 
 MACRO_SEED_OFFSET = 7919  # the macro sampler's seed = the micro sampler's + this
 
@@ -34,14 +40,24 @@ class CodeBlur:
     """Zone resampling of flat code columns; see the module docstring."""
 
     def __init__(self, micro_table, rows: int, levels: int = 1, *, codebook_size: int,
-                 macro_table=None, rows_macro: int = 0, macro_factor: int = 0, seed: int = 0):
+                 macro_table=None, rows_macro: int = 0, macro_factor: int = 0, seed: int = 0,
+                 zone=None, evidence: float = 0.0, hold: int = 1):
         self.rows, self.levels, self.K = int(rows), int(levels), int(codebook_size)
         self.n_micro = self.levels * self.rows
         self.rows_macro = int(rows_macro) if macro_table is not None else 0
         self.n_codes = self.n_micro + self.rows_macro
-        self.micro = ZoneSampler(micro_table, self.rows, seed=seed)
-        self.macro = (ZoneSampler(macro_table, self.rows_macro, seed=seed + MACRO_SEED_OFFSET)
+        opts = {"evidence": evidence, "hold": hold}
+        self.micro = ZoneSampler(micro_table, self.rows, seed=seed, **opts)
+        self.macro = (ZoneSampler(macro_table, self.rows_macro, seed=seed + MACRO_SEED_OFFSET, **opts)
                       if macro_table is not None else None)
+        self.zone = zone
+        self._zone_version = -1
+        if zone is not None:
+            self._none_micro = np.zeros(self.rows)
+            self._none_macro = np.zeros(self.rows_macro)
+            self.micro.set_rows(self._none_micro)
+            if self.macro is not None:
+                self.macro.set_rows(self._none_macro)
         self._under = macro_rows_of(self.rows, macro_factor)
         self._mask = np.zeros(self.rows, dtype=bool)
         self._mask_row = self._mask[None, :]
@@ -84,12 +100,23 @@ class CodeBlur:
             self._make_views(clean, out)
         c_rest, o_rest, c_micro, o_micro, c_macro, o_macro, fine = self._views
         use_macro = self.macro is not None and scale >= 0.5
-        self._macro_active = use_macro
         if c_rest is not None:
             o_rest[:] = c_rest
-        self.micro.step(c_micro, 0.0 if use_macro else zone_size, centre, temperature, out=o_micro)
-        if self.macro is not None:
-            self.macro.step(c_macro, zone_size if use_macro else 0.0, centre, temperature, out=o_macro)
+        if self.zone is None:  # the v1 row axis
+            self.micro.step(c_micro, 0.0 if use_macro else zone_size, centre, temperature, out=o_micro)
+            if self.macro is not None:
+                self.macro.step(c_macro, zone_size if use_macro else 0.0, centre, temperature, out=o_macro)
+        else:  # the rows under the perceptual zone (the caller has updated it)
+            z = self.zone
+            if z.version != self._zone_version or use_macro != self._macro_active:
+                self._zone_version = z.version
+                self.micro.set_rows(self._none_micro if use_macro else z.micro_rows)
+                if self.macro is not None:
+                    self.macro.set_rows(z.macro_rows if use_macro else self._none_macro)
+            self.micro.step_rows(c_micro, temperature, out=o_micro)
+            if self.macro is not None:
+                self.macro.step_rows(c_macro, temperature, out=o_macro)
+        self._macro_active = use_macro
         if use_macro:
             self.macro.resampled.take(self._under, out=self._mask)
         else:

@@ -1,0 +1,153 @@
+"""Blur v2: what the decoder's change becomes before it reaches the output.
+
+numpy only, one :class:`ChangeShaper` per channel, per code column, in log-magnitude at the
+model's bins (``[F, bins]``). With ``lb = dec(b)`` (the blurred codes), ``lc = dec(c)`` (the
+encoder's own codes) and ``L_in`` the input, the detail formula splits into a *base* and the
+blur's *change*::
+
+    base   = lc + detail * (L_in - lc)          (detail 1: the input; 0: the codec)
+    change = lb - lc
+    out    = base + w * smooth(change) + m * g
+
+* ``w [bins]``: the zone's weight per bin on the perceptual axis (:mod:`.zone`), so the change
+  lies where the knobs put it, with soft edges;
+* ``change`` is held within -40..+20 dB per bin (a decoder that paints loud codes into
+  silence cannot), then ``smooth``: a one-pole per frame (``CHANGE_TAU`` = 25 ms): codes that switch crossfade
+  instead of clicking, and the blurred band is no rougher than the input;
+* ``g``: the level match. The bins are grouped into ``LEVEL_BANDS`` bands of equal width on
+  the perceptual axis (about an octave each above 1 kHz). Per band, smoothed over ``LEVEL_TAU`` (10 ms): ``T`` the energy of
+  ``base``, ``O`` that of ``base + w * smooth(change)`` and ``Z`` the part of ``O`` in the bins the
+  gain acts on (weight ``m = min(1, w / 0.05)``: the zone, its faint outer edge only in part).
+  The gain on those bins is ``G = 1 + (T - O) / Z`` (so the band's energy comes out as ``T``),
+  ``g = 0.5 ln G`` on the band's bins, times ``m``. So within each band the blur
+  moves energy around and re-textures, but over a short window the band is as loud as the
+  input: the blur is level-true by design, at any input level.
+
+With the zone shut (all weights 0) the output is ``base`` exactly: detail 1 and zone 0 give
+the input back. ``apply`` allocates nothing.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+CHANGE_TAU = 0.025  # s, one-pole on the decoder's change
+LEVEL_TAU = 0.010  # s, the window the band levels are matched over
+LEVEL_BANDS = 8  # bands of equal width on the perceptual axis
+_EPS = 1e-30
+GAIN_EDGE = 0.05  # zone weight from which the level gain acts in full
+GAIN_FLOOR = 1e-8  # the level gain never cuts more than 80 dB
+CHANGE_MIN, CHANGE_MAX = -4.6, 2.3  # nats: the change per bin is held within -40..+20 dB
+
+
+def band_matrix(position: np.ndarray, bands: int = LEVEL_BANDS) -> np.ndarray:
+    """Bands of equal width on axis positions ``position [bins]`` (0..1): [bands, bins] of 0/1,
+    each bin in exactly one band (so matching each band's energy is exact)."""
+    idx = np.minimum((np.asarray(position) * bands).astype(int), bands - 1)
+    out = np.zeros((bands, len(position)))
+    out[idx, np.arange(len(position))] = 1.0
+    return out
+
+
+def _two_step(a: float, frames: int) -> tuple[np.ndarray, np.ndarray]:
+    """A one-pole ``s += a (x - s)`` over ``frames`` steps in closed form:
+    ``S = M @ X + c (x) s0`` -> (M [F, F], c [F])."""
+    M = np.zeros((frames, frames))
+    for i in range(frames):
+        for j in range(i + 1):
+            M[i, j] = a * (1.0 - a) ** (i - j)
+    c = (1.0 - a) ** np.arange(1, frames + 1)
+    return M, c
+
+
+class ChangeShaper:
+    """The blur's change made placed, smooth and level-true; see the module docstring."""
+
+    def __init__(self, frames: int, position: np.ndarray, frame_rate: float,
+                 change_tau: float = CHANGE_TAU, level_tau: float = LEVEL_TAU,
+                 bands: int = LEVEL_BANDS):
+        bins = len(position)
+        self.frames, self.bins = int(frames), bins
+        self._bands = band_matrix(np.asarray(position, np.float64), bands)  # [NB, bins]
+        self._half_bands = np.ascontiguousarray(0.5 * self._bands)  # [NB, bins]
+        self._Mc, self._cc = _two_step(1.0 - math.exp(-1.0 / (change_tau * frame_rate)), frames)
+        self._Ml, self._cl = _two_step(1.0 - math.exp(-1.0 / (level_tau * frame_rate)), frames)
+        F, NB = self.frames, bands
+        self._w = np.zeros(bins)
+        self._m = np.zeros(bins)  # where the level gain acts: min(1, w / GAIN_EDGE)
+        self._Bt = np.zeros((bins, 2 * NB))  # [bands | bands x m], transposed
+        self._d = np.zeros((F, bins))  # the column's change
+        self._S = np.zeros((F, bins))  # smoothed change
+        self._tmp = np.zeros((F, bins))
+        self._s0 = np.zeros(bins)  # smoothed change after the last frame
+        self._X = np.zeros((2 * F, bins))  # 2 * log-magnitudes -> powers (base, then base + change)
+        self._E = np.zeros((2 * F, 2 * NB))  # band energies per frame (rows: base, then out)
+        self._Es = np.zeros((F, 3 * NB))  # smoothed, [frame, T | O | Z]
+        self._Et = np.zeros((F, 3 * NB))
+        self._e0 = np.zeros(3 * NB)
+        self._g = np.zeros((F, NB))
+        self._gk = np.zeros((F, bins))
+        self.is_open = False
+
+    def reset(self) -> None:
+        self._s0[:] = 0.0
+        self._e0[:] = 0.0
+
+    def set_zone(self, weight: np.ndarray) -> None:
+        """The zone's weight per bin (``PerceptualZone.bin_weight``); call when it changes."""
+        opening = not self.is_open
+        self._w[:] = weight
+        self.is_open = bool(self._w.any())
+        np.minimum(self._w / GAIN_EDGE, 1.0, out=self._m)
+        NB = self._bands.shape[0]
+        self._Bt[:, :NB] = self._bands.T
+        np.multiply(self._bands.T, self._m[:, None], out=self._Bt[:, NB:])
+        if self.is_open and opening:  # a fresh start: no stale change or levels
+            self.reset()
+
+    def apply(self, lb: np.ndarray, lc: np.ndarray, lin: np.ndarray, detail: float,
+              out: np.ndarray) -> np.ndarray:
+        """``lb``, ``lc``, ``lin`` -> ``out`` (all ``[F, bins]``), in place; see the module doc."""
+        np.subtract(lin, lc, out=out)  # base = lc + detail * (lin - lc)
+        if detail != 1.0:
+            out *= detail
+        out += lc
+        if not self.is_open:
+            return out
+        F, NB = self.frames, self._g.shape[1]
+        d, S, tmp = self._d, self._S, self._tmp
+        np.subtract(lb, lc, out=d)
+        np.clip(d, CHANGE_MIN, CHANGE_MAX, out=d)
+        d *= self._w
+        np.matmul(self._Mc, d, out=S)  # smoothed change, frame by frame
+        np.multiply.outer(self._cc, self._s0, out=tmp)
+        S += tmp
+        self._s0[:] = S[-1]
+        X = self._X
+        np.multiply(out, 2.0, out=X[:F])
+        np.add(out, S, out=X[F:])
+        X[F:] *= 2.0
+        np.exp(X, out=X)
+        np.matmul(X, self._Bt, out=self._E)  # [2F, 2NB]
+        Et = self._Et
+        Et[:, :NB] = self._E[:F, :NB]  # T: base
+        Et[:, NB:] = self._E[F:]  # O: out, Z: out in the gain's bins
+        np.matmul(self._Ml, Et, out=self._Es)
+        np.multiply.outer(self._cl, self._e0, out=Et)
+        Es = self._Es
+        Es += Et
+        self._e0[:] = Es[-1]
+        g = self._g  # G = 1 + (T - O) / Z, at least GAIN_FLOOR
+        np.subtract(Es[:, :NB], Es[:, NB : 2 * NB], out=g)
+        Es[:, 2 * NB :] += _EPS
+        g /= Es[:, 2 * NB :]
+        g += 1.0
+        np.maximum(g, GAIN_FLOOR, out=g)
+        np.log(g, out=g)
+        np.matmul(g, self._half_bands, out=self._gk)  # [F, bins]
+        self._gk *= self._m
+        out += S
+        out += self._gk
+        return out
