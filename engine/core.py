@@ -246,7 +246,11 @@ class Engine:
                 for ch in range(channels)
             ]
         self.blur_available = self.samplers is not None
-        self.tap = None  # optional vqblur.engine.tap.ColumnTap: each column's codes before/after the blur
+        self.tap = None  # optional vqblur.engine.stage.tap.ColumnTap: each column's codes before/after the blur
+        #: optional ``hook(channel, L_in [F, bins], clean [n_codes], blurred [n_codes])`` called every
+        #: column (offline tools record codes with it: :meth:`encode_codes`); never set live
+        self.code_hook = None
+        self._encode_only = False
 
         sr = self.sample_rate
         self._kmax = self.config.codebook_size - 1
@@ -305,6 +309,7 @@ class Engine:
                 s.reset()
         for sh in self.shapers:
             sh.reset()
+        self._zone_seen = -1  # the shapers take the zone again at the next column
         self._dry[:] = 0.0
         self._dry_len = self.stft.latency
         self._snap_knobs(self._params)
@@ -347,7 +352,9 @@ class Engine:
                     kc[name] = _approach(kc[name], target, a)
             zone, centre, temp, detail = kc["zone_size"], kc["centre"], kc["temperature"], kc["detail"]
             scale = kc["scale"]
-            if self.zone.update(zone if self.samplers is not None else 0.0, centre):
+            self.zone.update(zone if self.samplers is not None else 0.0, centre)
+            if self.zone.version != self._zone_seen:  # the zone moved: the shapers follow
+                self._zone_seen = self.zone.version
                 for sh in self.shapers:
                     sh.set_zone(self.zone.bin_weight)
             for ch, codec in enumerate(self.codecs):
@@ -365,6 +372,11 @@ class Engine:
                     t2 = pc()
                     st.blur += t2 - t1
                     t1 = t2
+                if self.code_hook is not None:
+                    self.code_hook(ch, lm[ch], clean, blurred)
+                    if self._encode_only:  # encode_codes: nothing to decode
+                        out[ch] = lm[ch]
+                        continue
                 if self.tap is not None:  # the live view / process --png: what the zone resamples
                     vb, va = self._view_before, self._view_after
                     if self.samplers is not None:
@@ -407,6 +419,45 @@ class Engine:
         st.mix += pc() - t1
         st.samples += n
         return y
+
+    def render(self, x: np.ndarray, block: int = CHUNK) -> np.ndarray:
+        """Offline: ``x`` ([n] or [n, channels]) from a reset, latency-compensated: the output
+        sample ``i`` answers input sample ``i`` (same shape as ``x``, float32)."""
+        x = np.asarray(x)
+        D = self.latency_samples
+        pad = np.zeros((D,) + x.shape[1:], dtype=x.dtype)
+        src = np.concatenate([x, pad])
+        self.reset()
+        y = np.concatenate([self.process(src[a:a + block]) for a in range(0, len(src), block)])
+        return y[D:D + len(x)]
+
+    def encode_codes(self, x: np.ndarray, bands: bool = False):
+        """Offline: the encoder's code columns of ``x`` ([n] or [n, channels]) as the engine's
+        own column loop produces them (framing, state, padding of :meth:`render`), with the zone
+        shut: one ``[n_codes, C]`` int64 grid per channel (and, with ``bands``, each column's
+        input log-magnitude ``[C, F, bins]`` per channel)."""
+        C = self.channels
+        codes: list[list[np.ndarray]] = [[] for _ in range(C)]
+        lms: list[list[np.ndarray]] = [[] for _ in range(C)]
+
+        def hook(ch, lm, clean, blurred):
+            codes[ch].append(np.array(clean, dtype=np.int64))
+            if bands:
+                lms[ch].append(np.array(lm))
+
+        saved, saved_hook = self._params, self.code_hook
+        self._params = saved.replace(zone_size=0.0)
+        self.code_hook, self._encode_only = hook, True
+        try:
+            self.render(x)
+        finally:
+            self._params, self.code_hook, self._encode_only = saved, saved_hook, False
+            self.reset()
+        n_codes = self._blurred.shape[1]
+        grids = [np.stack(c, axis=1) if c else np.zeros((n_codes, 0), np.int64) for c in codes]
+        if bands:
+            return grids, [np.stack(m) if m else np.zeros((0,)) for m in lms]
+        return grids
 
     def _column_targets(self, p: Params) -> dict[str, float]:
         """The per-column knobs' targets for the snapshot ``p`` (computed once per snapshot)."""

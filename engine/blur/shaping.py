@@ -23,8 +23,9 @@ blur's *change*::
   moves energy around and re-textures, but over a short window the band is as loud as the
   input: the blur is level-true by design, at any input level.
 
-With the zone shut (all weights 0) the output is ``base`` exactly: detail 1 and zone 0 give
-the input back. ``apply`` allocates nothing.
+With the zone shut (all weights 0), or once the change has died away (below ``CHANGE_SNAP``,
+about 0.2 s after the codes agree again), the output is ``base`` exactly: detail 1 and zone 0
+give the input back. ``apply`` allocates nothing.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ _EPS = 1e-30
 GAIN_EDGE = 0.05  # zone weight from which the level gain acts in full
 GAIN_FLOOR = 1e-8  # the level gain never cuts more than 80 dB
 CHANGE_MIN, CHANGE_MAX = -4.6, 2.3  # nats: the change per bin is held within -40..+20 dB
+CHANGE_SNAP = 3e-4  # nats (0.003 dB): a smoothed change below this is zero (about 0.2 s after it stops)
 
 
 def band_matrix(position: np.ndarray, bands: int = LEVEL_BANDS) -> np.ndarray:
@@ -81,6 +83,7 @@ class ChangeShaper:
         self._d = np.zeros((F, bins))  # the column's change
         self._S = np.zeros((F, bins))  # smoothed change
         self._tmp = np.zeros((F, bins))
+        self._small = np.zeros((F, bins), dtype=bool)
         self._s0 = np.zeros(bins)  # smoothed change after the last frame
         self._X = np.zeros((2 * F, bins))  # 2 * log-magnitudes -> powers (base, then base + change)
         self._E = np.zeros((2 * F, 2 * NB))  # band energies per frame (rows: base, then out)
@@ -124,7 +127,13 @@ class ChangeShaper:
         np.matmul(self._Mc, d, out=S)  # smoothed change, frame by frame
         np.multiply.outer(self._cc, self._s0, out=tmp)
         S += tmp
+        np.abs(S, out=tmp)  # a change below CHANGE_SNAP is none: the release ends exactly
+        np.less(tmp, CHANGE_SNAP, out=self._small)
+        np.copyto(S, 0.0, where=self._small)
         self._s0[:] = S[-1]
+        if not S.any():  # nothing left to change: the input (base) itself, the levels start afresh
+            self._e0[:] = 0.0
+            return out
         X = self._X
         np.multiply(out, 2.0, out=X[:F])
         np.add(out, S, out=X[F:])

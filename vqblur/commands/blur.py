@@ -1,24 +1,20 @@
 """`vqblur blur`: the offline blur of a zone (time x frequency) of a sound file.
 
 Pipeline (each channel on its own; the file is resampled to the bundle's rate and back when
-the rates differ):
+the rates differ). Both passes are the streaming engine's own column loop
+(:class:`vqblur.engine.core.Engine`), so the blur's rules are the same as live:
 
-1. the bundle's encoder, column by column, over the whole file (the engine's STFT framing,
-   ``vqblur.engine.dsp.StreamingStft``, and ``vqblur.engine.codec.OnnxCodec``) -> codemap
-   ``[rows, columns]``;
+1. ``Engine.encode_codes``: the bundle's encoder, column by column, over the whole file;
 2. ``vqblur.engine.blur.blur_grid``: Gibbs sweeps with the full neighbourhood (past and
-   future columns) over the zone -- the rows ``|r - centre*(rows-1)| < size*rows`` and the
-   columns of ``--time``, with the soft Gaussian edge of ``vqblur.engine.blur``; cells outside
-   the zone keep their code;
-3. two decoder streams (``codec.decode_pair``): the new codemap b and the encoder's own
-   codemap c; per column, in log-magnitude, ``out = dec(b) + detail * (L_in - dec(c))``
-   (``vqblur.engine.core.apply_detail``, the streaming engine's formula), resynthesised with
-   the input's own phase (the engine's overlap-add), latency compensated: the output has the
-   input's rate, channels and length. At detail 1 what changes is what the decoder says the
-   resampled codes change; at detail 0 the output is the codec's reconstruction;
-4. the engine's safety limiter (``vqblur.engine.core.soft_limit``), so the level matches
-   ``vqblur process`` with the same knobs and no sample exceeds full scale (``--zone-size 0``
-   gives the same samples as ``vqblur process --zone-size 0`` at mix 1, to float precision).
+   future columns) over the zone -- the rows under the zone on the perceptual frequency axis
+   (``zone_size``/``centre`` as in ``vqblur process``) and the columns of ``--time``, with a soft
+   edge in time; cells outside the zone keep their code; resampled cells drop their finer
+   micro levels, as live;
+3. ``Engine.render`` with the blurred grid played back in place of the streaming sampler
+   (:class:`vqblur.engine.blur.playback.PlaybackBlur`): two decoder streams, the blur v2
+   shaping of the change (zone weight, smoothing, level match), the input's own phase, the
+   safety limiter; latency compensated (same rate, channels and length as the input). At
+   ``--zone-size 0`` the output equals ``vqblur process --zone-size 0`` at mix 1.
 
 Column c of the codemap holds input samples ``[160c - 240, 160c + 159]`` at 48 kHz (frames
 2c and 2c+1); ``--time A:B`` takes the columns ``round(A * rate / 160)`` up to
@@ -71,7 +67,8 @@ def register(subparsers) -> None:
             "  vqblur blur in.wav out.wav --zone-size 1 --temperature 0.8 --sweeps 8 --png zone.png\n"
             "  vqblur blur in.wav out.wav --time 2: --zone-size 0.2 --centre 0.8 --seed 3\n"
             "  vqblur blur in.wav out.wav --zone-size 0.3 --detail 0      # the codec's own colour\n"
-            "knobs are 0..1: zone half-height = S*rows, centre row = C*(rows-1), T = 4*t^2"
+            "knobs are 0..1, as in `vqblur process`: zone size and centre on the perceptual\n"
+            "frequency axis (centre 0.5 ~ 1.7 kHz), T = 4*t^2"
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -96,54 +93,6 @@ def register(subparsers) -> None:
 
 
 # ------------------------------------------------------------------------------- pipeline
-
-
-def _columns_pass(codec, cfg, x, codes_in=None, progress=None, codes_clean=None, detail: float = 0.0):
-    """One pass of the engine's framing over mono ``x`` (float, [n]).
-
-    ``codes_in is None``: encode every column, return codes ``[rows, C]``.
-    Otherwise: decode ``codes_in[:, c]`` (stream b) and ``codes_clean[:, c]`` (stream c, the
-    encoder's codes; default ``codes_in``) for column c with ``codec.decode_pair``, apply the
-    detail knob (``apply_detail``: ``dec(b) + detail * (L_in - dec(c))``), resynthesise with
-    x's phase, and return the latency-compensated output ``[n]`` (before any limiter).
-    """
-    import numpy as np
-
-    from vqblur.engine.core import apply_detail
-    from vqblur.engine.dsp import StreamingStft
-
-    if codes_in is not None and codes_clean is None:
-        codes_clean = codes_in
-    col_out = np.zeros((1, cfg.frames_per_column, cfg.model_bins))
-
-    stft = StreamingStft(cfg, channels=1, max_block=8192)
-    D = cfg.latency_samples
-    n = len(x)
-    # enough zeros after the file for every column that touches it to complete
-    tail = np.zeros(D + cfg.n_fft + 2 * cfg.column_samples)
-    src = np.concatenate([np.asarray(x, np.float64), tail])[:, None]
-    codes, out = [], []
-    c = 0
-    for a in range(0, len(src), 8192):
-        stft.push(src[a : a + 8192])
-        while stft.column_ready():
-            lm = stft.analyse_column()
-            if codes_in is None:
-                codes.append(np.array(codec.encode(lm[0]), dtype=np.int64))
-            else:
-                j = min(c, codes_in.shape[1] - 1)
-                lb, lc = codec.decode_pair(codes_in[:, j], codes_clean[:, j])
-                apply_detail(lb, lc, lm[0], detail, col_out[0])
-                stft.synthesise_column(col_out)
-            c += 1
-        if codes_in is not None:
-            out.append(stft.pull(stft.available())[:, 0])
-        if progress is not None:
-            progress.update(min(8192, max(0, n - a)))
-    if codes_in is None:
-        return np.stack(codes, axis=1)
-    y = np.concatenate(out)
-    return y[D : D + n]
 
 
 def time_span_to_columns(start, end, sample_rate: int, column_samples: int, n_columns: int):
@@ -210,11 +159,10 @@ def run(args) -> int:
     import soundfile as sf
     from vqblur.engine.blur import (blur_grid, knob_to_temperature, load_nb_table, select_offsets,
                                     zone_probabilities)
-    from vqblur.engine.bundle import default_bundle_path, load_bundle
-    from vqblur.engine.codec import OnnxCodec
     from vqblur.engine.blur.codeblur import drop_finer_levels
-    from vqblur.engine.core import soft_limit
-    from vqblur.engine.dsp import SignalConfig
+    from vqblur.engine.blur.playback import PlaybackBlur
+    from vqblur.engine.bundle import default_bundle_path, load_bundle
+    from vqblur.engine.core import Engine, Params
     from vqblur.common.errors import UserError
     from vqblur.common.progress import progress_bar
 
@@ -242,13 +190,18 @@ def run(args) -> int:
 
     t0 = time.perf_counter()
     bundle = load_bundle(args.bundle if args.bundle else default_bundle_path())
-    cfg = SignalConfig.from_bundle(bundle)
-    table = load_nb_table(bundle.nb_path, rows=cfg.rows, codebook_size=cfg.codebook_size)
+    use_macro = args.scale > 0.5 and bundle.nb_macro_path is not None
+    L, R = bundle.levels, bundle.rows
+    if use_macro:
+        table = load_nb_table(bundle.nb_macro_path, rows=bundle.rows_macro, codebook_size=bundle.codebook_size)
+        grid_rows, first = bundle.rows_macro, L * R
+    else:
+        table = load_nb_table(bundle.nb_path, rows=R, codebook_size=bundle.codebook_size)
+        grid_rows, first = R, 0
     try:
         select_offsets(table.offsets, args.neighbourhood)
     except ValueError as exc:
         raise UserError(f"--neighbourhood: {exc}") from None
-    codec = OnnxCodec(bundle)
     msr = bundle.sample_rate
     xm = x
     if sr != msr:
@@ -259,28 +212,22 @@ def run(args) -> int:
             xm = xm[:, None]
     say(f"vqblur blur: {args.input} -> {args.output} ({sr} Hz, {channels} ch, {duration:.2f} s"
         + (f", resampled to {msr} Hz and back" if sr != msr else "") + ")")
+    params = Params(**{k.name: getattr(args, k.name) for k in _knobs.COLUMN})
+    eng = Engine(bundle, params, channels=channels, seed=args.seed)
+    cfg = eng.config
 
-    bar = progress_bar(2 * channels * len(xm), desc="blur", unit="sample", unit_scale=True,
-                       quiet=args.quiet)
-    befores, afters, outs = [], [], []
-    prob = None
-    # codec v2: the zone resamples micro level 0 (scale off) or the macro map (scale on); the
-    # finer micro levels of resampled cells are dropped, as in the streaming engine
-    use_macro = args.scale > 0.5 and bundle.nb_macro_path is not None
-    L, R = bundle.levels, bundle.rows
-    if use_macro:
-        table = load_nb_table(bundle.nb_macro_path, rows=bundle.rows_macro,
-                              codebook_size=cfg.codebook_size)
-        grid_rows, first = bundle.rows_macro, L * R
-    else:
-        grid_rows, first = R, 0
+    bar = progress_bar(3, desc="blur", unit="pass", quiet=args.quiet)
     try:
-        for ch in range(channels):
-            codec.reset()
-            codes = _columns_pass(codec, cfg, xm[:, ch], progress=bar)  # [n_codes, C]
-            if prob is None:
-                a, b = time_span_to_columns(start, end, msr, cfg.column_samples, codes.shape[1])
-                prob = zone_probabilities(grid_rows, codes.shape[1], (a, b), args.centre, args.zone_size)
+        codes_all = eng.encode_codes(xm)  # [n_codes, C] per channel
+        bar.update(1)
+        C = codes_all[0].shape[1]
+        a, b = time_span_to_columns(start, end, msr, cfg.column_samples, C)
+        eng.zone.update(args.zone_size, args.centre)
+        rows = eng.zone.macro_rows if use_macro else eng.zone.micro_rows
+        in_time = zone_probabilities(1, C, (a, b), 0.0, 1.0)[0]
+        prob = rows[:, None] * in_time[None, :]
+        befores, afters, players = [], [], []
+        for ch, codes in enumerate(codes_all):
             grid = codes[first:first + grid_rows]
             selected = np.zeros(grid.shape, bool)
             new_grid = blur_grid(grid, table, prob, args.temperature, sweeps=args.sweeps,
@@ -289,16 +236,17 @@ def run(args) -> int:
             new = codes.copy()
             new[first:first + grid_rows] = new_grid
             rows_hit = np.repeat(selected, bundle.macro_factor, axis=0) if use_macro else selected
-            drop_finer_levels(new, rows_hit, L, R, cfg.codebook_size)
-            codec.reset()
-            y = _columns_pass(codec, cfg, xm[:, ch], codes_in=new, progress=bar, codes_clean=codes,
-                              detail=args.detail)
+            drop_finer_levels(new, rows_hit, L, R, bundle.codebook_size)
+            view = (lambda g: np.repeat(g, bundle.macro_factor, axis=0)) if use_macro else (lambda g: g)
+            players.append(PlaybackBlur(new, view(grid), view(new_grid)))
             befores.append(grid)
             afters.append(new_grid)
-            outs.append(y)
+        bar.update(1)
+        eng.samplers = players
+        y = eng.render(xm)  # the engine's column step: decode pair, shaping, limiter
+        bar.update(1)
     finally:
         bar.close()
-    y = np.stack(outs, axis=1)
     if sr != msr:
         import soxr
 
@@ -307,25 +255,27 @@ def run(args) -> int:
             y = y[:, None]
     if len(y) < n:
         y = np.concatenate([y, np.zeros((n - len(y), channels))])
-    y = y[:n]
+    y = np.ascontiguousarray(y[:n], dtype=np.float64)
     if not np.isfinite(y).all():
         y = np.where(np.isfinite(y), y, 0.0)
-    y = np.ascontiguousarray(y, dtype=np.float64)
-    soft_limit(y)  # the streaming engine's safety limiter: same level, never above full scale
+    if sr != msr:  # the engine has limited; resampling back may overshoot a little
+        np.clip(y, -1.0, 1.0, out=y)
     try:
         sf.write(args.output, y.astype(np.float32), sr, format=fmt, subtype=subtype)
     except (RuntimeError, sf.LibsndfileError) as exc:
         raise UserError(f"{args.output}: cannot write audio ({exc})") from None
 
-    a, b = time_span_to_columns(start, end, msr, cfg.column_samples, befores[0].shape[1])
     in_zone = int((prob > 0).sum())
     changed = sum(int((bb != aa).sum()) for bb, aa in zip(befores, afters))
     which = "macro map" if use_macro else ("micro level 0" if L > 1 or bundle.rows_macro else "codemap")
-    say(f"  bundle {bundle.root}; {which} {grid_rows} rows x {befores[0].shape[1]} columns per channel")
+    say(f"  bundle {bundle.root}; {which} {grid_rows} rows x {C} columns per channel")
     t_b = min(b * cfg.column_samples / msr, duration)
+    f_max = (bundle.model_bins - 1) * msr / bundle.n_fft
+    rows_on = np.flatnonzero(rows)
+    rows_text = f"rows {rows_on[0]}..{rows_on[-1]}" if len(rows_on) else "no rows"
     say(f"  zone: columns {a}..{b} ({a * cfg.column_samples / msr:.3f}-{t_b:.3f} s), "
-        f"size {args.zone_size:g} (half-height {args.zone_size * grid_rows:.1f} rows), centre "
-        f"{args.centre:g} (row {args.centre * (grid_rows - 1):.1f}), temperature {args.temperature:g} "
+        f"size {args.zone_size:g}, centre {args.centre:g} ({_knobs.centre_hz(args.centre, f_max):.0f} Hz; "
+        f"{rows_text}), temperature {args.temperature:g} "
         f"(T = {knob_to_temperature(args.temperature):.3f}), detail {args.detail:g}, {args.sweeps} sweeps, "
         f"seed {args.seed}")
     say(f"  {in_zone} cells in the zone per channel; {changed} codes changed "
