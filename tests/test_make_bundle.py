@@ -5,6 +5,10 @@ the engine; the card, the holdout and the skipped files are reported."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -108,3 +112,25 @@ def test_palette_only(setup):
     assert (out / "nb_table.npz").read_bytes() != (base / "nb_table.npz").read_bytes()
     assert b.manifest["make_bundle"]["kind"] == "palette"
     assert not (root / "palette.work").exists()
+
+
+def test_torchrun_two_processes(setup):
+    """Under torchrun every process trains (DistributedDataParallel, gloo on CPU); rank 0 reads
+    the folder, stages the data and finishes the bundle."""
+    torchrun = Path(sys.executable).with_name("torchrun")
+    if not torchrun.is_file():
+        pytest.skip("no torchrun beside this python")
+    root, folder, ckpt, base = setup
+    out = root / "ddp"
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    r = subprocess.run([str(torchrun), "--nproc-per-node", "2", "-m", "vqblur", "make-bundle", str(folder),
+                        "--out", str(out), "--minutes", "0.05", "--eval-every", "20",
+                        "--base-checkpoint", str(ckpt), "--base-bundle", str(base), "--quiet"],
+                       capture_output=True, text=True, timeout=300, env=env,
+                       cwd=str(Path(__file__).resolve().parents[1]))
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert r.stdout.count("== vqblur bundle card") == 1  # rank 0 alone prints and finishes
+    summary = json.loads((root / "ddp.work" / "run" / "summary.json").read_text())
+    assert summary["world_size"] == 2 and summary["replicas_identical"]
+    assert "x 2 processes" in r.stdout
+    _engine_runs(out)

@@ -425,10 +425,12 @@ def format_card(c: dict) -> str:
     t = c.get("training")
     if t:
         add(f"training    {t['mode']}: {t['steps']} steps, "
-            f"{t['wall_minutes']:.1f} min wall, {t['cpu_minutes']:.1f} CPU min on {t['device']}; "
+            f"{t['wall_minutes']:.1f} min wall, {t['cpu_minutes']:.1f} CPU min on {t['device']}"
+            + (f" x {t['world_size']} processes" if t.get("world_size", 1) > 1 else "") + "; "
             f"stopped: {t['stop_reason']}")
-        add(f"energy      {t['energy_kj']:.1f} kJ, {t['energy_method']} ({t['energy_source']}); "
-            f"{t['co2e_g']:.2f} g CO2e")
+        add(f"energy      training {t['energy_kj']:.1f} kJ, {t['energy_method']} ({t['energy_source']}); "
+            f"{t['co2e_g']:.2f} g CO2e"
+            + (f"; the rest (tables, export, measures) {t['finishing_kj']:.1f} kJ" if "finishing_kj" in t else ""))
     else:
         add(f"codec       kept: {c['codec']} (palette only: the Naive Bayes tables were refitted)")
         add(f"energy      {c['energy_kj']:.2f} kJ, {c['energy_method']} ({c['energy_source']})")
@@ -776,6 +778,7 @@ def _finish(opts: Options, plan: dict, summary: dict, say: Printer, t0: float) -
     from vqblur.measure.mel import codec_quality
     from vqblur.training.checkpoint import load_checkpoint
 
+    meter = _energy_meter(opts.watts_per_core)
     work: Path = plan["work"]
     run: Path = plan["run"]
     state = plan["state"]
@@ -802,9 +805,9 @@ def _finish(opts: Options, plan: dict, summary: dict, say: Printer, t0: float) -
             s.pop("macro")
     base_dir = base_bundle_path(opts)
     base = load_bundle(base_dir)
-    base_tables = {"micro": base.nb_path, "macro": base.nb_macro_path} if (
-        base.rows == cfg.rows and base.codebook_size == cfg.model.codebook_size) else None
-    tables = fit_tables(maps["train"], maps["valid"], cfg.model.codebook_size, work / "nb", base_tables)
+    # (no comparison with the shipped tables here: training moved the codebooks, so the shipped
+    # tables' codes no longer mean what the new encoder's codes mean)
+    tables = fit_tables(maps["train"], maps["valid"], cfg.model.codebook_size, work / "nb")
 
     bdir = work / "bundle"
     shutil.rmtree(bdir, ignore_errors=True)
@@ -840,6 +843,8 @@ def _finish(opts: Options, plan: dict, summary: dict, say: Printer, t0: float) -
         "best_step": summary.get("patience", {}).get("best_step"),
         "exported_checkpoint": final.name,
     }
+    finishing = meter.read()
+    t["finishing_kj"] = finishing.joules / 1e3
     invocations = state.get("invocations", [])
     resumed_note = (f" (the command ran {len(invocations)} times: resumed {len(invocations) - 1} time(s))"
                     if len(invocations) > 1 else "")
