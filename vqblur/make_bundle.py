@@ -113,8 +113,10 @@ class Printer:
 # --------------------------------------------------------------------------- checks up front
 
 
-def check_out(out: Path) -> str:
+def check_out(out: Path, base: Path | None = None) -> str:
     """Refuse an --out we must not overwrite; -> 'new' | 'empty' | 'bundle'."""
+    if base is not None and out.exists() and out.resolve() == Path(base).resolve():
+        raise UserError(f"--out {out} is the bundle this one starts from; choose another folder")
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {out}: exists and is not a folder")
     if out.is_dir():
@@ -287,8 +289,8 @@ class TrainProgress:
         if self.show_bar:
             from vqblur.common.progress import progress_bar
 
-            self.bar = progress_bar(int(self.budget), desc="train", unit="s",
-                                    bar_format="{desc} {percentage:3.0f}%|{bar}| {postfix}")
+            self.bar = progress_bar(int(self.budget), desc="train", unit="s", postfix=[""],
+                                    bar_format="{desc} {percentage:3.0f}%|{bar}| {postfix[0]}")
             self.bar.n = int(min(wall, self.budget))
             self._draw()
 
@@ -300,7 +302,8 @@ class TrainProgress:
     def _draw(self) -> None:
         if self.bar is not None:
             self.bar.n = int(min(self.wall, self.budget))
-            self.bar.set_postfix_str(self._text(), refresh=True)
+            self.bar.postfix[0] = self._text()
+            self.bar.refresh()
 
     def stepped(self, step: int, wall: float) -> None:
         self.step, self.wall = step, wall
@@ -515,8 +518,8 @@ def make_palette(opts: Options, say: Printer) -> int:
 
     t0 = time.perf_counter()
     meter = _energy_meter(opts.watts_per_core)
-    out_kind = check_out(opts.out)
     base_dir = base_bundle_path(opts)
+    out_kind = check_out(opts.out, base_dir)
     base = load_bundle(base_dir)
     if not base.nb_macro_path:
         raise UserError(f"{base_dir}: the codec has no macro map; --palette-only needs a format-2 bundle")
@@ -657,7 +660,7 @@ def _prepare(opts: Options, say: Printer) -> dict:
     from vqblur.training.checkpoint import load_checkpoint
     from vqblur.training.config import from_dict
 
-    out_kind = check_out(opts.out)
+    out_kind = check_out(opts.out, base_bundle_path(opts))
     work = (opts.work or opts.out.absolute().parent / f"{opts.out.name}.work").absolute()
     opts.work = work
     ckpt_path = Path(opts.base_checkpoint or shipped_checkpoint()).expanduser().absolute()
