@@ -197,7 +197,7 @@ class Engine:
     """One model, any number of channels, any host block size. See the module docstring."""
 
     def __init__(self, bundle_or_codec, params: Params | None = None, channels: int = 1,
-                 seed: int = 0, threads: int = 1):
+                 seed: int = 0, threads: int = 1, blur_version: int = 2):
         from vqblur.engine.codec import OnnxCodec
 
         if isinstance(bundle_or_codec, (str, Path)):
@@ -206,6 +206,11 @@ class Engine:
             codec = OnnxCodec(bundle_or_codec, threads=threads)
         else:
             codec = bundle_or_codec
+        if blur_version not in (1, 2):
+            raise ValueError(f"blur_version must be 1 or 2, not {blur_version!r}")
+        #: 2 = blur v2 (perceptual zone, evidence, hold, the shaped change); 1 = the previous
+        #: blur (row-axis zone, out = dec(b) + detail (L_in - dec(c))), kept for A/B measurements
+        self.blur_version = blur_version
         channels = int(channels)
         if channels < 1:
             raise ValueError("channels must be >= 1")
@@ -241,8 +246,9 @@ class Engine:
             self.samplers = [
                 CodeBlur(micro, b.rows, b.levels, codebook_size=b.codebook_size, macro_table=macro,
                          rows_macro=b.rows_macro, macro_factor=b.macro_factor,
-                         seed=self.seed + 1_000_003 * ch, zone=self.zone,
-                         evidence=BLUR_EVIDENCE, hold=BLUR_HOLD)
+                         seed=self.seed + 1_000_003 * ch,
+                         **({"zone": self.zone, "evidence": BLUR_EVIDENCE, "hold": BLUR_HOLD}
+                            if blur_version == 2 else {}))
                 for ch in range(channels)
             ]
         self.blur_available = self.samplers is not None
@@ -352,7 +358,7 @@ class Engine:
                     kc[name] = _approach(kc[name], target, a)
             zone, centre, temp, detail = kc["zone_size"], kc["centre"], kc["temperature"], kc["detail"]
             scale = kc["scale"]
-            self.zone.update(zone if self.samplers is not None else 0.0, centre)
+            self.zone.update(zone if self.samplers is not None and self.blur_version == 2 else 0.0, centre)
             if self.zone.version != self._zone_seen:  # the zone moved: the shapers follow
                 self._zone_seen = self.zone.version
                 for sh in self.shapers:
@@ -388,7 +394,10 @@ class Engine:
                 # two decoder streams: b (blurred codes) and c (the encoder's); one decode
                 # when they agree (codes and state)
                 lb, lc = codec.decode_pair(blurred, clean)
-                self.shapers[ch].apply(lb, lc, lm[ch], detail, out[ch])
+                if self.blur_version == 2:
+                    self.shapers[ch].apply(lb, lc, lm[ch], detail, out[ch])
+                else:
+                    apply_detail(lb, lc, lm[ch], detail, out[ch])
                 st.decoder += pc() - t1
             t0 = pc()
             stft.synthesise_column(out)

@@ -182,14 +182,16 @@ def summarise(runs: list[RunFigures], knobs: dict, centres_hz: np.ndarray) -> Se
 
 
 def run_grid(bundle, clips: list[tuple[str, np.ndarray]], settings=None, quiet_settings=None,
-             progress=None, seed: int = 0) -> list[SettingSummary]:
+             progress=None, seed: int = 0, blur_version: int = 2) -> list[SettingSummary]:
     """Every clip (normalised to -3 dBFS) through every setting (and the quiet copies through
-    ``quiet_settings``) -> one :class:`SettingSummary` per setting, in order."""
+    ``quiet_settings``) -> one :class:`SettingSummary` per setting, in order. ``blur_version`` 1
+    measures the previous blur (for before/after tables from one run)."""
     from vqblur.engine.core import Engine
 
     settings = GRID if settings is None else settings
     quiet_settings = QUIET_SETTINGS if quiet_settings is None else quiet_settings
-    eng = Engine(bundle, seed=seed) if not hasattr(bundle, "process") else bundle
+    eng = (Engine(bundle, seed=seed, blur_version=blur_version) if not hasattr(bundle, "process")
+           else bundle)
     sr = eng.sample_rate
     fb, centres = mel_filterbank(sr)
     clips = [(n, normalise(a)) for n, a in clips]
@@ -212,3 +214,160 @@ def run_grid(bundle, clips: list[tuple[str, np.ndarray]], settings=None, quiet_s
 
 def as_dicts(rows: list[SettingSummary]) -> list[dict]:
     return [asdict(r) for r in rows]
+
+
+#: the short grid of ``vqblur bench --quick`` (a smoke run: the figures are not the targets')
+QUICK_GRID: list[dict[str, float]] = [
+    _base(zone_size=0.3, centre=0.15), _base(zone_size=0.3, centre=0.5),
+    _base(zone_size=1.0, centre=0.5), _base(zone_size=0.3, centre=0.5, scale=1.0),
+]
+QUICK_QUIET: list[dict[str, float]] = [_base(zone_size=0.3, centre=0.15)]
+
+
+def _find(rows: list[SettingSummary], quiet: bool = False, **knobs) -> SettingSummary | None:
+    for r in rows:
+        if r.quiet == quiet and all(abs(r.knobs[k] - v) < 1e-9 for k, v in knobs.items()):
+            return r
+    return None
+
+
+def check_targets(rows: list[SettingSummary], total_runs: int) -> list[dict]:
+    """The playability targets (docs/MEASURING.md) over a grid's summaries: one dict per target
+    with ``name``, ``ok`` (None when the grid lacks the settings it needs) and ``value``."""
+    out = []
+
+    def add(name, ok, value):
+        out.append({"name": name, "ok": None if ok is None else bool(ok), "value": value})
+
+    add("level: median |change| <= 1 dB at every setting",
+        all(r.level_median_abs_db <= 1.0 for r in rows), max(r.level_median_abs_db for r in rows))
+    add("level: worst clip x setting within 3 dB (quiet copies included)",
+        all(abs(r.level_worst_db) <= 3.0 for r in rows), max(abs(r.level_worst_db) for r in rows))
+    lim = sum(r.limited_runs for r in rows)
+    add("limiter: at most 5 % of runs above the knee", lim <= 0.05 * total_runs, f"{lim} of {total_runs}")
+    opened = [r for r in rows if r.knobs["zone_size"] > 0 and not r.quiet]
+    cool = [r.flux_median for r in opened if r.knobs["temperature"] <= 0.5]
+    hot = [r.flux_median for r in opened if r.knobs["temperature"] > 0.5]
+    add("flux: median ratio <= 1.05 at temperature <= 0.5", all(v <= 1.05 for v in cool) if cool else None,
+        max(cool) if cool else None)
+    add("flux: median ratio <= 1.10 at temperature 0.9", all(v <= 1.10 for v in hot) if hot else None,
+        max(hot) if hot else None)
+    a = _find(rows, zone_size=0.3, centre=0.5, scale=0.0, temperature=0.5, detail=1.0)
+    b = _find(rows, zone_size=0.1, centre=0.15, scale=0.0, temperature=0.5, detail=1.0)
+    add("audible: change >= 2 dB at zone 0.3, centre 0.5", None if a is None else a.change_median_db >= 2.0,
+        None if a is None else a.change_median_db)
+    add("audible: change >= 1 dB at zone 0.1, centre 0.15", None if b is None else b.change_median_db >= 1.0,
+        None if b is None else b.change_median_db)
+    add("where: centroid 700 Hz .. 3 kHz at zone 0.3, centre 0.5",
+        None if a is None else 700.0 <= a.centroid_hz <= 3000.0, None if a is None else a.centroid_hz)
+    lo = _find(rows, zone_size=0.1, centre=0.1, scale=0.0, temperature=0.5, detail=1.0)
+    hi = _find(rows, zone_size=0.1, centre=0.2, scale=0.0, temperature=0.5, detail=1.0)
+    if lo is None or hi is None:
+        add("where: centres 0.1 / 0.2 an octave apart, both below 1.5 kHz", None, None)
+    else:
+        add("where: centres 0.1 / 0.2 an octave apart, both below 1.5 kHz",
+            hi.centroid_hz >= 2 * lo.centroid_hz and max(lo.centroid_hz, hi.centroid_hz) < 1500.0,
+            [lo.centroid_hz, hi.centroid_hz])
+    steps = []
+    for scale in (0.0, 1.0):
+        for centre in (0.15, 0.5):
+            line = sorted((r for r in rows if not r.quiet and r.knobs["scale"] == scale and r.knobs["centre"] == centre
+                           and r.knobs["temperature"] == 0.5 and r.knobs["detail"] == 1.0),
+                          key=lambda r: r.knobs["zone_size"])
+            ch = [0.0] + [r.change_median_db for r in line]
+            steps += list(np.diff(ch))
+    add("monotone: along zone size the change never drops > 0.5 dB, no step adds > 8 dB",
+        (min(steps) >= -0.5 and max(steps) <= 8.0) if steps else None,
+        [min(steps), max(steps)] if steps else None)
+    return out
+
+
+def curves(rows: list[SettingSummary]) -> dict:
+    """For the figure: per map (scale) and centre, zone size -> change, level, flux (T 0.5, detail 1)."""
+    out: dict = {}
+    for scale in (0.0, 1.0):
+        for centre in (0.15, 0.5):
+            line = sorted((r for r in rows if not r.quiet and r.knobs["scale"] == scale and r.knobs["centre"] == centre
+                           and r.knobs["temperature"] == 0.5 and r.knobs["detail"] == 1.0),
+                          key=lambda r: r.knobs["zone_size"])
+            if line:
+                out[f"scale {scale:g}, centre {centre:g}"] = {
+                    "zone_size": [0.0] + [r.knobs["zone_size"] for r in line],
+                    "change_db": [0.0] + [r.change_median_db for r in line],
+                    "level_db": [0.0] + [r.level_median_abs_db for r in line],
+                    "flux": [1.0] + [r.flux_median for r in line]}
+    return out
+
+
+def pick_clips(clips: list[tuple[str, np.ndarray]], n: int, seconds: float, sr: int) -> list[tuple[str, np.ndarray]]:
+    """``n`` clips spread over the set, each its loudest ``seconds`` (100 ms steps)."""
+    if not clips:
+        return []
+    idx = np.unique(np.linspace(0, len(clips) - 1, min(n, len(clips))).astype(int))
+    L, hop = int(seconds * sr), sr // 10
+    out = []
+    for i in idx:
+        name, a = clips[i]
+        if len(a) > L:
+            e = np.add.reduceat(np.square(a, dtype=np.float64), np.arange(0, len(a), hop))
+            k = int(np.argmax(np.convolve(e, np.ones(max(1, L // hop)), "valid"))) * hop
+            a = a[k:k + L]
+        out.append((name, np.asarray(a, np.float32)))
+    return out
+
+
+def measure(bundle, clips: list[tuple[str, np.ndarray]], quick: bool = False, seed: int = 0,
+            versions: tuple[int, ...] = (2,), log=lambda s: None) -> dict:
+    """The bench's playability section: the grid for each blur version (2 = this engine's blur,
+    1 = the previous one), its targets and curves."""
+    settings, quiet = (QUICK_GRID, QUICK_QUIET) if quick else (GRID, QUIET_SETTINGS)
+    res: dict = {"method": __doc__.split("\n\n")[1].replace("\n", " "), "clips": [n for n, _ in clips],
+                 "seconds_per_clip": (float(np.mean([len(a) for _, a in clips]) / getattr(bundle, "sample_rate", 48000))
+                                      if clips else 0.0),
+                 "quick": quick, "versions": {}}
+    runs = len(clips) * (len(settings) + len(quiet))
+    for v in versions:
+        log(f"playability grid, blur v{v}: {len(clips)} clips x {len(settings) + len(quiet)} settings")
+        rows = run_grid(bundle, clips, settings, quiet, seed=seed, blur_version=v)
+        res["versions"][f"v{v}"] = {"rows": as_dicts(rows), "targets": check_targets(rows, runs),
+                                    "curves": curves(rows)}
+    return res
+
+
+def format_table(section: dict) -> list[str]:
+    """The playability table (text lines): per setting, after (v2) and, when measured, before
+    (v1): median |level| / worst level, limiter runs, flux, change, centroid; then the targets."""
+    vs = section.get("versions") or {}
+    if "v2" not in vs:
+        return []
+    after = vs["v2"]["rows"]
+    before = vs.get("v1", {}).get("rows")
+    n = len(section.get("clips", []))
+    head = (f"playability: {n} real recordings x {section.get('seconds_per_clip', 0):.1f} s, peaks at -3 dBFS "
+            f"(Q = a copy 30 dB down); mel 64 bands; level = median |dB| / worst, lim = runs above the knee, "
+            f"flux = output / input, change = mean |dB|, centroid of the change")
+    lines = [head]
+    cols = "after (blur v2)" + ("                              before (v1)" if before else "")
+    lines.append(f"  {'setting':46s}  {cols}")
+    for i, r in enumerate(after):
+        def cell(x):
+            return (f"{x['level_median_abs_db']:4.1f}/{x['level_worst_db']:+5.1f} lim {x['limited_runs']:2d} "
+                    f"flux {x['flux_median']:4.2f} chg {x['change_median_db']:4.1f} @{x['centroid_hz']:5.0f} Hz")
+        lab = r["setting"] + (" Q" if r["quiet"] else "")
+        lines.append(f"  {lab:46s}  {cell(r)}" + (f"   {cell(before[i])}" if before else ""))
+    for t in vs["v2"]["targets"]:
+        mark = "ok  " if t["ok"] else ("n/a " if t["ok"] is None else "MISS")
+        val = t["value"]
+        if isinstance(val, float):
+            val = f"{val:.3g}"
+        elif isinstance(val, list):
+            val = " / ".join(f"{v:.3g}" if isinstance(v, float) else str(v) for v in val)
+        b = ""
+        if before:
+            tb = next((x for x in vs["v1"]["targets"] if x["name"] == t["name"]), None)
+            if tb is not None:
+                b = "   (v1: " + ("ok" if tb["ok"] else "n/a" if tb["ok"] is None else "miss") + ")"
+        lines.append(f"  {mark} {t['name']}: {val}{b}")
+    if section.get("quick"):
+        lines.append("  (--quick: a short grid on two clips, a smoke run; the targets need the full grid)")
+    return lines

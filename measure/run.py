@@ -11,6 +11,8 @@ cost        :mod:`vqblur.measure.cost` (peak RSS, bundle size, training cost) an
 quality     :mod:`vqblur.measure.quality` per evaluation set (:mod:`vqblur.measure.sets`) and
             knob setting (``detail`` 1 and 0 when the engine has that knob), blur strength
 nb          :mod:`vqblur.measure.nb` (held-out Naive Bayes evaluation)
+playability :mod:`vqblur.measure.playability` (level, limiter, flux, where the change lies, over a
+            knob grid on real recordings; the first bundle also with the previous blur, v1)
 targets     :mod:`vqblur.measure.targets`
 
 Benchmarks are not timed tests: ``quick=True`` only makes everything short.
@@ -57,6 +59,7 @@ from vqblur.measure.harness import (
     zone0_params,
 )
 from vqblur.measure.latency import bench_latency
+from vqblur.measure import playability
 from vqblur.measure.macs import bundle_macs
 from vqblur.measure.nb import manifest_nb_metrics, nb_heldout
 from vqblur.measure.quality import QUALITY_METHOD, blur_curve, blur_strength, sine_level, zone0_quality
@@ -72,6 +75,9 @@ DEADLINE_BLOCKS = (64, 128)
 #: blur-strength curve grid
 CURVE_ZONES = (0.0, 0.1, 0.25, 0.5, 0.75, 1.0)
 CURVE_TEMPS = (0.0, 0.5, 1.0)
+#: playability grid: real recordings (spread over the test set), each its loudest stretch
+PLAYABILITY_CLIPS = 12
+PLAYABILITY_SECONDS = 3.0
 
 
 @dataclass
@@ -152,7 +158,7 @@ def _timing_knobs(o: BenchOptions):
     return make_params(P, **{**params_dict(timing_params(P)), **o.timing_knobs})
 
 
-def bench_bundle(path: Path, o: BenchOptions, sets: list[EvalSet]) -> dict:
+def bench_bundle(path: Path, o: BenchOptions, sets: list[EvalSet], before: bool = False) -> dict:
     """Everything measured for one bundle (see the module doc)."""
     log = o.log
     P = o.params_cls
@@ -303,6 +309,12 @@ def bench_bundle(path: Path, o: BenchOptions, sets: list[EvalSet]) -> dict:
                                    "zone-0 output at the same knobs, inside the zone's frequency bands and outside "
                                    "them; temperature 0.5, centre 0.5, one clip")
 
+    log(f"[{res['name']}] playability: level, limiter, flux and where the change lies over a knob grid")
+    pclips = playability.pick_clips(prim.clips if prim else [], 2 if o.quick else PLAYABILITY_CLIPS,
+                                    1.5 if o.quick else PLAYABILITY_SECONDS, sr)
+    res["playability"] = playability.measure(bundle, pclips, quick=o.quick, seed=o.seed,
+                                             versions=(2, 1) if before else (2,), log=log)
+
     res["training_cost"] = training_cost(man)
     res["targets"] = check_targets(res)
     return res
@@ -419,8 +431,8 @@ def run_bench(o: BenchOptions) -> dict:
     stall_s = 1.0 if o.quick else 10.0
     o.log(f"host stalls ({stall_s:g} s busy-waiting)")
     result["host_stalls"] = host_stalls(stall_s)
-    for p in paths:
-        result["bundles"].append(bench_bundle(p, o, sets))
+    for i, p in enumerate(paths):  # the first bundle also measures the previous blur (v1), for before/after
+        result["bundles"].append(bench_bundle(p, o, sets, before=i == 0))
     if len(paths) > 1:
         result["interleaved_rtf"] = interleaved_rtf(paths, o, sets)
     ref = result["bundles"][0]

@@ -163,6 +163,12 @@ def format_table(res: dict) -> str:
             for which in KINDS:
                 lines += [f"  {which:<9} {t}" for t in missed(b["targets"], which)]
     lines.append(KINDS_NOTE)
+    from vqblur.measure.playability import format_table as playability_table
+
+    for b in bs:
+        if b.get("playability"):
+            lines += [f"{b['name']} ({b['precision']}) " + playability_table(b["playability"])[0],
+                      *playability_table(b["playability"])[1:]]
     codec_sets = [f"{st['clips']} {key}" for key, st in q0["sets"].items() if st["comparable"]]
     if codec_sets:
         lines.append(f"  this run's codec figures are medians over {', '.join(codec_sets)} clips")
