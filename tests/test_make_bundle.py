@@ -47,7 +47,7 @@ def test_fine_tune_end_to_end(setup):
     assert r.returncode == 0, r.stdout + r.stderr
     text = r.stdout
     # what it found: five files, the skipped ones with a reason each, the held-out file
-    assert "5 audio file(s)" in text
+    assert "6 audio file(s)" in text and "MP3" in text and "OGG" in text
     assert "broken.wav:" in text and "silence.wav: silent" in text
     assert "ignored 1 file(s)" in text
     assert "held out for validation" in text and "whole files, fixed by name" in text
@@ -65,7 +65,7 @@ def test_fine_tune_end_to_end(setup):
     assert set(m["files"]) == {"encoder.onnx", "decoder.onnx", "nb_table.npz", "nb_macro.npz"}
     card = json.loads((out / "card.json").read_text())
     held = card["audio"]["held_out"]
-    assert len(held) == 1 and card["audio"]["files"] == 5
+    assert len(held) == 1 and card["audio"]["files"] == 6
     assert card["quality"]["after"]["mel_lsd_db"] > 0 and card["quality"]["before"]["mel_lsd_db"] > 0
     assert card["nb"]["micro"]["full"] is not None and card["nb"]["macro"]["full"] is not None
     assert (out / "card.txt").is_file()
