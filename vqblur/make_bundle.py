@@ -95,6 +95,7 @@ class Options:
     patience: int = PATIENCE
     progress: bool = True
     watts_per_core: float | None = None
+    base_label: str = "the shipped model"
 
     @property
     def mode(self) -> str:
@@ -497,8 +498,17 @@ def install_bundle(src: Path, out: Path) -> None:
     finally:
         if incoming.exists():
             shutil.rmtree(incoming, ignore_errors=True)
-    for stale in out.parent.glob(f".{out.name}.incoming-*"):
-        shutil.rmtree(stale, ignore_errors=True)
+    clean_stale(out)
+
+
+def clean_stale(out: Path) -> None:
+    """Remove what an earlier, killed make-bundle left beside ``out`` (hidden staging folders)."""
+    parent = out.absolute().parent
+    if not parent.is_dir():
+        return
+    for pattern in (".{}.incoming-*", ".{}.old-*", ".{}.palette-*"):
+        for stale in parent.glob(pattern.format(out.name)):
+            shutil.rmtree(stale, ignore_errors=True)
 
 
 def _energy_meter(watts: float | None):
@@ -548,6 +558,7 @@ def make_palette(opts: Options, say: Printer) -> int:
     t_enc = time.perf_counter() - t0
     parent = opts.out.absolute().parent
     parent.mkdir(parents=True, exist_ok=True)
+    clean_stale(opts.out)
     stage = Path(tempfile.mkdtemp(prefix=f".{opts.out.name}.palette-", dir=parent))
     try:
         tables = fit_tables(maps["train"], maps["valid"], base.codebook_size, stage / "nb",
@@ -664,6 +675,7 @@ def _prepare(opts: Options, say: Printer) -> dict:
     work = (opts.work or opts.out.absolute().parent / f"{opts.out.name}.work").absolute()
     opts.work = work
     ckpt_path = Path(opts.base_checkpoint or shipped_checkpoint()).expanduser().absolute()
+    opts.base_label = "the shipped model" if opts.base_checkpoint is None else f"the model {ckpt_path}"
     opts.base_checkpoint = ckpt_path
     if not ckpt_path.is_file():
         raise UserError(f"the shipped model's checkpoint is not here ({ckpt_path}): pass --base-checkpoint "
@@ -731,8 +743,8 @@ def _prepare(opts: Options, say: Printer) -> dict:
         t.update(init_from=str(ckpt_path), lr=FINETUNE_LR, lr_min=FINETUNE_LR_MIN)
     cfg = from_dict(d, "make-bundle")
     if not done and resume is None:
-        what = ("fine-tune the shipped model" if not opts.from_scratch else
-                "train a new model from scratch (the shipped model's config, fresh weights)")
+        what = (f"fine-tune {opts.base_label}" if not opts.from_scratch else
+                f"train a new model from scratch ({opts.base_label}'s config, fresh weights)")
         say(f"training: {what}, at most {minutes:g} min (stops sooner when validation has not improved for "
             f"{opts.patience} evaluations of every {opts.eval_every} steps); work folder {work}")
     if out_kind == "bundle":
@@ -837,7 +849,7 @@ def _finish(opts: Options, plan: dict, summary: dict, say: Printer, t0: float) -
     before = codec_quality(base, clips) if base.sample_rate == cfg.audio.sample_rate else None
     after = codec_quality(bdir, clips)
     t = {
-        "mode": "fine-tuned the shipped model" if not opts.from_scratch else "trained from scratch",
+        "mode": f"fine-tuned {opts.base_label}" if not opts.from_scratch else "trained from scratch",
         "steps": int(summary["steps"]), "wall_minutes": summary["wall_seconds"] / 60,
         "cpu_minutes": summary["cpu_seconds"] / 60, "device": summary.get("device", "cpu"),
         "world_size": summary.get("world_size", 1), "stop_reason": _reason(summary["stop_reason"]),
