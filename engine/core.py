@@ -28,10 +28,15 @@ Guarantees
   the output goes through a memoryless soft limiter (identity up to ``LIMIT_KNEE`` = 0.89,
   about -1 dBFS, then a tanh knee that never reaches 1) and a final clip, so every output
   sample is finite and within [-1, 1].
-* Channels: every channel has its own STFT history, its own codec state (``codec.fork()``:
-  the ONNX sessions are shared, the state arrays are not) and its own blur sampler (seed
-  ``seed + 1_000_003 * channel``). There is no mono mode: a stereo input is two independent
-  streams through the same model.
+* Channels: every channel has its own STFT history and keeps its own phase. ``stereo="linked"``
+  (the default for more than one channel): one stream -- the codes and the blur come from one
+  shared analysis, the channels' power mean ``L_mid = 0.5 ln(mean_ch |X_ch|^2)`` -- and the same
+  change reaches every channel: ``out_ch = out_mid + detail * (L_ch - L_mid)`` (at detail 1
+  and zone 0 each channel is its own delayed input; with the blur on, the left/right level
+  difference of every bin is the input's). ``stereo="independent"``: a stream per channel,
+  its own codec state (``codec.fork()``: the ONNX sessions are shared, the state arrays are
+  not) and its own blur sampler (seed ``seed + 1_000_003 * channel``): a wide, decorrelated
+  effect.
 
 Knob mapping (docs/ARCHITECTURE.md "Knobs"): the blur (:class:`vqblur.engine.blur.codeblur.CodeBlur`,
 one per channel) receives the smoothed 0..1 knob values ``zone_size``, ``centre``,
@@ -67,6 +72,7 @@ GAIN_TAU = 0.010  # s, per-sample one-pole for mix / bypass gains
 LIMIT_KNEE = 0.89  # soft limiter: identity below, tanh knee above, never reaching 1.0
 INPUT_CLAMP = 1.0e6  # |input| beyond this (+120 dBFS) is clamped: keeps every FFT/sum finite
 BLUR_EVIDENCE = 4.0  # nats for the input cell's own code (blur v2; vqblur.engine.blur.sampler)
+STEREO_MODES = ("linked", "independent")
 BLUR_HOLD = 8  # columns a resampled code persists before it is redrawn (8 = 26.7 ms)
 
 KNOBS: tuple[str, ...] = _knobs.NAMES  # declared once, in vqblur.engine.knobs
@@ -197,7 +203,7 @@ class Engine:
     """One model, any number of channels, any host block size. See the module docstring."""
 
     def __init__(self, bundle_or_codec, params: Params | None = None, channels: int = 1,
-                 seed: int = 0, threads: int = 1, blur_version: int = 2):
+                 seed: int = 0, threads: int = 1, blur_version: int = 2, stereo: str = "linked"):
         from vqblur.engine.codec import OnnxCodec
 
         if isinstance(bundle_or_codec, (str, Path)):
@@ -215,7 +221,14 @@ class Engine:
         if channels < 1:
             raise ValueError("channels must be >= 1")
         self.channels = channels
-        self.codecs = [codec] + [codec.fork() for _ in range(channels - 1)]
+        if stereo not in STEREO_MODES:
+            raise ValueError(f"stereo must be one of {', '.join(STEREO_MODES)}, not {stereo!r}")
+        #: with more than one channel: "linked" (one analysis, one blur, the same change on every
+        #: channel: the image holds, the cost stays near mono) or "independent" (a stream each)
+        self.stereo = stereo if channels > 1 else "independent"
+        self.linked = self.stereo == "linked"
+        streams = 1 if self.linked else channels
+        self.codecs = [codec] + [codec.fork() for _ in range(streams - 1)]
         self.config = codec.config
         self.bundle: Bundle | None = getattr(codec, "bundle", None)
         self.sample_rate = self.config.sample_rate
@@ -239,7 +252,7 @@ class Engine:
                                    b.macro_factor if b is not None else 0)
         frame_rate = cfg.sample_rate / cfg.hop
         self.shapers = [ChangeShaper(cfg.frames_per_column, self.zone.position, frame_rate)
-                        for _ in range(channels)]
+                        for _ in range(streams)]
         if b is not None:
             micro = load_nb_table(b.nb_path)
             macro = load_nb_table(b.nb_macro_path) if b.nb_macro_path is not None else None
@@ -249,7 +262,7 @@ class Engine:
                          seed=self.seed + 1_000_003 * ch,
                          **({"zone": self.zone, "evidence": BLUR_EVIDENCE, "hold": BLUR_HOLD}
                             if blur_version == 2 else {}))
-                for ch in range(channels)
+                for ch in range(streams)
             ]
         self.blur_available = self.samplers is not None
         self.tap = None  # optional vqblur.engine.stage.tap.ColumnTap: each column's codes before/after the blur
@@ -268,8 +281,11 @@ class Engine:
         self._wet = np.zeros((CHUNK, channels))  # a chunk's output, before it is copied out
         self._mixed = np.zeros((CHUNK, channels))
         self._codes_out = np.zeros((channels, self.config.frames_per_column, self.config.model_bins))
+        self._lm2 = np.zeros_like(self._codes_out)  # linked: the channels' powers
+        self._lmid = np.zeros(self._codes_out.shape[1:])  # linked: the shared analysis
+        self._out_mid = np.zeros(self._codes_out.shape[1:])
         n_codes = self.bundle.n_codes if self.bundle is not None else getattr(codec, "n_codes", self.config.rows)
-        self._blurred = np.zeros((channels, n_codes), np.int64)
+        self._blurred = np.zeros((streams, n_codes), np.int64)
         self._view_before = np.zeros(self.config.rows, np.int64)  # for the tap (view, --png)
         self._view_after = np.zeros(self.config.rows, np.int64)
         self.stats = EngineStats()
@@ -363,42 +379,22 @@ class Engine:
                 self._zone_seen = self.zone.version
                 for sh in self.shapers:
                     sh.set_zone(self.zone.bin_weight)
-            for ch, codec in enumerate(self.codecs):
-                t0 = pc()
-                clean = codec.encode(lm[ch])
-                # a wild encoder (or a NaN it was fed) must not index outside the codebook
-                # (two ufuncs: np.clip's Python wrapper costs more than both on int64)
-                np.minimum(clean, self._kmax, out=clean)
-                np.maximum(clean, 0, out=clean)
-                t1 = pc()
-                st.encoder += t1 - t0
-                blurred = clean
-                if self.samplers is not None:
-                    blurred = self.samplers[ch].step(clean, self._blurred[ch], zone, centre, temp, scale)
-                    t2 = pc()
-                    st.blur += t2 - t1
-                    t1 = t2
-                if self.code_hook is not None:
-                    self.code_hook(ch, lm[ch], clean, blurred)
-                    if self._encode_only:  # encode_codes: nothing to decode
-                        out[ch] = lm[ch]
-                        continue
-                if self.tap is not None:  # the live view / process --png: what the zone resamples
-                    vb, va = self._view_before, self._view_after
-                    if self.samplers is not None:
-                        self.samplers[ch].view_rows(clean, blurred, vb, va)
-                    else:
-                        vb[:] = clean[: self.config.rows]
-                        va[:] = vb
-                    self.tap.column(ch, vb, va, zone, centre)
-                # two decoder streams: b (blurred codes) and c (the encoder's); one decode
-                # when they agree (codes and state)
-                lb, lc = codec.decode_pair(blurred, clean)
-                if self.blur_version == 2:
-                    self.shapers[ch].apply(lb, lc, lm[ch], detail, out[ch])
-                else:
-                    apply_detail(lb, lc, lm[ch], detail, out[ch])
-                st.decoder += pc() - t1
+            if self.linked:  # one shared analysis (the channels' power mean), one blur
+                lmid = self._lmid
+                np.multiply(lm, 2.0, out=self._lm2)
+                np.exp(self._lm2, out=self._lm2)
+                np.mean(self._lm2, axis=0, out=lmid)
+                np.log(lmid, out=lmid)
+                lmid *= 0.5
+                self._stream_column(0, lmid, self._out_mid, zone, centre, temp, scale, detail)
+                for ch in range(self.channels):  # out_ch = out_mid + detail * (L_ch - L_mid)
+                    np.subtract(lm[ch], lmid, out=out[ch])
+                    if detail != 1.0:
+                        out[ch] *= detail
+                    out[ch] += self._out_mid
+            else:
+                for ch in range(self.channels):
+                    self._stream_column(ch, lm[ch], out[ch], zone, centre, temp, scale, detail)
             t0 = pc()
             stft.synthesise_column(out)
             t1 = pc()
@@ -429,6 +425,48 @@ class Engine:
         st.samples += n
         return y
 
+    def _stream_column(self, k: int, lm: np.ndarray, out: np.ndarray, zone: float, centre: float,
+                       temp: float, scale: float, detail: float) -> None:
+        """One code column of stream ``k`` (a channel, or the linked channels' shared analysis):
+        ``lm [F, bins]`` -> encode, blur, decode pair, blur v2 shaping -> ``out [F, bins]``."""
+        st, pc = self.stats, time.perf_counter
+        codec = self.codecs[k]
+        t0 = pc()
+        clean = codec.encode(lm)
+        # a wild encoder (or a NaN it was fed) must not index outside the codebook
+        # (two ufuncs: np.clip's Python wrapper costs more than both on int64)
+        np.minimum(clean, self._kmax, out=clean)
+        np.maximum(clean, 0, out=clean)
+        t1 = pc()
+        st.encoder += t1 - t0
+        blurred = clean
+        if self.samplers is not None:
+            blurred = self.samplers[k].step(clean, self._blurred[k], zone, centre, temp, scale)
+            t2 = pc()
+            st.blur += t2 - t1
+            t1 = t2
+        if self.code_hook is not None:
+            self.code_hook(k, lm, clean, blurred)
+            if self._encode_only:  # encode_codes: nothing to decode
+                out[...] = lm
+                return
+        if self.tap is not None:  # the live view / process --png: what the zone resamples
+            vb, va = self._view_before, self._view_after
+            if self.samplers is not None:
+                self.samplers[k].view_rows(clean, blurred, vb, va)
+            else:
+                vb[:] = clean[: self.config.rows]
+                va[:] = vb
+            self.tap.column(k, vb, va, zone, centre)
+        # two decoder streams: b (blurred codes) and c (the encoder's); one decode
+        # when they agree (codes and state)
+        lb, lc = codec.decode_pair(blurred, clean)
+        if self.blur_version == 2:
+            self.shapers[k].apply(lb, lc, lm, detail, out)
+        else:
+            apply_detail(lb, lc, lm, detail, out)
+        st.decoder += pc() - t1
+
     def render(self, x: np.ndarray, block: int = CHUNK) -> np.ndarray:
         """Offline: ``x`` ([n] or [n, channels]) from a reset, latency-compensated: the output
         sample ``i`` answers input sample ``i`` (same shape as ``x``, float32)."""
@@ -443,9 +481,9 @@ class Engine:
     def encode_codes(self, x: np.ndarray, bands: bool = False):
         """Offline: the encoder's code columns of ``x`` ([n] or [n, channels]) as the engine's
         own column loop produces them (framing, state, padding of :meth:`render`), with the zone
-        shut: one ``[n_codes, C]`` int64 grid per channel (and, with ``bands``, each column's
-        input log-magnitude ``[C, F, bins]`` per channel)."""
-        C = self.channels
+        shut: one ``[n_codes, C]`` int64 grid per stream (per channel; linked stereo has one, from
+        the shared analysis) and, with ``bands``, each column's input log-magnitude ``[C, F, bins]``."""
+        C = len(self.codecs)
         codes: list[list[np.ndarray]] = [[] for _ in range(C)]
         lms: list[list[np.ndarray]] = [[] for _ in range(C)]
 

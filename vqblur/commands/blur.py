@@ -218,7 +218,7 @@ def run(args) -> int:
 
     bar = progress_bar(3, desc="blur", unit="pass", quiet=args.quiet)
     try:
-        codes_all = eng.encode_codes(xm)  # [n_codes, C] per channel
+        codes_all = eng.encode_codes(xm)  # [n_codes, C] per stream (linked stereo: one)
         bar.update(1)
         C = codes_all[0].shape[1]
         a, b = time_span_to_columns(start, end, msr, cfg.column_samples, C)
@@ -278,8 +278,9 @@ def run(args) -> int:
         f"{rows_text}), temperature {args.temperature:g} "
         f"(T = {knob_to_temperature(args.temperature):.3f}), detail {args.detail:g}, {args.sweeps} sweeps, "
         f"seed {args.seed}")
-    say(f"  {in_zone} cells in the zone per channel; {changed} codes changed "
-        f"({channels} ch); {time.perf_counter() - t0:.2f} s")
+    say(f"  {in_zone} cells in the zone per stream; {changed} codes changed "
+        f"({channels} ch, {'linked: one stream' if eng.linked else 'a stream each'}); "
+        f"{time.perf_counter() - t0:.2f} s")
     if args.png:
         title = (f"{os.path.basename(args.input)}: zone size {args.zone_size:g}, centre "
                  f"{args.centre:g}, temperature {args.temperature:g}, {args.sweeps} sweeps, seed {args.seed}")
