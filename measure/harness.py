@@ -85,11 +85,12 @@ def dsp_engine(bundle: Bundle, params: Params) -> Engine:
 
 
 def run_blocks(eng: Engine, x: np.ndarray, block: int) -> tuple[np.ndarray, np.ndarray]:
-    """Process mono ``x`` [n] in host blocks of ``block`` -> (output [n], per-block seconds [blocks])."""
+    """Process ``x`` ([n] mono or [n, channels]) in host blocks of ``block`` -> (output, same shape;
+    per-block seconds [blocks])."""
     n = len(x)
     nb = (n + block - 1) // block
     times = np.empty(nb)
-    y = np.empty(n, np.float32)
+    y = np.empty(x.shape, np.float32)
     pc = time.perf_counter
     for i in range(nb):
         a = i * block

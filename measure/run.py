@@ -343,6 +343,33 @@ def interleaved_rtf(paths: list[Path], o: BenchOptions, sets: list[EvalSet]) -> 
             "rtf": med, "ratio_to_first": ratios}
 
 
+def stereo_rtf(path: Path, o: BenchOptions, sets: list[EvalSet]) -> dict:
+    """RTF of mono, linked stereo and independent stereo (1 thread, zone 0.3, detail 1), measured
+    round-robin like :func:`interleaved_rtf`; stereo input = the timing signal and a copy delayed
+    by 7 ms at 0.7 (a real stereo difference). Medians and each mode's per-round ratio to mono."""
+    from vqblur.engine.core import Engine
+
+    bundle = load_bundle(path)
+    sr = bundle.sample_rate
+    x = _timing_signal(sets, min(o.seconds, 4.0), sr, o.seed)
+    d = int(0.007 * sr)
+    xs = np.stack([x, 0.7 * np.concatenate([np.zeros(d, x.dtype), x[:-d]])], axis=1).astype(np.float32)
+    p = make_params(o.params_cls, zone_size=0.3, detail=1.0, temperature=0.5)
+    modes = {"mono": (x, {}), "linked": (xs, {"channels": 2, "stereo": "linked"}),
+             "independent": (xs, {"channels": 2, "stereo": "independent"})}
+    rounds = max(o.repeats, 2 if o.quick else 5)
+    o.log(f"stereo rtf, 1 thread: mono / linked / independent x {rounds} rounds")
+    runs: dict[str, list[float]] = {m: [] for m in modes}
+    for _ in range(rounds):
+        for m, (sig, kw) in modes.items():
+            runs[m].append(bench_rtf(lambda kw=kw: Engine(bundle, p, threads=1, seed=o.seed, **kw),
+                                     sig, sr, 1, o.watts_per_core)["rtf"])
+    return {"rounds": rounds, "rtf": {m: float(np.median(r)) for m, r in runs.items()},
+            "ratio_to_mono": {m: float(np.median([a / b for a, b in zip(r, runs["mono"])]))
+                              for m, r in runs.items()},
+            "knobs": "zone 0.3, detail 1, temperature 0.5, 1 thread"}
+
+
 def compare_bundles(ref: dict, b: dict) -> dict:
     """Side by side (e.g. int8 against fp32): code agreement on the same clips and ratios/deltas."""
     ga, gb = ref.get("_grids") or [], b.get("_grids") or []
@@ -435,6 +462,7 @@ def run_bench(o: BenchOptions) -> dict:
         result["bundles"].append(bench_bundle(p, o, sets, before=i == 0))
     if len(paths) > 1:
         result["interleaved_rtf"] = interleaved_rtf(paths, o, sets)
+    result["stereo_rtf"] = stereo_rtf(paths[0], o, sets)
     ref = result["bundles"][0]
     for i, b in enumerate(result["bundles"][1:], start=1):
         b["vs_first"] = compare_bundles(ref, b)

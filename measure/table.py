@@ -163,6 +163,12 @@ def format_table(res: dict) -> str:
             for which in KINDS:
                 lines += [f"  {which:<9} {t}" for t in missed(b["targets"], which)]
     lines.append(KINDS_NOTE)
+    sr_ = res.get("stereo_rtf")
+    if sr_:
+        r, q = sr_["rtf"], sr_["ratio_to_mono"]
+        lines.append(f"stereo ({bs[0]['name']}, {sr_['knobs']}, {sr_['rounds']} interleaved rounds): RTF mono "
+                     f"{r['mono']:.4f}, linked {r['linked']:.4f} (x{q['linked']:.2f} of mono; target <= 1.25), "
+                     f"independent {r['independent']:.4f} (x{q['independent']:.2f}; target <= 1.8)")
     from vqblur.measure.playability import format_table as playability_table
 
     for b in bs:

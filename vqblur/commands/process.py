@@ -34,7 +34,9 @@ def register(subparsers) -> None:
         description=(
             "Render IN through the streaming engine into OUT, block by block, exactly as "
             "`vqblur live` would process it. Any sample rate (resampled to the model's and "
-            "back) and any number of channels (each channel its own stream). OUT keeps IN's "
+            "back) and any number of channels (linked by default: one analysis and one blur, the "
+            "same change on every channel, so the stereo image holds; --stereo independent: each "
+            "channel its own stream). OUT keeps IN's "
             "rate, channels and length (latency compensated). Knob values: the preset, then "
             "the knob options (--zone-size, --detail, ...), then --automation."
         ),
@@ -65,6 +67,9 @@ def register(subparsers) -> None:
                    help="host block size in samples (default 512); the output does not depend on it")
     p.add_argument("--threads", type=_threads, default=1,
                    help="onnxruntime intra-op threads (default 1)")
+    p.add_argument("--stereo", choices=("linked", "independent"), default="linked",
+                   help="with more than one channel: linked (default: one blur for all, the image "
+                        "holds, about the cost of mono) or independent (a blur each: wide, decorrelated)")
     p.add_argument("--png", metavar="FILE", default=None,
                    help="also draw the codemap before and after the blur for the whole file (first "
                         "channel), with the zone as the knobs moved it, to this PNG")
@@ -193,12 +198,13 @@ def run(args) -> int:
 
     bundle = load_bundle(args.bundle if args.bundle else default_bundle_path())
     eng = make_engine(bundle, sample_rate=sr, params=params, channels=channels, seed=args.seed,
-                      threads=args.threads)
+                      threads=args.threads, stereo=args.stereo)
     L = eng.latency_samples
     tap = _attach_tap(eng, frames, sr) if args.png else None
 
     say = (lambda *a: None) if args.quiet else (lambda *a: print(*a, file=sys.stderr))
-    say(f"vqblur process: {args.input} -> {args.output} ({sr} Hz, {channels} ch, "
+    say(f"vqblur process: {args.input} -> {args.output} ({sr} Hz, {channels} ch"
+        + (f", {args.stereo}" if channels > 1 else "") + ", "
         f"{frames / sr:.2f} s, {subtype})")
     say(f"  bundle {bundle.root}  preset {preset_name or '-'}  "
         + blur_state(eng.blur_available, eng.params.zone_size, automation))
