@@ -265,6 +265,8 @@ class Engine:
                 for ch in range(streams)
             ]
         self.blur_available = self.samplers is not None
+        self._pending_palette: list | None = None  # tables load_palette prepared, swapped in by the worker
+        self.palette = Path(b.root).name if b is not None else None  # whose NB tables the blur draws from
         self.tap = None  # optional vqblur.engine.stage.tap.ColumnTap: each column's codes before/after the blur
         #: optional ``hook(channel, L_in [F, bins], clean [n_codes], blurred [n_codes])`` called every
         #: column (offline tools record codes with it: :meth:`encode_codes`); never set live
@@ -310,6 +312,28 @@ class Engine:
         self._targets_of = None
         self._kcol = dict(self._column_targets(p))
         self._gs = {k.name: k.target(getattr(p, k.name)) for k in _knobs.SAMPLE}
+
+    def load_palette(self, bundle_or_path) -> str:
+        """Switch the blur's Naive Bayes tables to another bundle's (a *palette*: the same codec,
+        tables fitted on other sounds, e.g. from ``vqblur make-bundle --palette-only``). The tables
+        are read, checked and stacked here, in the calling thread; the engine swaps them in between
+        two code columns (no click: the blur's change is smoothed). Returns the palette's name.
+        ``BundleError`` if the tables do not fit this model (rows, codebook, offsets)."""
+        from vqblur.common.errors import BundleError
+
+        if self.samplers is None:
+            raise BundleError("this engine has no blur (no Naive Bayes table) to take a palette")
+        b = bundle_or_path if isinstance(bundle_or_path, Bundle) else load_bundle(bundle_or_path)
+        mine = self.bundle
+        if mine is not None and (b.rows, b.codebook_size, b.rows_macro) != (mine.rows, mine.codebook_size,
+                                                                          mine.rows_macro):
+            raise BundleError(f"{b.root}: its code grid ({b.rows} rows, {b.codebook_size} codes, "
+                              f"{b.rows_macro} macro rows) does not fit this model's")
+        micro = load_nb_table(b.nb_path)
+        macro = load_nb_table(b.nb_macro_path) if b.nb_macro_path is not None else None
+        self._pending_palette = [s.prepare_tables(micro, macro) for s in self.samplers]
+        self.palette = Path(b.root).name
+        return self.palette
 
     def knob(self, name: str) -> float:
         """The current smoothed value of a per-column knob (what the last column used)."""
@@ -359,6 +383,10 @@ class Engine:
         t0 = pc()
         stft.push(x)
         st.stft += pc() - t0
+        if self._pending_palette is not None:  # a palette switch: between two columns
+            for smp, prep in zip(self.samplers, self._pending_palette):
+                smp.use_tables(prep)
+            self._pending_palette = None
         a = self._col_alpha
         out = self._codes_out
         targets = self._column_targets(p)

@@ -87,6 +87,22 @@ class CodeBlur:
             before[:] = clean[: self.rows]
             after[:] = out[: self.rows]
 
+    def prepare_tables(self, micro_table, macro_table=None) -> tuple:
+        """Both maps' tables stacked for :meth:`use_tables` (see ``ZoneSampler.prepare_table``)."""
+        micro = self.micro.prepare_table(micro_table)
+        macro = None
+        if self.macro is not None:
+            if macro_table is None:
+                raise ValueError("this blur has a macro map: a palette needs its macro table too")
+            macro = self.macro.prepare_table(macro_table)
+        return micro, macro
+
+    def use_tables(self, prepared: tuple) -> None:
+        """Swap in tables from :meth:`prepare_tables`, between two steps."""
+        self.micro.use_table(prepared[0])
+        if self.macro is not None:
+            self.macro.use_table(prepared[1])
+
     def reset(self, seed: int | None = None) -> None:
         self.micro.reset(seed)
         if self.macro is not None:

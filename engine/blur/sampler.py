@@ -170,14 +170,8 @@ class ZoneSampler:
         self.history = H = max([-dc for _, dc in offs] + [0])
         self._same_column = any(dc == 0 for _, dc in offs)
 
-        # Stacked table: block j (K+1 rows) = log_neigh[sel[j]] plus a zero row for
-        # "missing" (code K); then R rows of log_prior + log_row[r].
         B = K + 1
-        big = np.zeros((O * B + R, K), dtype=np.float32)
-        for j, i in enumerate(sel):
-            big[j * B : j * B + K] = table.log_neigh[i]
-        big[O * B :] = np.asarray(table.log_prior, np.float64)[None, :] + table.log_row
-        self._big = big
+        self._big = self.prepare_table(table)
 
         # Context vector: [current column (R) | output col -1 (R) | ... | row ids (R) | K].
         n_ctx = R * (1 + H) + R + 1
@@ -237,6 +231,33 @@ class ZoneSampler:
         self._prob_key: tuple[float, float] | None = None  # the zone _set_zone cached
         self._rowpos = np.arange(R, dtype=np.float64)
         self.reset()
+
+    def prepare_table(self, table) -> np.ndarray:
+        """Another table with this sampler's rows, codebook and offsets, stacked the way ``step``
+        reads it (block j of K + 1 rows = ``log_neigh`` of offset j plus a zero row for "missing",
+        code K; then one row of ``log_prior + log_row[r]`` per row). Build it off the audio
+        thread; :meth:`use_table` swaps it in between two steps (a palette switch)."""
+        table = _as_table(table)
+        R, K = self.rows, self.codebook_size
+        if table.rows != R or table.codebook_size != K:
+            raise BundleError(f"{table.source}: bad Naive Bayes table: {table.rows} rows x {table.codebook_size} "
+                              f"codes, the sampler has {R} x {K}")
+        offs = table.offset_list
+        missing = [o for o in self.offsets if o not in offs]
+        if missing:
+            raise BundleError(f"{table.source}: bad Naive Bayes table: it lacks the offsets {missing}")
+        B, O = K + 1, len(self.offsets)
+        big = np.zeros((O * B + R, K), dtype=np.float32)
+        for j, o in enumerate(self.offsets):
+            big[j * B : j * B + K] = table.log_neigh[offs.index(o)]
+        big[O * B :] = np.asarray(table.log_prior, np.float64)[None, :] + table.log_row
+        return big
+
+    def use_table(self, prepared: np.ndarray) -> None:
+        """Swap in a table made by :meth:`prepare_table` (a reference swap: call between steps)."""
+        if prepared.shape != self._big.shape:
+            raise ValueError(f"prepared table has shape {prepared.shape}, the sampler's is {self._big.shape}")
+        self._big = prepared
 
     def reset(self, seed: int | None = None) -> None:
         """Forget the history (past neighbours drop their factors again) and restart the
