@@ -72,17 +72,20 @@ class Knob:
 
 ALL: tuple[Knob, ...] = (
     Knob("zone_size", 0.0, "column", 1,
-         "zone size: half-height S*rows code rows (0 = no blur)",
-         "half-height of the zone in rows = `zone_size * rows`; 0 = no cell resampled",
+         "zone size: half-width of the blurred band on the perceptual frequency axis (0 = no blur, "
+         "1 = everything)",
+         "half-width of the zone on the perceptual axis (linear below 150 Hz, log above; 0..1 = 0 Hz to the top "
+         "bin), soft-edged; the rows under it are resampled; 0 = nothing changes",
          "zone", metavar="S"),
     Knob("temperature", 0.5, "column", 74,
-         "temperature: T = 4 t^2 (0 = most probable code)",
+         "temperature: how far codes wander from the input's (T = 4 t^2; 0 = the most probable code); "
+         "variety, not level",
          "T = `4 * t**2` (NB is over-confident: held-out likelihood peaks near T = 2, t = 0.7); "
          "T = 0 takes the most probable code",
          "temp", metavar="T"),
     Knob("centre", 0.5, "column", 71,
-         "zone centre: row C*(rows-1) (0 = lowest band)",
-         "centre row = `centre * (rows - 1)` (0 = lowest band)",
+         "zone centre on the perceptual frequency axis: 0.1 ~ 100 Hz, 0.2 ~ 260 Hz, 0.5 ~ 1.7 kHz, 0.75 ~ 6.6 kHz",
+         "`150 Hz * (160**centre - 1)` at 48 kHz (0.2 ~ 260 Hz, 0.5 ~ 1.7 kHz, 0.75 ~ 6.6 kHz)",
          "ctr", metavar="C", aliases=("--center",)),
     Knob("mix", 1.0, "sample", 91,
          "dry/wet (1 = fully wet)",
@@ -102,9 +105,9 @@ ALL: tuple[Knob, ...] = (
     Knob("scale", 0.0, "column", 76,
          "which codemap the zone resamples (codec v2): off = micro (fine grain), "
          "on (> 0.5) = macro (broad envelope)",
-         "> 0.5 = the zone resamples the **macro** map (5 rows of 4.8 kHz: the broad envelope), "
-         "else micro level 0 (20 rows of 1.2 kHz: fine grain); resampled cells drop their finer "
-         "micro levels (docs/CODEC.md). No effect on a bundle without a macro map",
+         "> 0.5 = the zone resamples the **macro** map (5 rows: the broad envelope), else micro level 0 "
+         "(20 rows: fine grain); resampled cells drop their finer micro levels (docs/CODEC.md). No effect "
+         "on a bundle without a macro map",
          "scale", metavar="X", toggle=True),
 )
 

@@ -29,6 +29,8 @@ from typing import Any, Callable
 
 import numpy as np
 
+from vqblur.engine.knobs import knob_to_temperature
+
 
 
 def checkout_root() -> Path | None:
@@ -57,6 +59,7 @@ FIGURES = {
     "latency": "latency_hist.png",
     "rtf": "rtf_vs_block.png",
     "blur": "blur_curve.png",
+    "playability": "playability.png",
 }
 
 
@@ -356,7 +359,7 @@ def fig_blur(bench: dict, path: Path) -> None:
         pts = sorted((p for p in curve if p["temperature"] == t), key=lambda p: p["zone_size"])
         z = [p["zone_size"] for p in pts]
         st = dict(color=f"C{j}", marker="osd^v"[j % 5], ls=("-", "--", ":", "-.")[j % 4], ms=7 - 1.5 * j)
-        ax[0].plot(z, [p["lsd_db"] for p in pts], label=f"t={t:g} (T={2 * t * t:.2f})", **st)
+        ax[0].plot(z, [p["lsd_db"] for p in pts], label=f"t={t:g} (T={knob_to_temperature(t):.2f})", **st)
         if all("codes_changed" in p for p in pts):
             ax[1].plot(z, [100 * p["codes_changed"] for p in pts], label=f"t={t:g}", **st)
     ax[0].set_xlabel("zone size knob")
@@ -372,6 +375,37 @@ def fig_blur(bench: dict, path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
+
+
+def fig_playability(bench: dict, path: Path) -> bool:
+    """Change, level and flux against zone size, per map and centre: blur v2 (solid) and, when
+    the bench measured it, the previous blur (dashed). False when the bench has no grid."""
+    b = bench["bundles"][0]
+    vs = (b.get("playability") or {}).get("versions") or {}
+    if "v2" not in vs:
+        return False
+    plt = _plt()
+    fig, ax = plt.subplots(1, 3, figsize=(12, 3.6))
+    panels = (("change_db", "mean |change| (dB, mel)"), ("level_db", "median |level change| (dB)"),
+              ("flux", "flux, output / input"))
+    for v, ls in (("v2", "-"), ("v1", "--")):
+        for j, (name, c) in enumerate((vs.get(v) or {}).get("curves", {}).items()):
+            for a, (key, _) in zip(ax, panels):
+                a.plot(c["zone_size"], c[key], ls=ls, marker="o" if v == "v2" else "x", color=f"C{j}",
+                       label=f"{name} ({'blur v2' if v == 'v2' else 'before, v1'})", ms=4)
+    for a, (_, lab) in zip(ax, panels):
+        a.set_xlabel("zone size knob")
+        a.set_ylabel(lab)
+    ax[2].axhline(1.05, color="grey", lw=0.8, ls=":")
+    ax[1].axhline(1.0, color="grey", lw=0.8, ls=":")
+    ax[0].legend(fontsize=6)
+    n = len(b["playability"].get("clips", []))
+    fig.suptitle(f"playability ({b['name']}, {n} held-out real recordings, temperature 0.5, detail 1; "
+                 f"dotted: the targets)", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return True
 
 
 # ---------------------------------------------------------------------------- markdown
@@ -623,6 +657,16 @@ def write_markdown(out: Path, bench: dict, figs: dict[str, str], info: dict) -> 
         L += ["Blur strength: " + b0["blur_strength_method"] + ":", "",
               md_table(["bundle", "knobs", "zone size", "inside the zone dB", "outside dB"], rows), ""]
 
+    pl = b0.get("playability") or {}
+    if (pl.get("versions") or {}).get("v2"):
+        from vqblur.measure.playability import format_table as playability_table
+
+        L += ["## Playability", "",
+              "Is the blur an effect a musician can play? " + pl["method"], "",
+              "```", *playability_table(pl), "```", ""]
+        if "playability" in figs:
+            L += [f"![playability](figures/{figs['playability']})", ""]
+
     L += ["## Codebook", "", info.get("codebook_caption", ""), "", f"![codebook usage](figures/{figs['codebook']})", ""]
 
     L += ["## Naive Bayes evaluation", "",
@@ -774,6 +818,8 @@ def build_report(out_dir=None, *, bench: dict | None = None, bench_path=None, ru
     figs["rtf"] = FIGURES["rtf"]
     fig_blur(bench, figdir / FIGURES["blur"])
     figs["blur"] = FIGURES["blur"]
+    if fig_playability(bench, figdir / FIGURES["playability"]):
+        figs["playability"] = FIGURES["playability"]
 
     (out / "bench.json").write_text(json.dumps(bench))
     return write_markdown(out, bench, figs, info)
