@@ -71,7 +71,7 @@ def install_fast_codes(model) -> None:
         return v.permute(0, 2, 1, 3).reshape(B, -1, Rm * f)[..., None]
 
     def encoder_step(self, logmag_col, states):
-        x = (logmag_col - self.normaliser.mean) / self.normaliser.std
+        x = self.normalise_column(logmag_col)  # normalised, on the rows' axis
         new: list[torch.Tensor] = []
         z = self.encoder.net.step(x[..., None], iter(states), new)  # [1, D, rows, 1]
         macro = None
@@ -98,7 +98,7 @@ def install_fast_codes(model) -> None:
             z = z + macro_up(macro)
         new: list[torch.Tensor] = []
         y = self.decoder.net.step(z, iter(states), new)[..., 0]
-        return y * self.normaliser.std + self.normaliser.mean, new
+        return self.denormalise_column(y), new
 
     model.encoder_step = types.MethodType(encoder_step, model)
     model.decoder_step = types.MethodType(decoder_step, model)

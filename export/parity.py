@@ -111,7 +111,7 @@ def _offline(model, cfg, audio: np.ndarray):
     with torch.no_grad():
         stack = model.encode_all(lm)
         dec = model.decode_all(stack)  # [1, bins, T]
-        z = model.encoder(_fold(model.normaliser(lm), F))  # [1, D, rows, C]
+        z = model.encoder(_fold(model._to_rows_axis(model.normaliser(lm)), F))  # [1, D, rows, C]
         _, base = model._macro_codes(z)
         D, R, C = z.shape[1], z.shape[2], z.shape[3]
         flat = (z - base).permute(0, 2, 3, 1).reshape(-1, D)

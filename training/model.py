@@ -234,6 +234,18 @@ class VQVAE(nn.Module):
             self.register_buffer("warp_in", torch.from_numpy(ana), persistent=False)
             self.register_buffer("warp_out", torch.from_numpy(syn), persistent=False)
 
+    def normalise_column(self, logmag_col: torch.Tensor) -> torch.Tensor:
+        """One streaming column: raw logmag [B, F, bins] -> what the encoder sees (normalised, on
+        the rows' axis), [B, F, bins]."""
+        x = (logmag_col - self.normaliser.mean) / self.normaliser.std
+        return x if self.row_warp == "linear" else torch.matmul(x, self.warp_in.T)
+
+    def denormalise_column(self, y: torch.Tensor) -> torch.Tensor:
+        """The inverse of :meth:`normalise_column` for the decoder's output [B, F, bins]."""
+        if self.row_warp != "linear":
+            y = torch.matmul(y, self.warp_out.T)
+        return y * self.normaliser.std + self.normaliser.mean
+
     def _to_rows_axis(self, x: torch.Tensor) -> torch.Tensor:
         """Normalised log-magnitudes, bins on dim -2 ([B, bins, T]) -> the warped axis."""
         return x if self.row_warp == "linear" else torch.matmul(self.warp_in, x)
@@ -362,9 +374,7 @@ class VQVAE(nn.Module):
                      ) -> tuple[torch.Tensor, torch.Tensor | None, list[torch.Tensor]]:
         """One column: raw logmag [1, F, bins] -> micro codes [1, L, rows], macro codes
         [1, Rm] (or None) and the new states."""
-        x = (logmag_col - self.normaliser.mean) / self.normaliser.std  # [1, F, bins]
-        if self.row_warp != "linear":
-            x = torch.matmul(x, self.warp_in.T)
+        x = self.normalise_column(logmag_col)  # [1, F, bins]
         new: list[torch.Tensor] = []
         z = self.encoder.net.step(x[..., None], iter(states), new)  # [1, D, rows, 1]
         macro, base = self._macro_codes(z)
@@ -380,9 +390,7 @@ class VQVAE(nn.Module):
             z = z + self.macro_up(self.macro_quantizer.lookup(macro[..., None]))
         new: list[torch.Tensor] = []
         y = self.decoder.net.step(z, iter(states), new)[..., 0]  # [B, F, bins]
-        if self.row_warp != "linear":
-            y = torch.matmul(y, self.warp_out.T)
-        return y * self.normaliser.std + self.normaliser.mean, new
+        return self.denormalise_column(y), new
 
 
 def count_macs_per_column(model: VQVAE) -> dict[str, int]:
