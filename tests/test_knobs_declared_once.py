@@ -81,7 +81,7 @@ def test_preset_and_automation_validation_follow_the_declaration(tmp_path):
 
 
 def test_controller_maps_bind_every_knob_and_generic_is_the_default_ccs():
-    from vqblur.engine.midi import list_controller_maps, load_controller_map
+    from vqblur.engine.stage.midi import list_controller_maps, load_controller_map
 
     for name in list_controller_maps():
         cm = load_controller_map(name)
@@ -93,7 +93,7 @@ def test_controller_maps_bind_every_knob_and_generic_is_the_default_ccs():
 def test_learn_defaults_to_every_knob_and_toggles_the_switches():
     import inspect
 
-    from vqblur.engine.midi import learn
+    from vqblur.engine.stage.midi import learn
 
     sig = inspect.signature(learn)
     assert tuple(sig.parameters["knobs"].default) == K.NAMES
@@ -123,7 +123,7 @@ def test_docs_tables_list_exactly_the_declared_knobs(doc):
 def test_shipped_presets_set_detail():
     from vqblur.engine.presets import load_preset
 
-    assert load_preset("default").params.detail == 1.0
+    assert load_preset("mids").params.detail == 1.0
     codec = load_preset("codec").params
     assert codec.detail == 0.0 and codec.zone_size == 0.0
 

@@ -22,9 +22,9 @@ import pytest
 from tests.ab_phases import excess_allowed, run_flood_ab
 from tests.test_live_jack import make_signal, signal_has_played
 from tests.toy_bundle import make_toy_bundle
-from vqblur.engine.control import KnobMux
+from vqblur.engine.stage.control import KnobMux
 from vqblur.engine.core import KNOBS, Params
-from vqblur.engine.osc import PRESET_ADDRESS, OscControl, knob_address
+from vqblur.engine.stage.osc import PRESET_ADDRESS, OscControl, knob_address
 
 pytestmark = pytest.mark.jack
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -40,7 +40,7 @@ def toy(tmp_path_factory):
 
 
 def _runner(engine, knobs, name, capture_s=0.0):
-    from vqblur.engine.live import LiveRunner
+    from vqblur.engine.stage.runner import LiveRunner
 
     return LiveRunner(engine, samplerate=SR, blocksize=0, channels=1, input_device="system",
                       output_device="system", knobs=knobs, jack_client_name=name,
@@ -125,7 +125,7 @@ def flood_datagrams(rng, n: int) -> list[bytes]:
         elif k == 6:
             out.append(bytes(rng.integers(0, 256, int(rng.integers(1, 120)), dtype=np.uint8)))
         elif k == 7:
-            out.append(m(PRESET_ADDRESS, str(rng.choice(["default", "nope", "smear"]))).dgram)
+            out.append(m(PRESET_ADDRESS, str(rng.choice(["mids", "nope", "smear"]))).dgram)
         elif k == 8:
             bb = OscBundleBuilder(IMMEDIATELY)
             bb.add_content(m(knob_address(knob), float(rng.random())))

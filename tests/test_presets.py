@@ -9,15 +9,23 @@ from vqblur.common.errors import PresetError, UserError
 
 def test_shipped_presets_load():
     names = list_presets()
-    for want in ("default", "subtle", "smear", "chaos"):
+    for want in ("transparent", "codec", "mids", "subtle", "smear", "chaos", "air", "low-fog"):
         assert want in names
     for name in names:
         p = load_preset(name)
         assert isinstance(p.params, Params)
         assert p.path is not None and p.path.name == f"{name}.toml"
-    d = load_preset("default")
+    assert "default" not in names  # a name that says what it does (zone 0 is the knobs' default)
+    d = load_preset("mids")
     assert d.controller == "generic"
     assert d.params.zone_size == 0.25 and d.params.mix == 1.0
+
+
+def test_shipped_presets_are_distinct_sounds():
+    """No two shipped presets set the same knobs."""
+    names = list_presets()
+    knobs = {n: tuple(load_preset(n).params.as_dict().values()) for n in names}
+    assert len(set(knobs.values())) == len(names), knobs
 
 
 def test_preset_by_path_and_missing_knobs_default(tmp_path):
@@ -49,7 +57,7 @@ def test_bad_preset_names_file_and_key(tmp_path, text, match):
 
 
 def test_unknown_name_lists_shipped_presets():
-    with pytest.raises(PresetError, match=r"no such preset.*default"):
+    with pytest.raises(PresetError, match=r"no such preset.*mids"):
         load_preset("no-such-preset")
     with pytest.raises(PresetError, match="not found"):
         load_preset("/nonexistent/x.toml")
