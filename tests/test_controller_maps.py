@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from vqblur.engine.midi import (KNOBS, Binding, ControllerMap, KnobReader, MidiInput,
+from vqblur.engine.stage.midi import (KNOBS, Binding, ControllerMap, KnobReader, MidiInput,
                                 list_controller_maps, load_controller_map,
                                 save_controller_map)
 from vqblur.common.errors import PresetError

@@ -25,8 +25,10 @@ SR = 48000
 def test_detail_cc_live(jack_server, tmp_path):
     from tests.toy_bundle import make_toy_bundle
     from vqblur.engine.core import Params
-    from vqblur.engine.live import LiveRunner, format_status, realtime_thread
-    from vqblur.engine.midi import KnobReader, MidiInput, load_controller_map
+    from vqblur.engine.stage.realtime import realtime_thread
+    from vqblur.engine.stage.runner import LiveRunner
+    from vqblur.engine.stage.status import format_status
+    from vqblur.engine.stage.midi import KnobReader, MidiInput, load_controller_map
     from vqblur.engine.resample import make_engine
 
     tries = iter(range(2))

@@ -24,7 +24,7 @@ def test_engine_and_cli_paths_do_not_import_torch():
                         raise
 
         import vqblur.engine
-        load(["vqblur.engine." + m.name for m in pkgutil.iter_modules(vqblur.engine.__path__)])
+        load([m.name for m in pkgutil.walk_packages(vqblur.engine.__path__, "vqblur.engine.")])
         # the runtime never imports the measurement package
         assert not [m for m in sys.modules if m.startswith("vqblur.measure")], "the engine imports vqblur.measure"
         import vqblur.measure

@@ -120,7 +120,7 @@ def test_server_dying_is_reported_and_exits(toy_bundle, tmp_path):
 
 def test_live_path_never_imports_torch():
     code = ("import sys, vqblur.cli as c; c.build_parser(); "
-            "import vqblur.commands.live, vqblur.engine.live, vqblur.engine.midi, vqblur.engine.ring; "
+            "import vqblur.commands.live, vqblur.engine.stage.runner, vqblur.engine.stage.status, vqblur.engine.stage.midi, vqblur.engine.stage.ring; "
             "print('torch' in sys.modules)")
     r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
@@ -172,7 +172,7 @@ def test_learn_assigns_knobs_and_saves_the_map(jack_server, toy_bundle, tmp_path
     assert p.returncode == 0, err
     saved = tmp_path / "vqblur" / "controllers" / "learned.toml"
     assert saved.is_file(), err
-    from vqblur.engine.midi import load_controller_map
+    from vqblur.engine.stage.midi import load_controller_map
 
     cm = load_controller_map(str(saved))
     assert {k: (b.cc, b.channel) for k, b in cm.bindings.items()} == {

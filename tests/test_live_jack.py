@@ -103,7 +103,8 @@ def run_through_jack(processor, signal: np.ndarray, *, blocksize: int = BLOCK,
     """Play ``signal`` through a LiveRunner(processor) on the JACK server, with the JACK
     player/recorder in a process of their own. Returns (runner, stats, record, xruns);
     ``record[i]`` is the runner's output during the JACK cycle that played ``signal[i]``."""
-    from vqblur.engine.live import LiveRunner, realtime_thread
+    from vqblur.engine.stage.realtime import realtime_thread
+    from vqblur.engine.stage.runner import LiveRunner
 
     channels = signal.shape[1]
     name = f"vqblur-live-{os.getpid()}"
@@ -235,7 +236,7 @@ def check_clean(stats, xruns):
 
 def test_passthrough_stereo_exact_latency(jack_server, tmp_path):
     """Identity processor: output is exactly the input delayed by one host block."""
-    from vqblur.engine.live import PassThrough
+    from vqblur.engine.stage.runner import PassThrough
 
     sig = make_signal(float(os.environ.get('VQTEST_SECONDS', 3.0)), channels=2)
 
@@ -386,7 +387,8 @@ def test_slow_processor_falls_back_to_aligned_dry(jack_server, tmp_path):
 def test_engine_slower_than_real_time_gives_back_realtime_priority(jack_server):
     """A processor that needs more than real time: the worker drops its real-time priority
     (so it cannot starve the machine), under-runs are counted, and the stream keeps going."""
-    from vqblur.engine.live import LiveRunner, format_status
+    from vqblur.engine.stage.runner import LiveRunner
+    from vqblur.engine.stage.status import format_status
 
     class Hog:
         latency_samples = 0

@@ -21,9 +21,9 @@ from rich.console import Console
 
 from tests.toy_bundle import make_toy_bundle
 from vqblur.engine.core import KNOBS, Engine, Params
-from vqblur.engine.live import LiveRunner
-from vqblur.engine.tap import ColumnTap
-from vqblur.engine.view import LiveView, ViewPublisher, ViewState, min_size
+from vqblur.engine.stage.runner import LiveRunner
+from vqblur.engine.stage.tap import ColumnTap
+from vqblur.engine.stage.view import LiveView, ViewPublisher, ViewState, min_size
 
 SR = 48000
 KNOBS_ON = dict(zone_size=0.3, temperature=0.7, centre=0.6, mix=1.0)
@@ -222,7 +222,7 @@ def test_tap_and_state_shared_with_another_process(toy):
         state["underruns"] = 7
         state.values[state._index["knob:" + KNOBS[0]]] = 0.25
         code = (
-            "import sys; from vqblur.engine.tap import ColumnTap; from vqblur.engine.view import ViewState\n"
+            "import sys; from vqblur.engine.stage.tap import ColumnTap; from vqblur.engine.stage.view import ViewState\n"
             "t = ColumnTap.attach(sys.argv[1]); s = ViewState(tuple(sys.argv[3].split(',')), _attach=sys.argv[2])\n"
             "b, a, z, c = t.history()\n"
             "print(t.pos, int((b != a).sum()), int(b.sum()), s['underruns'], s.knob(sys.argv[3].split(',')[0]))\n"

@@ -178,10 +178,10 @@ def test_live_audio_is_the_same_with_the_view_drawing(jack_server, toy, tmp_path
     worker's output is exactly the offline render (no tap, no view, same seed) of the input
     the callback received, and the view costs no under-runs: measured A/B, the view process
     drawing in ten 0.1 s phases and stopped (SIGSTOP) in the ten between (tests/ab_phases.py)."""
-    from vqblur.engine.live import LiveRunner
+    from vqblur.engine.stage.runner import LiveRunner
     from vqblur.engine.resample import make_engine
-    from vqblur.engine.tap import ColumnTap
-    from vqblur.engine.view import ViewProcess
+    from vqblur.engine.stage.tap import ColumnTap
+    from vqblur.engine.stage.view import ViewProcess
 
     knobs = dict(zone_size=0.4, temperature=0.6, centre=0.5)
     eng = make_engine(toy, sample_rate=SR, params=Params(**knobs), channels=1, seed=5)
@@ -256,9 +256,10 @@ def test_a_view_process_that_dies_gives_back_the_status_line(jack_server, tmp_pa
     import io
     import threading
 
-    from vqblur.engine.live import LiveRunner, PassThrough, run_live
-    from vqblur.engine.tap import ColumnTap
-    from vqblur.engine.view import ViewProcess
+    from vqblur.engine.stage.runner import LiveRunner, PassThrough
+    from vqblur.engine.stage.status import run_live
+    from vqblur.engine.stage.tap import ColumnTap
+    from vqblur.engine.stage.view import ViewProcess
 
     runner = LiveRunner(PassThrough(), samplerate=SR, input_device="system", output_device="system",
                         jack_client_name=f"vqviewdie-{os.getpid()}")

@@ -47,7 +47,7 @@ class Sender:
 
 @pytest.fixture
 def midi_port(jack_server):
-    from vqblur.engine.midi import MidiInput
+    from vqblur.engine.stage.midi import MidiInput
 
     name = f"vqmidi-{os.getpid()}-{time.monotonic_ns() % 100000}"
     m = MidiInput(api="jack", client_name=name)
@@ -60,7 +60,7 @@ def midi_port(jack_server):
 
 
 def test_cc_changes_zone_size_and_temperature(midi_port):
-    from vqblur.engine.midi import KnobReader, load_controller_map
+    from vqblur.engine.stage.midi import KnobReader, load_controller_map
 
     m, s = midi_port
     reader = KnobReader(m, load_controller_map("generic"), defaults={"zone_size": 0.0, "temperature": 0.5})
@@ -77,7 +77,7 @@ def test_cc_changes_zone_size_and_temperature(midi_port):
 
 
 def test_malformed_sysex_and_flood_are_ignored_and_counted(midi_port):
-    from vqblur.engine.midi import KnobReader, load_controller_map
+    from vqblur.engine.stage.midi import KnobReader, load_controller_map
 
     m, s = midi_port
     reader = KnobReader(m, load_controller_map("generic"))
@@ -114,7 +114,7 @@ def test_malformed_sysex_and_flood_are_ignored_and_counted(midi_port):
 
 
 def test_learn_assigns_the_next_control_that_moves(midi_port):
-    from vqblur.engine.midi import KnobReader, learn
+    from vqblur.engine.stage.midi import KnobReader, learn
 
     m, s = midi_port
     s.send([0xB0, 99, 1])  # a control moved before learning starts: not taken
@@ -137,7 +137,7 @@ def test_learn_assigns_the_next_control_that_moves(midi_port):
 
 
 def test_open_port_by_name_and_unknown_name(jack_server):
-    from vqblur.engine.midi import MidiInput
+    from vqblur.engine.stage.midi import MidiInput
     from vqblur.common.errors import UserError
 
     import rtmidi
@@ -167,8 +167,8 @@ def test_midi_knobs_reach_the_running_engine(jack_server, tmp_path):
     the engine's parameter snapshot follows the CCs within a few blocks."""
     from tests.toy_bundle import make_toy_bundle
     from vqblur.engine.core import Params
-    from vqblur.engine.live import LiveRunner
-    from vqblur.engine.midi import KnobReader, MidiInput, load_controller_map
+    from vqblur.engine.stage.runner import LiveRunner
+    from vqblur.engine.stage.midi import KnobReader, MidiInput, load_controller_map
     from vqblur.engine.resample import make_engine
 
     eng = make_engine(make_toy_bundle(tmp_path / "toy"), sample_rate=48000,

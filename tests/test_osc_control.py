@@ -14,9 +14,9 @@ from pythonosc.osc_bundle_builder import IMMEDIATELY, OscBundleBuilder
 from pythonosc.osc_message_builder import OscMessageBuilder
 from pythonosc.udp_client import SimpleUDPClient
 
-from vqblur.engine.control import KnobMux
+from vqblur.engine.stage.control import KnobMux
 from vqblur.engine.core import KNOBS, Params
-from vqblur.engine.osc import PRESET_ADDRESS, OscControl, address_table, knob_address
+from vqblur.engine.stage.osc import PRESET_ADDRESS, OscControl, address_table, knob_address
 
 PRESETS = {"calm": {k: 0.25 for k in KNOBS}, "wild": {k: 0.75 for k in KNOBS}}
 
@@ -188,7 +188,7 @@ def test_port_in_use_and_bad_host_are_user_errors(osc):
 
 # ------------------------------------------------------------------ OSC + MIDI together
 def _midi_reader():
-    from vqblur.engine.midi import KnobReader, MidiInput, load_controller_map
+    from vqblur.engine.stage.midi import KnobReader, MidiInput, load_controller_map
 
     m = MidiInput(api="auto", client_name="vqosc-test")  # no port opened: we feed its parser
     cmap = load_controller_map("generic")

@@ -36,8 +36,8 @@ def test_midi_controller_disappears_audio_keeps_running(jack_server, tmp_path):
 
     from tests.toy_bundle import make_toy_bundle
     from vqblur.engine.core import Params
-    from vqblur.engine.live import LiveRunner
-    from vqblur.engine.midi import KnobReader, MidiInput, load_controller_map
+    from vqblur.engine.stage.runner import LiveRunner
+    from vqblur.engine.stage.midi import KnobReader, MidiInput, load_controller_map
     from vqblur.engine.resample import make_engine
 
     tag = f"{os.getpid()}-{time.monotonic_ns() % 100000}"
@@ -144,7 +144,7 @@ def test_deadline_miss_with_hot_or_nan_input_stays_within_full_scale(jack_server
     assert n_nan == 0 and n_over == 0, (
         f"{n_nan} non-finite and {n_over} above-0-dBFS output samples (max |y| "
         f"{np.nanmax(np.abs(rec)):.2f}) over {stats.underruns} under-runs: the callback's "
-        "dry fallback (engine/live.py LiveRunner._callback) plays the raw input unlimited")
+        "dry fallback (engine/stage/runner.py LiveRunner._callback) plays the raw input unlimited")
 
 
 SR_NAN_AT = 1000

@@ -1,6 +1,6 @@
 """MIDI input under abuse: random bytes, SysEx, running status, out-of-range values, floods.
 
-The rtmidi callback (``vqblur.engine.midi.MidiInput._callback``) must never raise, must apply
+The rtmidi callback (``vqblur.engine.stage.midi.MidiInput._callback``) must never raise, must apply
 well-formed CCs and count everything else as ignored; the audio path reading the CC snapshot
 once per block must keep its schedule while a flood of 10,000 messages/s arrives.
 
@@ -28,7 +28,7 @@ import pytest
 from tests.ab_phases import excess_allowed, run_flood_ab
 from tests.toy_bundle import make_toy_bundle
 from vqblur.engine.core import Engine, Params
-from vqblur.engine.midi import KnobReader, MidiInput, load_controller_map
+from vqblur.engine.stage.midi import KnobReader, MidiInput, load_controller_map
 
 
 def _midi():
@@ -290,7 +290,7 @@ def live_flood(jack_server, toy):
     import os
     import sys
 
-    from vqblur.engine.live import LiveRunner
+    from vqblur.engine.stage.runner import LiveRunner
 
     class _Recording(MidiInput):
         """Keeps a copy of every message handed to the parser (to check nothing was altered)."""

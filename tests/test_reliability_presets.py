@@ -15,7 +15,7 @@ import soundfile as sf
 
 from vqblur.cli import main
 from vqblur.engine.automation import load_automation
-from vqblur.engine.midi import load_controller_map
+from vqblur.engine.stage.midi import load_controller_map
 from vqblur.engine.presets import load_preset
 from vqblur.common.errors import PresetError, UserError
 

@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 from tests.toy_bundle import make_toy_bundle
 from vqblur.engine.automation import parse_breakpoints
 from vqblur.engine.core import LIMIT_KNEE, Engine, Params, soft_limit
-from vqblur.engine.midi import KnobReader, MidiInput, load_controller_map
+from vqblur.engine.stage.midi import KnobReader, MidiInput, load_controller_map
 from vqblur.engine.presets import parse_preset
 from vqblur.engine.resample import make_engine
 from vqblur.common.errors import PresetError, UserError

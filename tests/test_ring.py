@@ -9,7 +9,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from vqblur.engine.ring import Ring
+from vqblur.engine.stage.ring import Ring
 
 
 def test_fifo_order_and_wraparound():

@@ -2,7 +2,7 @@
 with a one-line status or a full-terminal view of the code grid (`--view`).
 
 The sounddevice callback only copies between preallocated rings; the Engine runs on a worker
-thread (see ``vqblur.engine.live``). Declared latency = the engine's latency + one host block
+thread (see ``vqblur.engine.stage``). Declared latency = the engine's latency + one host block
 (the worker's head start), not counting the interface's own converter/driver buffers.
 """
 
@@ -111,21 +111,23 @@ def _port(s: str) -> int:
 
 
 def run(args) -> int:
-    from vqblur.engine import live as L
-    from vqblur.engine import midi as M
+    from vqblur.engine.stage import devices as D
+    from vqblur.engine.stage import midi as M
+    from vqblur.engine.stage.runner import LiveRunner
+    from vqblur.engine.stage.status import run_live
     from vqblur.common.errors import UserError
 
     out = sys.stderr
     if args.list_devices or args.list_midi or args.list_controllers or args.list_osc:
         if args.list_osc:
-            from vqblur.engine.osc import address_table
+            from vqblur.engine.stage.osc import address_table
 
             print("OSC addresses (UDP, --osc PORT):", file=sys.stdout)
             for addr, arg, what in address_table():
                 print(f"  {addr:<22} {arg:<12} {what}", file=sys.stdout)
         if args.list_devices:
             print("audio devices:", file=sys.stdout)
-            print(L.describe_devices(), file=sys.stdout)
+            print(D.describe_devices(), file=sys.stdout)
         if args.list_midi:
             for api, ports in M.list_midi_ports(None if args.midi_api == "auto" else args.midi_api):
                 print(f"MIDI input ports ({api}):", file=sys.stdout)
@@ -158,9 +160,9 @@ def run(args) -> int:
     params = params.replace(**_knobs.given_knobs(args))  # a knob's MIDI control overrides it once moved
 
     # audio devices first: a missing device is the most common mistake
-    in_dev = L.find_device(args.input, "input")
-    out_dev = L.find_device(args.output, "output")
-    sd = L._sd()
+    in_dev = D.find_device(args.input, "input")
+    out_dev = D.find_device(args.output, "output")
+    sd = D.sd()
     dev_in = sd.query_devices(in_dev)
     sr = args.samplerate or int(round(dev_in["default_samplerate"]))
 
@@ -177,7 +179,7 @@ def run(args) -> int:
     try:
         if args.midi is not None or args.midi_virtual:
             api = args.midi_api
-            if api == "auto" and _is_jack(sd, dev_in):
+            if api == "auto" and D.is_jack(sd, dev_in):
                 api = "jack"  # audio on JACK: use JACK MIDI too (one graph, one clock)
             midi = M.MidiInput(api=api, client_name=args.jack_name)
             if args.midi_virtual:
@@ -196,23 +198,23 @@ def run(args) -> int:
                               for k, b in cmap.bindings.items()), file=out)
             reader = M.KnobReader(midi, cmap, defaults=params.as_dict())
         if args.osc is not None:
-            from vqblur.engine.osc import OscControl, address_table
+            from vqblur.engine.stage.osc import OscControl, address_table
 
             osc = OscControl(args.osc_host, args.osc, priority=0 if args.no_realtime else 1).start()
             print(f"vqblur live: OSC on {osc.url}: "
                   + ", ".join(a for a, _, _ in address_table()), file=out)
-        from vqblur.engine.control import KnobMux
+        from vqblur.engine.stage.control import KnobMux
 
         knobs = KnobMux(params.as_dict(), midi_reader=reader, osc=osc).read
-        runner = L.LiveRunner(
+        runner = LiveRunner(
             engine, samplerate=sr, blocksize=args.blocksize, channels=args.channels,
             input_device=in_dev, output_device=out_dev, knobs=knobs,
-            jack_client_name=args.jack_name if _is_jack(sd, dev_in) else None,
+            jack_client_name=args.jack_name if D.is_jack(sd, dev_in) else None,
             worker_priority=0 if args.no_realtime else 3,
         )
         view = _make_view(args, runner, engine, midi, osc) if args.view else None
         try:
-            code = L.run_live(runner, midi=midi, duration_s=args.duration, out=out, osc=osc, view=view)
+            code = run_live(runner, midi=midi, duration_s=args.duration, out=out, osc=osc, view=view)
         finally:
             if view is not None:
                 view.stop()  # (again: idempotent) frees the shared memory
@@ -235,9 +237,9 @@ def run(args) -> int:
 
 def _make_view(args, runner, engine, midi, osc):
     """A ViewProcess on the engine's column tap (the inner Engine when it is resampled)."""
-    from vqblur.engine.osc import knob_names
-    from vqblur.engine.tap import ColumnTap
-    from vqblur.engine.view import ViewProcess
+    from vqblur.engine.stage.osc import knob_names
+    from vqblur.engine.stage.tap import ColumnTap
+    from vqblur.engine.stage.view import ViewProcess
 
     inner = getattr(engine, "engine", engine)
     cfg = inner.config
@@ -248,9 +250,3 @@ def _make_view(args, runner, engine, midi, osc):
     return ViewProcess(runner, tap, knobs=knob_names(), midi=midi, osc=osc, seconds=args.view_seconds,
                        columns_per_second=cps, band_hz=band_hz, codebook_size=cfg.codebook_size)
 
-
-def _is_jack(sd, dev) -> bool:
-    try:
-        return "jack" in sd.query_hostapis(dev["hostapi"])["name"].lower()
-    except Exception:
-        return False

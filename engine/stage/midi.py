@@ -30,6 +30,7 @@ import sys
 import threading
 import time
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 from typing import Callable, Iterable
 
@@ -52,7 +53,7 @@ QUEUE_SIZE = 16384
 POLL_BATCH = 4096
 POLL_INTERVAL_S = 0.002
 
-CONTROLLERS_DIR = Path(__file__).resolve().parent.parent / "presets" / "controllers"
+CONTROLLERS_DIR = Path(str(resources.files("vqblur.presets") / "controllers"))
 
 _API_NAMES = {
     "jack": "API_UNIX_JACK",

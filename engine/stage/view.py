@@ -1,12 +1,12 @@
 """`vqblur live --view`: a full-terminal picture of the code grid, level meters and counters.
 
 Drawn with ``rich`` (``rich.live.Live`` on the alternate screen) by **a process of its own**
-(:class:`ViewProcess`, ``python -m vqblur.engine.view``), a few times a second. Drawing is
+(:class:`ViewProcess`, ``python -m vqblur.engine.stage.view``), a few times a second. Drawing is
 pure Python and would hold the audio process's GIL for milliseconds per frame -- measured on
 the JACK dummy server: hundreds of under-runs when a view thread drew in-process -- so the
 audio process only publishes numbers into shared memory and the view process reads them:
 
-* the code columns: the engine's :class:`~vqblur.engine.tap.ColumnTap` (``shared=True``),
+* the code columns: the engine's :class:`~vqblur.engine.stage.tap.ColumnTap` (``shared=True``),
   written by the worker once per column (codes before/after the blur, smoothed zone knobs);
 * everything else: a :class:`ViewState` (one shared float64 array: counters, latency, knob
   values, level meters, load) that :class:`ViewPublisher` fills from the live runner, the
@@ -37,7 +37,7 @@ from typing import Any
 
 import numpy as np
 
-from vqblur.engine.viewstate import ViewPublisher, ViewState, status_text
+from vqblur.engine.stage.viewstate import ViewPublisher, ViewState, status_text
 
 __all__ = ["LiveView", "ViewProcess", "ViewPublisher", "ViewState", "fits", "min_size", "status_text"]
 
@@ -115,7 +115,7 @@ def _db(x: float) -> float:
 
 # ============================================================================ drawing
 class LiveView:
-    """Draws a :class:`ViewState` and a :class:`~vqblur.engine.tap.ColumnTap` on a rich Console.
+    """Draws a :class:`ViewState` and a :class:`~vqblur.engine.stage.tap.ColumnTap` on a rich Console.
 
     ``band_hz``: the width of one code row in Hz (for the row labels; 0 = row numbers).
     ``seconds``: how much history the grid shows. ``fps``: frames per second drawn.
@@ -339,8 +339,8 @@ def fits(is_terminal: bool, size: tuple[int, int], rows: int) -> tuple[bool, str
 
 # ============================================================================ the view process
 class ViewProcess:
-    """The live view of a running :class:`~vqblur.engine.live.LiveRunner`, drawn by a child
-    process (``python -m vqblur.engine.view``) on this process's terminal.
+    """The live view of a running :class:`~vqblur.engine.stage.runner.LiveRunner`, drawn by a child
+    process (``python -m vqblur.engine.stage.view``) on this process's terminal.
 
     ``tap``: the engine's ColumnTap, created with ``shared=True``. ``knobs``: the knob names
     (shown in this order). ``publish()`` is called by the status loop; ``stop()`` ends the
@@ -383,7 +383,7 @@ class ViewProcess:
     def start(self) -> None:
         self.publisher.publish()
         knobs = ",".join(self.state.knobs)
-        cmd = [sys.executable, "-m", "vqblur.engine.view", "--tap", self.tap.name, "--state",
+        cmd = [sys.executable, "-m", "vqblur.engine.stage.view", "--tap", self.tap.name, "--state",
                self.state.name, "--knobs", knobs, *self.args]
         sys.stdout.flush()
         self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=self.stdout,
@@ -433,7 +433,7 @@ def main(argv=None) -> int:
     parent (the audio process) is gone. Ctrl-C is the parent's to handle."""
     import argparse
 
-    ap = argparse.ArgumentParser(prog="python -m vqblur.engine.view")
+    ap = argparse.ArgumentParser(prog="python -m vqblur.engine.stage.view")
     ap.add_argument("--tap", required=True)
     ap.add_argument("--state", required=True)
     ap.add_argument("--knobs", required=True)
@@ -452,7 +452,7 @@ def main(argv=None) -> int:
     signal.signal(signal.SIGTERM, _term)
     from rich.console import Console
 
-    from vqblur.engine.tap import ColumnTap
+    from vqblur.engine.stage.tap import ColumnTap
 
     if a.size:
         w, h = (int(v) for v in a.size.lower().split("x"))

@@ -1,6 +1,6 @@
 """What the live view shows, as numbers in (shared) memory: :class:`ViewState`, filled from a
 live runner by :class:`ViewPublisher` on the status loop's thread; :func:`status_text` makes
-the one-line status from it. See ``vqblur.engine.view`` for who reads it and why.
+the one-line status from it. See ``vqblur.engine.stage.view`` for who reads it and why.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ class ViewState:
         n = len(self._index)
         self._shm = None
         if shared or _attach is not None:
-            from vqblur.engine.tap import shared_block
+            from vqblur.engine.stage.tap import shared_block
 
             self._shm = shared_block(8 * n, _attach)
             self.values = np.ndarray((n,), np.float64, self._shm.buf)
@@ -67,7 +67,7 @@ class ViewState:
         if shm is None:
             return
         self.values = np.zeros(len(self._index))  # keep the object usable after closing
-        from vqblur.engine.tap import release_block
+        from vqblur.engine.stage.tap import release_block
 
         release_block(shm, unlink)
 
@@ -94,11 +94,12 @@ class ViewPublisher:
         r, s = self.runner, self.state
         s["samplerate"] = r.samplerate
         s["channels"] = r.channels
-        s["host_block"] = r.host_block or 0
+        c = r.counters
+        s["host_block"] = c.host_block or 0
         s["latency_samples"] = r.latency_samples
-        s["underruns"], s["overruns"] = r.underruns, r.overruns
-        s["late"], s["resyncs"], s["xruns"] = r.deadline_misses, r.resyncs, r.status_flags
-        s["max_chunk_s"] = r.worker_max_chunk_s
+        s["underruns"], s["overruns"] = c.underruns, c.overruns
+        s["late"], s["resyncs"], s["xruns"] = c.deadline_misses, c.resyncs, c.status_flags
+        s["max_chunk_s"] = c.worker_max_chunk_s
         s["demoted"] = 1.0 if r.worker_demoted else 0.0
         if cpu is not None:
             s["cpu"] = cpu
@@ -123,7 +124,7 @@ class ViewPublisher:
 
 
 def status_text(s: ViewState) -> str:
-    """The one-line status (as ``vqblur.engine.live.format_status``) from a ViewState."""
+    """The one-line status (as ``vqblur.engine.stage.status.format_status``) from a ViewState."""
     kv = s.knob_values()
     sr = s["samplerate"] or 1.0
     parts = [f"cpu {s['cpu']:5.1f}%", f"dsp {s['dsp']:5.1f}%",

@@ -16,8 +16,8 @@ from typing import Any
 
 
 class KnobMux:
-    """Merge a preset (``defaults``), a :class:`~vqblur.engine.midi.KnobReader` and an
-    :class:`~vqblur.engine.osc.OscControl` (either may be None) into one knob dict."""
+    """Merge a preset (``defaults``), a :class:`~vqblur.engine.stage.midi.KnobReader` and an
+    :class:`~vqblur.engine.stage.osc.OscControl` (either may be None) into one knob dict."""
 
     def __init__(self, defaults: dict[str, float], midi_reader: Any = None, osc: Any = None) -> None:
         self.values: dict[str, float] = dict(defaults)

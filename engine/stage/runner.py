@@ -9,7 +9,8 @@ Threads
   one, otherwise the worker polls.
 * **worker**: takes new input from the input ring, reads the knob snapshot (MIDI) once per
   chunk, runs ``processor.process`` (the Engine) and appends the result to the output ring.
-* **main thread**: prints a one-line status a few times a second and watches the stream.
+* **main thread**: prints a one-line status a few times a second and watches the stream
+  (``vqblur.engine.stage.status.run_live``).
 
 Timing and latency
 ------------------
@@ -41,180 +42,21 @@ had not consumed when the callback had to overwrite it.
 
 from __future__ import annotations
 
-import math
 import os
 import sys
 import threading
 import time
-from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
 
 from vqblur.common.errors import UserError
-from vqblur.engine.ring import Ring
+from vqblur.engine.stage import devices
+from vqblur.engine.stage.realtime import drop_realtime, try_realtime
+from vqblur.engine.stage.ring import Ring
+from vqblur.engine.stage.stats import LiveStats, counter_properties
 
 
-# ============================================================================ devices
-def _sd():
-    try:
-        import sounddevice as sd
-    except OSError as exc:  # PortAudio library missing
-        raise UserError(f"cannot load the PortAudio library for audio I/O ({exc}); "
-                        "install libportaudio2") from None
-    return sd
-
-
-def _hostapi_name(sd, dev: dict) -> str:
-    try:
-        return sd.query_hostapis(dev["hostapi"])["name"]
-    except Exception:
-        return "?"
-
-
-def describe_devices() -> str:
-    """All audio devices with their host API and channel counts (for --list-devices)."""
-    sd = _sd()
-    devices = sd.query_devices()
-    if len(devices) == 0:
-        return no_device_message(sd)
-    lines = []
-    try:
-        din, dout = sd.default.device
-    except Exception:
-        din = dout = -1
-    for i, d in enumerate(devices):
-        mark = ("<" if i == din else " ") + (">" if i == dout else " ")
-        lines.append(
-            f"{mark} [{i}] {d['name']}  ({_hostapi_name(sd, d)}; "
-            f"{d['max_input_channels']} in, {d['max_output_channels']} out; "
-            f"default {d['default_samplerate']:g} Hz)"
-        )
-    lines.append("   < default input, > default output")
-    return "\n".join(lines)
-
-
-def no_device_message(sd=None) -> str:
-    sd = sd or _sd()
-    try:
-        apis = ", ".join(a["name"] for a in sd.query_hostapis()) or "none"
-    except Exception:
-        apis = "unknown"
-    return ("no audio device found (PortAudio host APIs: " + apis + "). Connect an audio "
-            "interface, or start a JACK server (e.g. `jackd -d alsa` or `jackd -d dummy`) "
-            "before running `vqblur live`.")
-
-
-def find_device(spec: str | int | None, kind: str) -> int | None:
-    """Resolve a device index from an index or a name substring; ``kind`` is input/output.
-
-    A substring is matched case-insensitively against "name (host API)"; an exact name
-    wins over a substring match. Unknown names list what exists.
-    """
-    sd = _sd()
-    devices = sd.query_devices()
-    if len(devices) == 0:
-        raise UserError(no_device_message(sd))
-    key = "max_input_channels" if kind == "input" else "max_output_channels"
-    usable = [(i, d) for i, d in enumerate(devices) if d[key] > 0]
-    if not usable:
-        raise UserError(f"no audio {kind} device; devices:\n{describe_devices()}")
-    if spec is None or spec == "":
-        default = sd.default.device[0 if kind == "input" else 1]
-        if default is None or default < 0:
-            return usable[0][0]
-        return int(default)
-    s = str(spec).strip()
-    if s.lstrip("-").isdigit():
-        idx = int(s)
-        if not 0 <= idx < len(devices):
-            raise UserError(f"no audio device {idx}; devices:\n{describe_devices()}")
-        if devices[idx][key] <= 0:
-            raise UserError(f"audio device [{idx}] {devices[idx]['name']} has no {kind} channels; "
-                            f"devices:\n{describe_devices()}")
-        return idx
-    needle = s.lower()
-    exact = [i for i, d in usable if d["name"].lower() == needle]
-    if exact:
-        return exact[0]
-    subs = [i for i, d in usable if needle in f"{d['name']} ({_hostapi_name(sd, d)})".lower()]
-    if subs:
-        return subs[0]
-    raise UserError(f"no audio {kind} device matches '{spec}'; devices:\n{describe_devices()}")
-
-
-def set_jack_client_name(name: str) -> bool:
-    """Name PortAudio's JACK client (its ports become ``<name>:in_1``, ``<name>:out_1``).
-
-    PortAudio reads the name when it initialises, so this re-initialises PortAudio; call it
-    before opening any stream. Returns False when the PortAudio build has no JACK API.
-    """
-    import ctypes
-
-    sd = _sd()
-    try:
-        lib = ctypes.CDLL(sd._libname)
-        fn = lib.PaJack_SetClientName
-    except (OSError, AttributeError):
-        return False
-    fn.argtypes = [ctypes.c_char_p]
-    # PortAudio keeps the pointer: keep the bytes alive for the life of the process.
-    buf = ctypes.create_string_buffer(name.encode())
-    _JACK_NAME_KEEPALIVE.append(buf)
-    if fn(buf) != 0:
-        return False
-    sd._terminate()
-    sd._initialize()
-    return True
-
-
-_JACK_NAME_KEEPALIVE: list = []
-
-
-class realtime_thread:
-    """Context manager: SCHED_FIFO ``priority`` for the calling thread, restored on exit.
-
-    Python threads share one lock (the GIL); if a normal-priority thread holding it is
-    preempted by other work on a busy machine, the audio callback waits for it. Giving the
-    few Python threads of the live path (worker, status loop) a real-time priority below
-    the audio server's keeps them from being preempted while they hold it.
-    """
-
-    def __init__(self, priority: int = 1):
-        self.priority = priority
-        self.active = False
-        self._old = None
-
-    def __enter__(self):
-        if self.priority > 0 and hasattr(os, "sched_getscheduler"):
-            try:
-                self._old = (os.sched_getscheduler(0), os.sched_getparam(0))
-            except OSError:
-                self._old = None
-            self.active = _try_realtime(self.priority)
-        return self
-
-    def __exit__(self, *exc):
-        if self.active and self._old is not None:
-            try:
-                os.sched_setscheduler(0, self._old[0], self._old[1])
-            except OSError:
-                pass
-        self.active = False
-
-
-def _try_realtime(priority: int) -> bool:
-    """Give the calling thread SCHED_FIFO ``priority`` if allowed (Linux, root or rtprio)."""
-    if priority <= 0 or not hasattr(os, "sched_setscheduler"):
-        return False
-    try:
-        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(priority))  # 0 = this thread
-        return True
-    except (OSError, PermissionError):
-        return False
-
-
-# ============================================================================ runner
 class PassThrough:
     """A stand-in processor: output = input (latency 0). For tests and `--bundle none`."""
 
@@ -224,26 +66,7 @@ class PassThrough:
         return np.array(x, dtype=np.float32, copy=True)
 
 
-@dataclass
-class LiveStats:
-    callbacks: int
-    frames: int
-    host_block: int
-    underruns: int
-    underrun_frames: int
-    overruns: int
-    deadline_misses: int
-    late_frames: int
-    resyncs: int
-    status_flags: int
-    worker_chunks: int
-    worker_busy_s: float
-    worker_max_chunk_s: float
-    slow_chunks: int
-    latency_samples: int
-    elapsed_s: float
-
-
+@counter_properties
 class LiveRunner:
     """Duplex audio stream + worker thread around a processor (the Engine).
 
@@ -293,25 +116,12 @@ class LiveRunner:
         self._ramp_out = (1.0 - ramp).reshape(-1, 1)
         self._chunk = np.zeros((self.max_chunk, self.channels), dtype=np.float32)
 
+        # the counters (one LiveStats: the callback writes its fields, the worker its own)
+        self.counters = LiveStats(host_block=self.blocksize)
         # callback state (written by the callback only)
         self.prefill = self.blocksize  # 0 = unknown until the first callback
-        self.host_block = self.blocksize
-        self.callbacks = 0
-        self.frames = 0
-        self.underruns = 0
-        self.underrun_frames = 0
-        self.overruns = 0
-        self.status_flags = 0
-        self.last_underrun_pos = -1
         self._wet = True
         # worker state (written by the worker only)
-        self.deadline_misses = 0
-        self.late_frames = 0
-        self.resyncs = 0
-        self.worker_chunks = 0
-        self.worker_busy_s = 0.0
-        self.worker_max_chunk_s = 0.0
-        self.slow_chunks = 0  # chunks whose processing took longer than one host period
         self._slow_chunk_s = 1.0  # one host period, set when the worker starts
         self.worker_error: BaseException | None = None
         self.knob_values: dict = {}
@@ -342,29 +152,25 @@ class LiveRunner:
         return 1000.0 * self.latency_samples / self.samplerate
 
     def stats(self) -> LiveStats:
-        return LiveStats(
-            callbacks=self.callbacks, frames=self.frames, host_block=self.host_block,
-            underruns=self.underruns, underrun_frames=self.underrun_frames,
-            overruns=self.overruns, deadline_misses=self.deadline_misses,
-            late_frames=self.late_frames, resyncs=self.resyncs,
-            status_flags=self.status_flags, worker_chunks=self.worker_chunks,
-            worker_busy_s=self.worker_busy_s, worker_max_chunk_s=self.worker_max_chunk_s,
-            slow_chunks=self.slow_chunks, latency_samples=self.latency_samples,
+        """A copy of the counters, with the declared latency and the time since the start."""
+        return self.counters.copy(
+            latency_samples=self.latency_samples,
             elapsed_s=(time.monotonic() - self._t_start) if self._t_start else 0.0,
         )
 
     # ---------------------------------------------------------------- callback
     def _callback(self, indata, outdata, frames, time_info, status) -> None:
         # PortAudio thread. Copies only; see the module docstring.
+        c = self.counters
         if status:
-            self.status_flags += 1
+            c.status_flags += 1
         if self.prefill == 0:
             self.prefill = frames
-            self.host_block = frames
-        self.callbacks += 1
+            c.host_block = frames
+        c.callbacks += 1
         inr = self.in_ring
         if inr.write_pos + frames - inr.read_pos > inr.capacity:
-            self.overruns += 1
+            c.overruns += 1
         inr.write(indata, overwrite=True)
         if self._efd >= 0:
             try:
@@ -373,11 +179,11 @@ class LiveRunner:
                 pass
         outr = self.out_ring
         pos = outr.read_pos
-        self.frames = pos + frames
+        c.frames = pos + frames
         if frames > self._max_block:  # cannot happen with sane block sizes
             outdata.fill(0)
             outr.advance_read(frames)
-            self.underruns += 1
+            c.underruns += 1
             return
         if pos + frames <= self.prefill:  # the prefill: silence by design
             outdata.fill(0)
@@ -399,9 +205,9 @@ class LiveRunner:
                 self._limit(outdata, frames)
             return
         # Under-run: play the latency-aligned dry input for this block.
-        self.underruns += 1
-        self.last_underrun_pos = pos
-        self.underrun_frames += frames - (avail if avail > 0 else 0)
+        c.underruns += 1
+        c.last_underrun_pos = pos
+        c.underrun_frames += frames - (avail if avail > 0 else 0)
         inr.read_at(pos - self.engine_latency - self.prefill, outdata)
         if self._wet and avail >= f:  # crossfade wet -> dry over the start of the block
             wet = self._tmp[:f]
@@ -440,7 +246,7 @@ class LiveRunner:
             time.sleep(min(timeout, 0.0005))
 
     def _worker_loop(self) -> None:
-        self.worker_realtime = _try_realtime(self.worker_priority)
+        self.worker_realtime = try_realtime(self.worker_priority)
         try:
             self._worker_run()
         except BaseException as exc:  # reported by the main thread
@@ -458,6 +264,7 @@ class LiveRunner:
         set_params = getattr(proc, "set_params", None)
         last_knobs: dict = {}
         chunk = self._chunk
+        c = self.counters
         win_t0, win_busy = time.monotonic(), 0.0
         while self._running:
             while self._running:
@@ -466,14 +273,10 @@ class LiveRunner:
                     # the engine needs more than 85 % of real time, give the priority back.
                     now = time.monotonic()
                     if now - win_t0 >= 1.0:
-                        if (self.worker_busy_s - win_busy) / (now - win_t0) > 0.85:
-                            try:
-                                os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
-                                self.worker_realtime = False
-                                self.worker_demoted = True
-                            except OSError:
-                                pass
-                        win_t0, win_busy = now, self.worker_busy_s
+                        if (c.worker_busy_s - win_busy) / (now - win_t0) > 0.85 and drop_realtime():
+                            self.worker_realtime = False
+                            self.worker_demoted = True
+                        win_t0, win_busy = now, c.worker_busy_s
                 w = inr.write_pos
                 avail = w - next_in
                 if avail <= 0:
@@ -486,7 +289,7 @@ class LiveRunner:
                     next_in = new_next
                     inr.set_read_pos(next_in)
                     outr.set_write_pos(next_in + P)
-                    self.resyncs += 1
+                    c.resyncs += 1
                     continue
                 n = min(avail, self.max_chunk)
                 if outr.write_space() < n:  # consumer stalled (stream stopped): wait
@@ -512,17 +315,17 @@ class LiveRunner:
                     y = y.reshape(-1, 1)
                 dropped = outr.write(y)
                 if dropped:
-                    self.deadline_misses += 1
-                    self.late_frames += dropped
+                    c.deadline_misses += 1
+                    c.late_frames += dropped
                 if self.capture_frames:
                     self._capture(next_in, x, y, P)
                 next_in += n
-                self.worker_chunks += 1
-                self.worker_busy_s += dt
+                c.worker_chunks += 1
+                c.worker_busy_s += dt
                 if dt > self._slow_chunk_s:
-                    self.slow_chunks += 1
-                if dt > self.worker_max_chunk_s:
-                    self.worker_max_chunk_s = dt
+                    c.slow_chunks += 1
+                if dt > c.worker_max_chunk_s:
+                    c.worker_max_chunk_s = dt
             self._wait_input(0.05)
 
     def _capture(self, pos: int, x: np.ndarray, y: np.ndarray, P: int) -> None:
@@ -538,11 +341,11 @@ class LiveRunner:
 
     # -------------------------------------------------------------- lifecycle
     def start(self) -> None:
-        sd = _sd()
+        sd = devices.sd()
         if self.jack_client_name:
-            set_jack_client_name(self.jack_client_name)
-        in_dev = find_device(self.input_device, "input")
-        out_dev = find_device(self.output_device, "output")
+            devices.set_jack_client_name(self.jack_client_name)
+        in_dev = devices.find_device(self.input_device, "input")
+        out_dev = devices.find_device(self.output_device, "output")
         devs = sd.query_devices()
         for idx, kind, key in ((in_dev, "input", "max_input_channels"),
                                (out_dev, "output", "max_output_channels")):
@@ -551,7 +354,7 @@ class LiveRunner:
                 raise UserError(f"audio {kind} device [{idx}] {devs[idx]['name']} has {have} "
                                 f"{kind} channel(s), {self.channels} requested (--channels)")
         self.in_device_index, self.out_device_index = in_dev, out_dev
-        self.hostapi = _hostapi_name(sd, devs[in_dev])
+        self.hostapi = devices.hostapi_name(sd, devs[in_dev])
         if "jack" in self.hostapi.lower() and self.blocksize:
             # PortAudio's JACK host API runs the callback at the server's period; a fixed
             # blocksize goes through its buffer adapter, one block later (measured in the
@@ -661,127 +464,3 @@ class LiveRunner:
         self.stop()
 
 
-# ============================================================================ status
-def format_status(runner: LiveRunner, midi=None, cpu: float | None = None,
-                  dsp: float | None = None, osc=None) -> str:
-    from vqblur.engine.knobs import status_text
-
-    kv = runner.knob_values or {}
-    parts = []
-    if cpu is not None:
-        parts.append(f"cpu {cpu:5.1f}%")
-    if dsp is not None:
-        parts.append(f"dsp {dsp:5.1f}%")
-    parts.append(f"lat {runner.latency_ms:5.2f} ms")
-    parts.append(status_text(kv))  # every declared knob, and "blur off" at zone size 0
-    parts.append(f"under {runner.underruns} over {runner.overruns} late {runner.deadline_misses} "
-                 f"xrun {runner.status_flags}")
-    if midi is not None:
-        parts.append(f"midi {midi.events} ign {midi.ignored}")
-    if osc is not None:
-        parts.append(f"osc {osc.applied} ign {osc.ignored}")
-    if runner.worker_demoted:
-        parts.append("engine slower than real time")
-    return " | ".join(parts)
-
-
-def run_live(runner: LiveRunner, *, midi=None, duration_s: float | None = None,
-             out=sys.stderr, refresh_s: float = 0.25, stall_s: float = 2.0, osc=None,
-             view=None) -> int:
-    """Start ``runner``, print a refreshing status line until Ctrl-C, ``duration_s``, or the
-    stream dies. Returns an exit code (0 = stopped normally, 1 = the stream died).
-
-    ``osc``: an :class:`~vqblur.engine.osc.OscControl` whose counters the status shows.
-    ``view``: a :class:`~vqblur.engine.view.ViewProcess`; when it fits the terminal it replaces
-    the status line (drawn by a process of its own; this loop publishes what it shows ten
-    times a second), else the status line stays."""
-    tty = out_tty = hasattr(out, "isatty") and out.isatty()
-    if view is not None:
-        ok, why = view.usable()
-        if not ok:
-            print(f"vqblur live: no live view ({why}); showing the status line", file=out, flush=True)
-            view = None
-    runner.start()
-    print(f"vqblur live: {runner.samplerate} Hz, {runner.channels} ch, host block "
-          f"{runner.blocksize or 'auto'}; engine latency {runner.engine_latency} samples"
-          + (f"; MIDI: {midi.port_name}" if midi is not None and midi.port_name else "")
-          + (f"; OSC: {osc.url}" if osc is not None else "")
-          + "; Ctrl-C stops", file=out, flush=True)
-    if view is not None:
-        view.start()
-        tty = False
-        last_print = math.inf  # the view replaces the status line
-        refresh_s = min(refresh_s, 0.1)
-    code = 0
-    reason = ""
-    rt = realtime_thread(1 if runner.worker_priority > 0 else 0)
-    rt.__enter__()
-    t0 = time.monotonic()
-    last_t, last_cpu, last_busy = t0, time.process_time(), 0.0
-    last_frames, last_frames_t = 0, t0
-    if view is None:
-        last_print = 0.0
-    try:
-        while True:
-            time.sleep(refresh_s)
-            now = time.monotonic()
-            if runner.worker_error is not None:
-                code, reason = 1, f"the engine failed: {runner.worker_error!r}"
-                break
-            if not runner.active:
-                code, reason = 1, "the audio stream stopped (device removed or audio server gone?)"
-                break
-            if runner.frames != last_frames:
-                last_frames, last_frames_t = runner.frames, now
-            elif now - last_frames_t > stall_s:
-                code, reason = 1, f"no audio for {stall_s:g} s: the audio server or device stopped"
-                break
-            cpu_now, busy = time.process_time(), runner.worker_busy_s
-            dt = max(now - last_t, 1e-9)
-            cpu = 100.0 * (cpu_now - last_cpu) / dt
-            dsp = 100.0 * (busy - last_busy) / dt
-            last_t, last_cpu, last_busy = now, cpu_now, busy
-            if view is not None and not view.stopped:
-                if view.alive:
-                    view.publish(cpu, dsp)
-                else:  # the view process is gone (crashed, killed): back to the status line
-                    print(f"vqblur live: the live view stopped (exit code {view.returncode}); "
-                          "showing the status line", file=out, flush=True)
-                    view.stop()
-                    tty, last_print = out_tty, 0.0
-            line = format_status(runner, midi, cpu, dsp, osc=osc)
-            if tty:
-                print("\r" + line[:200] + "\x1b[K", end="", file=out, flush=True)
-            elif now - last_print >= 2.0:
-                print(line, file=out, flush=True)
-                last_print = now
-            if duration_s is not None and now - t0 >= duration_s:
-                break
-    except KeyboardInterrupt:
-        reason = "stopped (Ctrl-C)"
-    finally:
-        if view is not None:
-            view.stop()
-        closed = runner.stop()
-        rt.__exit__(None, None, None)
-        if tty:
-            print(file=out)
-    st = runner.stats()
-    if reason:
-        print(f"vqblur live: {reason}", file=out)
-    if not closed:
-        runner.abandoned = True
-        print("vqblur live: the audio stream did not close in time; abandoned it", file=out)
-    print(f"vqblur live: {st.callbacks} callbacks, {st.frames / runner.samplerate:.1f} s of audio, "
-          f"latency {runner.latency_samples} samples ({runner.latency_ms:.2f} ms = engine "
-          f"{runner.engine_latency} + one host block {runner.prefill}), under-runs {st.underruns}, "
-          f"over-runs {st.overruns}, deadline misses {st.deadline_misses}, resyncs {st.resyncs}, "
-          f"device xruns {st.status_flags}"
-          + (f", MIDI messages {midi.received} (ignored {midi.ignored})" if midi is not None else "")
-          + (f", OSC messages {osc.received} (ignored {osc.ignored}: {osc.malformed} malformed, "
-             f"{osc.out_of_range} out of range, {osc.unknown} unknown address, {osc.bad_preset} "
-             f"unknown preset)" if osc is not None else "")
-          + (f", view frames {view.frames}" + (f" ({view.errors} drawing errors)" if view.errors else "")
-             if view is not None else ""),
-          file=out, flush=True)
-    return code

@@ -14,7 +14,7 @@ How it fits together
   reader sees a whole snapshot or the previous one; a preset message publishes all the preset's
   knobs in one snapshot. Presets are loaded when the server is created, so no file is read
   while playing and no path ever comes from the network.
-* The worker reads the snapshot once per audio block (``vqblur.engine.control.KnobMux``),
+* The worker reads the snapshot once per audio block (``vqblur.engine.stage.control.KnobMux``),
   exactly as it reads the MIDI snapshot: the audio callback never sees OSC, and the engine
   smooths OSC changes like MIDI ones.
 * Everything else is counted and ignored, never raised: datagrams python-osc cannot parse, that
@@ -174,12 +174,12 @@ class OscControl:
         """Wait for a datagram, then drain what is queued (up to POLL_BATCH) and sleep
         POLL_INTERVAL_S: under a flood the thread wakes (and takes the GIL from the worker)
         500 times a second, not once per message."""
-        from vqblur.engine.live import _try_realtime
+        from vqblur.engine.stage.realtime import try_realtime
 
         # Like the live status loop: a real-time priority below the worker's, so this thread is
         # not preempted by other programs while it holds the GIL the worker and the audio
         # callback need. Its work is bounded: POLL_BATCH datagrams per POLL_INTERVAL_S.
-        self.realtime = _try_realtime(self.priority)
+        self.realtime = try_realtime(self.priority)
         stop = self._stop
         while not stop.is_set():
             try:
