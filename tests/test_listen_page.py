@@ -17,7 +17,7 @@ import soundfile as sf
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGE = ROOT / "report" / "listen.html"
-MAX_BYTES = 6_000_000  # audio + pictures committed with the page
+MAX_BYTES = 7_000_000  # audio + pictures committed with the page (5.7 MB with 8 presets)
 REGENERATE = "regenerate it with `vqblur report --listen-only`"
 
 
