@@ -25,6 +25,7 @@ the declaration in :mod:`vqblur.engine.knobs`.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import threading
@@ -226,23 +227,88 @@ def resolve_api(api: str | int | None) -> int:
     return value
 
 
-def list_midi_ports(api: str | int | None = None) -> list[tuple[str, list[str]]]:
-    """``[(api name, [port names])]`` for the given API, or every compiled-in API."""
+@dataclass(frozen=True)
+class MidiApiPorts:
+    """One MIDI API's input ports, or why the API could not be opened."""
+
+    api: str  #: rtmidi's display name ("ALSA", "Jack")
+    ports: list[str]
+    unavailable: str | None = None  #: the reason (None: the API answered, with ``ports``)
+
+
+@contextlib.contextmanager
+def quiet_native_stderr():
+    """File descriptor 2 goes to /dev/null for the block: ALSA and JACK print their own
+    diagnostics there from C ("ALSA lib seq_hw.c:466 ...", "Cannot connect to server socket",
+    "JackShmReadWritePtr::~JackShmReadWritePtr ..."); rtmidi's exception already says what
+    failed. Python's own stderr is flushed first and comes back after."""
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError, AttributeError):  # no fd 2 (a daemon) or no sys.stderr
+        yield
+        return
+    null = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(null, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(null)
+
+
+def _reason(exc: BaseException) -> str:
+    """rtmidi's "MidiInAlsa::initialize: error creating ALSA sequencer client object." ->
+    "error creating ALSA sequencer client object"."""
+    import re
+
+    text = re.sub(r"^\w+::\w+:\s*", "", str(exc).strip()).rstrip(".")
+    return text or type(exc).__name__
+
+
+def list_midi_ports(api: str | int | None = None) -> list[MidiApiPorts]:
+    """The input ports of the given API, or of every compiled-in API, one :class:`MidiApiPorts`
+    each; an API that cannot be opened (no ALSA sequencer, no JACK server) says why, and the
+    libraries' own stderr chatter is kept off the terminal."""
     rtmidi = _rtmidi()
     apis = [resolve_api(api)] if api not in (None, "auto") else list(rtmidi.get_compiled_api())
     out = []
     for a in apis:
         name = rtmidi.get_api_display_name(a)
-        try:
-            m = rtmidi.MidiIn(a, "vqblur-list")
+        with quiet_native_stderr():
             try:
-                ports = list(m.get_ports())
-            finally:
-                m.delete()
-        except Exception as exc:  # rtmidi raises its own SystemError subclasses
-            ports = [f"(unavailable: {exc})"]
-        out.append((name, ports))
+                m = rtmidi.MidiIn(a, "vqblur-list")
+                try:
+                    ports, why = list(m.get_ports()), None
+                finally:
+                    m.delete()
+            except Exception as exc:  # rtmidi raises its own SystemError subclasses
+                ports, why = [], _reason(exc)
+        out.append(MidiApiPorts(name, ports, why))
     return out
+
+
+def describe_midi_listing(listing: list[MidiApiPorts]) -> list[str]:
+    """The lines `vqblur live --list-midi` prints: each API's ports as ``[i] name``, or one
+    "no MIDI ports (reason)" line."""
+    lines = []
+    for entry in listing:
+        if entry.unavailable is not None:
+            lines.append(f"MIDI input ports ({entry.api}): no MIDI ports "
+                         f"({entry.api} is not available here: {entry.unavailable})")
+        elif not entry.ports:
+            lines.append(f"MIDI input ports ({entry.api}): no MIDI ports (none connected)")
+        else:
+            lines.append(f"MIDI input ports ({entry.api}):")
+            lines += [f"  [{i}] {name}" for i, name in enumerate(entry.ports)]
+    if listing and all(e.unavailable is not None for e in listing):
+        lines.append("  (MIDI needs the ALSA sequencer, /dev/snd/seq, or a running JACK server; "
+                     "OSC knobs, --osc PORT, need neither)")
+    elif not any(e.ports for e in listing):
+        lines.append("  (plug in a controller, or use --midi-virtual NAME to open a port that "
+                     "other programs can send to)")
+    return lines
 
 
 class MidiInput:

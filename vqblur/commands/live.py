@@ -129,12 +129,9 @@ def run(args) -> int:
             print("audio devices:", file=sys.stdout)
             print(D.describe_devices(), file=sys.stdout)
         if args.list_midi:
-            for api, ports in M.list_midi_ports(None if args.midi_api == "auto" else args.midi_api):
-                print(f"MIDI input ports ({api}):", file=sys.stdout)
-                if not ports:
-                    print("  (none)", file=sys.stdout)
-                for i, name in enumerate(ports):
-                    print(f"  [{i}] {name}", file=sys.stdout)
+            listing = M.list_midi_ports(None if args.midi_api == "auto" else args.midi_api)
+            for line in M.describe_midi_listing(listing):
+                print(line, file=sys.stdout)
         if args.list_controllers:
             print("controller maps:", file=sys.stdout)
             for name in M.list_controller_maps():
