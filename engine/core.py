@@ -73,6 +73,7 @@ LIMIT_KNEE = 0.89  # soft limiter: identity below, tanh knee above, never reachi
 INPUT_CLAMP = 1.0e6  # |input| beyond this (+120 dBFS) is clamped: keeps every FFT/sum finite
 BLUR_EVIDENCE = 4.0  # nats for the input cell's own code (blur v2; vqblur.engine.blur.sampler)
 STEREO_MODES = ("linked", "independent")
+BLUR_PAST = "input"  # the sampler's past-column neighbours: the input's codes (no drift)
 BLUR_HOLD = 8  # columns a resampled code persists before it is redrawn (8 = 26.7 ms)
 
 KNOBS: tuple[str, ...] = _knobs.NAMES  # declared once, in vqblur.engine.knobs
@@ -260,7 +261,8 @@ class Engine:
                 CodeBlur(micro, b.rows, b.levels, codebook_size=b.codebook_size, macro_table=macro,
                          rows_macro=b.rows_macro, macro_factor=b.macro_factor,
                          seed=self.seed + 1_000_003 * ch,
-                         **({"zone": self.zone, "evidence": BLUR_EVIDENCE, "hold": BLUR_HOLD}
+                         **({"zone": self.zone, "evidence": BLUR_EVIDENCE, "hold": BLUR_HOLD,
+                             "past": BLUR_PAST}
                             if blur_version == 2 else {}))
                 for ch in range(streams)
             ]

@@ -41,12 +41,12 @@ class CodeBlur:
 
     def __init__(self, micro_table, rows: int, levels: int = 1, *, codebook_size: int,
                  macro_table=None, rows_macro: int = 0, macro_factor: int = 0, seed: int = 0,
-                 zone=None, evidence: float = 0.0, hold: int = 1):
+                 zone=None, evidence: float = 0.0, hold: int = 1, past: str = "output"):
         self.rows, self.levels, self.K = int(rows), int(levels), int(codebook_size)
         self.n_micro = self.levels * self.rows
         self.rows_macro = int(rows_macro) if macro_table is not None else 0
         self.n_codes = self.n_micro + self.rows_macro
-        opts = {"evidence": evidence, "hold": hold}
+        opts = {"evidence": evidence, "hold": hold, "past": past}
         self.micro = ZoneSampler(micro_table, self.rows, seed=seed, **opts)
         self.macro = (ZoneSampler(macro_table, self.rows_macro, seed=seed + MACRO_SEED_OFFSET, **opts)
                       if macro_table is not None else None)

@@ -35,6 +35,9 @@ against scikit-learn):
 * ``evidence`` (nats): the input cell's own code gets this much extra log-probability, so the
   resampled code stays near the input's unless its neighbours say otherwise; the temperature
   then sets how far codes wander from it;
+* ``past="input"``: the past-column neighbours are the *input's* codes, not the sampler's own
+  output, so an open zone never drifts away from what is played into it (with ``"output"``,
+  the default, the blur propagates its own draws in time);
 * ``hold`` (columns): a resampled row keeps its last output code and is redrawn only every
   ``hold`` columns (rows staggered, a fixed schedule: no randomness, T = 0 stays seed-free),
   so codes persist instead of flickering every 3.3 ms column.
@@ -139,7 +142,7 @@ class ZoneSampler:
 
     def __init__(
         self, table, rows: int | None = None, seed: int = 0, offsets="causal", noise: str = "pool",
-        evidence: float = 0.0, hold: int = 1,
+        evidence: float = 0.0, hold: int = 1, past: str = "output",
     ):
         if noise not in ("pool", "exact"):
             raise ValueError(f"noise must be 'pool' or 'exact', not {noise!r}")
@@ -147,7 +150,10 @@ class ZoneSampler:
             raise ValueError(f"evidence must be a finite number of nats >= 0, not {evidence!r}")
         if int(hold) < 1:
             raise ValueError(f"hold must be >= 1 column, not {hold!r}")
+        if past not in ("output", "input"):
+            raise ValueError(f"past must be 'output' or 'input', not {past!r}")
         self.noise = noise
+        self.past_output = past == "output"
         self.evidence = float(evidence)
         self.hold = int(hold)
         table = _as_table(table)
@@ -436,5 +442,5 @@ class ZoneSampler:
         if out is None:
             out = np.empty_like(codes)
         out.reshape(-1)[:] = cur
-        self._push(cur)
+        self._push(cur if self.past_output else col)
         return out

@@ -52,6 +52,10 @@ class PerceptualZone:
         """[rows, bins] float: 1 where a row holds at least a quarter of a bin, else 0."""
         return (row_bin_weights(edges, sr, n_fft, bins) >= 0.25).astype(np.float64)
 
+    def row_weights(self) -> np.ndarray:
+        """Each micro row's zone weight for the current knobs (its strongest bin's): [rows]."""
+        return (self._micro * self.bin_weight).max(axis=1)
+
     def update(self, zone_size: float, centre: float) -> bool:
         """Set the zone for these knob values; True when it changed (cached otherwise)."""
         key = (float(zone_size), float(centre))
@@ -63,7 +67,7 @@ class PerceptualZone:
         self.bin_weight[:] = zone_profile(self.position - c, h, h / 2.0)
         self.is_open = bool(self.bin_weight.any())
         w = self.bin_weight
-        self.micro_rows[:] = (self._micro * w).max(axis=1) >= ROW_THRESHOLD
+        self.micro_rows[:] = self.row_weights() >= ROW_THRESHOLD
         if self.rows_macro:
             self.macro_rows[:] = (self._macro * w).max(axis=1) >= ROW_THRESHOLD
         self.version += 1

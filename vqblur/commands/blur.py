@@ -102,7 +102,24 @@ def time_span_to_columns(start, end, sample_rate: int, column_samples: int, n_co
     return max(0, min(a, n_columns)), max(0, min(b, n_columns))
 
 
-def draw_png(path, before, after, prob, seconds_per_column: float, title: str) -> None:
+def _hz_label(f: float) -> str:
+    return f"{f / 1000:.1f}k" if f >= 1000 else f"{f:.0f}"
+
+
+def row_axis_labels(ax, edges_hz) -> None:
+    """Label a code grid's rows by the frequencies they hold (``edges_hz [rows + 1]``)."""
+    import numpy as np
+
+    rows = len(edges_hz) - 1
+    ticks = np.arange(0, rows, max(1, rows // 8))
+    ax.set_yticks(ticks)
+    ax.set_yticklabels([f"{_hz_label(edges_hz[r])}-{_hz_label(edges_hz[r + 1])}" for r in ticks], fontsize=7)
+    ax.set_ylabel("row (Hz)")
+
+
+def draw_png(path, before, after, prob, seconds_per_column: float, title: str, edges_hz=None) -> None:
+    """Codemap before / after / changed cells, with the zone's outline; rows labelled in Hz when
+    ``edges_hz`` (the grid's row edges, ``[rows + 1]``) is given."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -124,6 +141,9 @@ def draw_png(path, before, after, prob, seconds_per_column: float, title: str) -
     axes[2].set_title(f"changed cells ({int(changed.sum())})")
     axes[2].set_ylabel("row (band)")
     axes[2].set_xlabel("time (s)")
+    if edges_hz is not None and len(edges_hz) == rows + 1:
+        for ax in axes:
+            row_axis_labels(ax, edges_hz)
     fig.colorbar(im, ax=axes[:2], label="code", shrink=0.8)
     if prob.max() > 0:
         t = (np.arange(cols) + 0.5) * seconds_per_column
@@ -284,6 +304,8 @@ def run(args) -> int:
     if args.png:
         title = (f"{os.path.basename(args.input)}: zone size {args.zone_size:g}, centre "
                  f"{args.centre:g}, temperature {args.temperature:g}, {args.sweeps} sweeps, seed {args.seed}")
-        draw_png(args.png, befores[0], afters[0], prob, cfg.column_samples / msr, title)
+        edges = bundle.row_edges_hz()
+        draw_png(args.png, befores[0], afters[0], prob, cfg.column_samples / msr, title,
+                 edges[:: bundle.macro_factor] if use_macro else edges)
         say(f"  codemap picture -> {args.png}")
     return 0

@@ -351,24 +351,28 @@ def _draw_codemap(args, eng, tap, n_read: int, sr: int, preset_name, automation)
     import numpy as np
 
     from vqblur.commands.blur import draw_png
-    from vqblur.engine.blur import zone_profile
 
     inner = getattr(eng, "engine", eng)
     cfg = inner.config
     before, after, zone, centre = tap.history()
     n_cols = min(before.shape[1], max(1, int(math.ceil(n_read * inner.sample_rate / sr / cfg.column_samples))))
     before, after, zone, centre = before[:, :n_cols], after[:, :n_cols], zone[:n_cols], centre[:n_cols]
-    R = cfg.rows
-    prob = np.zeros((R, n_cols))
-    rows = np.arange(R, dtype=np.float64)
+    from vqblur.common.freqaxis import row_edges_hz
+    from vqblur.engine.blur.zone import PerceptualZone
+
+    bnd = inner.bundle
+    edges = bnd.row_edges_hz() if bnd is not None else row_edges_hz(cfg.rows, cfg.sample_rate, cfg.n_fft,
+                                                                      cfg.model_bins)
+    pz = PerceptualZone(cfg.sample_rate, cfg.n_fft, cfg.model_bins, edges)
+    prob = np.zeros((cfg.rows, n_cols))  # each row's zone weight (its strongest bin), column by column
     for c in range(n_cols):
-        h = float(zone[c]) * R
-        prob[:, c] = zone_profile(rows - float(centre[c]) * (R - 1), h, h / 2.0)
+        pz.update(float(zone[c]), float(centre[c]))
+        prob[:, c] = pz.row_weights()
     p = eng.params
     title = (f"{os.path.basename(args.input)} through the streaming engine: "
              + (f"preset {preset_name}, " if preset_name else "")
              + ("knob automation, " if automation is not None else
                 f"zone size {p.zone_size:g}, centre {p.centre:g}, temperature {p.temperature:g}, ")
              + f"seed {args.seed}")
-    draw_png(args.png, before, after, prob, cfg.column_samples / inner.sample_rate, title)
+    draw_png(args.png, before, after, prob, cfg.column_samples / inner.sample_rate, title, edges)
     return int((before != after).sum())
