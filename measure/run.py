@@ -344,9 +344,10 @@ def interleaved_rtf(paths: list[Path], o: BenchOptions, sets: list[EvalSet]) -> 
 
 
 def stereo_rtf(path: Path, o: BenchOptions, sets: list[EvalSet]) -> dict:
-    """RTF of mono, linked stereo and independent stereo (1 thread, zone 0.3, detail 1), measured
-    round-robin like :func:`interleaved_rtf`; stereo input = the timing signal and a copy delayed
-    by 7 ms at 0.7 (a real stereo difference). Medians and each mode's per-round ratio to mono."""
+    """RTF of mono, mono with the previous blur (v1: the cost target of blur v2 is at most 1.1 x
+    v1), linked stereo and independent stereo (1 thread, zone 0.3, detail 1), measured round-robin
+    like :func:`interleaved_rtf`; stereo input = the timing signal and a copy delayed by 7 ms at
+    0.7 (a real stereo difference). Medians and each mode's per-round ratio to mono (v2)."""
     from vqblur.engine.core import Engine
 
     bundle = load_bundle(path)
@@ -355,10 +356,11 @@ def stereo_rtf(path: Path, o: BenchOptions, sets: list[EvalSet]) -> dict:
     d = int(0.007 * sr)
     xs = np.stack([x, 0.7 * np.concatenate([np.zeros(d, x.dtype), x[:-d]])], axis=1).astype(np.float32)
     p = make_params(o.params_cls, zone_size=0.3, detail=1.0, temperature=0.5)
-    modes = {"mono": (x, {}), "linked": (xs, {"channels": 2, "stereo": "linked"}),
+    modes = {"mono": (x, {}), "mono_blur_v1": (x, {"blur_version": 1}),
+             "linked": (xs, {"channels": 2, "stereo": "linked"}),
              "independent": (xs, {"channels": 2, "stereo": "independent"})}
     rounds = max(o.repeats, 2 if o.quick else 5)
-    o.log(f"stereo rtf, 1 thread: mono / linked / independent x {rounds} rounds")
+    o.log(f"stereo rtf, 1 thread: mono / mono with blur v1 / linked / independent x {rounds} rounds")
     runs: dict[str, list[float]] = {m: [] for m in modes}
     for _ in range(rounds):
         for m, (sig, kw) in modes.items():

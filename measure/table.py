@@ -166,9 +166,10 @@ def format_table(res: dict) -> str:
     sr_ = res.get("stereo_rtf")
     if sr_:
         r, q = sr_["rtf"], sr_["ratio_to_mono"]
-        lines.append(f"stereo ({bs[0]['name']}, {sr_['knobs']}, {sr_['rounds']} interleaved rounds): RTF mono "
-                     f"{r['mono']:.4f}, linked {r['linked']:.4f} (x{q['linked']:.2f} of mono; target <= 1.25), "
-                     f"independent {r['independent']:.4f} (x{q['independent']:.2f}; target <= 1.8)")
+        lines.append(f"stereo and blur cost ({bs[0]['name']}, {sr_['knobs']}, {sr_['rounds']} interleaved rounds): "
+                     f"RTF mono {r['mono']:.4f} (blur v1: {r['mono_blur_v1']:.4f}, v2 = x{1 / q['mono_blur_v1']:.2f} "
+                     f"of v1; target <= 1.1), linked stereo {r['linked']:.4f} (x{q['linked']:.2f} of mono; target "
+                     f"<= 1.25), independent {r['independent']:.4f} (x{q['independent']:.2f}; target <= 1.8)")
     from vqblur.measure.playability import format_table as playability_table
 
     for b in bs:
