@@ -52,7 +52,7 @@ def test_fine_tune_end_to_end(setup):
     assert "ignored 1 file(s)" in text
     assert "held out for validation" in text and "whole files, fixed by name" in text
     # the progress lines carry the validation figure and the ETA
-    assert "valid LSD" in text and "ETA" in text
+    assert "valid SC" in text and "ETA" in text
     # the card
     for needle in ("== vqblur bundle card", "mel-LSD", "base bundle", "this bundle", "nats/cell",
                    "unigram", "kJ, estimated", f"vqblur live --bundle {out}",
