@@ -74,7 +74,7 @@ INPUT_CLAMP = 1.0e6  # |input| beyond this (+120 dBFS) is clamped: keeps every F
 BLUR_EVIDENCE = 4.0  # nats for the input cell's own code (blur v2; vqblur.engine.blur.sampler)
 STEREO_MODES = ("linked", "independent")
 BLUR_PAST = "input"  # the sampler's past-column neighbours: the input's codes (no drift)
-BLUR_HOLD = 8  # columns a resampled code persists before it is redrawn (8 = 26.7 ms)
+BLUR_HOLD = 24  # columns a resampled code persists before it is redrawn (24 = 80 ms)
 
 KNOBS: tuple[str, ...] = _knobs.NAMES  # declared once, in vqblur.engine.knobs
 

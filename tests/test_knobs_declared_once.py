@@ -17,7 +17,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_params_fields_are_the_declaration():
-    from vqblur.engine import core, midi
+    from vqblur.engine import core
+    from vqblur.engine.stage import midi
 
     fields = dataclasses.fields(core.Params)
     assert [f.name for f in fields] == [k.name for k in K.ALL]

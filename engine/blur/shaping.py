@@ -12,10 +12,10 @@ blur's *change*::
 * ``w [bins]``: the zone's weight per bin on the perceptual axis (:mod:`.zone`), so the change
   lies where the knobs put it, with soft edges;
 * ``change`` is held within -40..+20 dB per bin (a decoder that paints loud codes into
-  silence cannot), then ``smooth``: a one-pole per frame (``CHANGE_TAU`` = 25 ms): codes that switch crossfade
+  silence cannot), then ``smooth``: a one-pole per frame (``CHANGE_TAU`` = 60 ms): codes that switch crossfade
   instead of clicking, and the blurred band is no rougher than the input;
 * ``g``: the level match. The bins are grouped into ``LEVEL_BANDS`` bands of equal width on
-  the perceptual axis (about an octave each above 1 kHz). Per band, smoothed over ``LEVEL_TAU`` (10 ms): ``T`` the energy of
+  the perceptual axis (about an octave each above 1 kHz). Per band, smoothed over ``LEVEL_TAU`` (15 ms): ``T`` the energy of
   ``base``, ``O`` that of ``base + w * smooth(change)`` and ``Z`` the part of ``O`` in the bins the
   gain acts on (weight ``m = min(1, w / 0.05)``: the zone, its faint outer edge only in part).
   The gain on those bins is ``G = 1 + (T - O) / Z`` (so the band's energy comes out as ``T``),
@@ -24,7 +24,7 @@ blur's *change*::
   input: the blur is level-true by design, at any input level.
 
 With the zone shut (all weights 0), or once the change has died away (below ``CHANGE_SNAP``,
-about 0.2 s after the codes agree again), the output is ``base`` exactly: detail 1 and zone 0
+at most about 0.55 s after the codes agree again), the output is ``base`` exactly: detail 1 and zone 0
 give the input back. ``apply`` allocates nothing.
 """
 
@@ -34,14 +34,14 @@ import math
 
 import numpy as np
 
-CHANGE_TAU = 0.025  # s, one-pole on the decoder's change
-LEVEL_TAU = 0.010  # s, the window the band levels are matched over
+CHANGE_TAU = 0.060  # s, one-pole on the decoder's change
+LEVEL_TAU = 0.015  # s, the window the band levels are matched over
 LEVEL_BANDS = 8  # bands of equal width on the perceptual axis
 _EPS = 1e-30
 GAIN_EDGE = 0.05  # zone weight from which the level gain acts in full
 GAIN_FLOOR = 1e-8  # the level gain never cuts more than 80 dB
 CHANGE_MIN, CHANGE_MAX = -4.6, 2.3  # nats: the change per bin is held within -40..+20 dB
-CHANGE_SNAP = 3e-4  # nats (0.003 dB): a smoothed change below this is zero (about 0.2 s after it stops)
+CHANGE_SNAP = 3e-4  # nats (0.003 dB): a smoothed change below this is zero (at most ~0.55 s after it stops)
 
 
 def band_matrix(position: np.ndarray, bands: int = LEVEL_BANDS) -> np.ndarray:
