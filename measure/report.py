@@ -472,7 +472,8 @@ def write_markdown(out: Path, bench: dict, figs: dict[str, str], info: dict) -> 
           *[f"* quality set: {st['title']}: {st['source']} ({st['clips']} clips, {st['seconds']:.0f} s)"
             + ("" if st["comparable"] else " - **not comparable** with the README's figures; no targets checked")
             for st in b0["quality"]["sets"].values()],
-          f"* training log: {info.get('run') or 'none found'}", ""]
+          f"* training log: {info.get('run') or 'none found'}",
+          "* to listen: [listen.html](listen.html), every preset on held-out real recordings, before and after", ""]
     if bench["settings"].get("quick"):
         L += ["> This report was built from a **quick** bench (short runs): the numbers are indicative only.", ""]
 
