@@ -1,0 +1,133 @@
+"""Blur v2's shaping of the decoder's change (engine/blur/shaping.py), on its own: a shut zone
+gives the base exactly; each level band comes out as loud as the base (the match is exact once
+its window has filled); the change is placed by the zone's weight (nothing outside it moves);
+the release ends exactly; evidence and hold in the sampler; apply allocates no buffers."""
+
+import tracemalloc
+
+import numpy as np
+import pytest
+
+from vqblur.common.freqaxis import row_edges_hz
+from vqblur.engine.blur import OFFSETS_8, NBTable, ZoneSampler
+from vqblur.engine.blur.shaping import ChangeShaper, band_matrix
+from vqblur.engine.blur.zone import PerceptualZone
+
+
+def _zone(size, centre):
+    z = PerceptualZone(48000, 320, 160, row_edges_hz(20, 48000, 320, 160, "log"), 4)
+    z.update(size, centre)
+    return z
+
+
+def _frames(rng, n):
+    """Input, dec(c) and dec(b) for n columns: the blurred codes' change is a fixed pattern
+    (codes held) plus a little noise."""
+    lin = rng.normal(-4, 1.5, (n, 2, 160))
+    lc = lin + rng.normal(0, 0.2, lin.shape)
+    lb = lc + rng.normal(0, 1.5, (1, 1, 160)) + rng.normal(0, 0.2, lin.shape)
+    return lin, lc, lb
+
+
+def test_shut_zone_is_the_base_exactly():
+    sh = ChangeShaper(2, _zone(0.0, 0.5).position, 600.0)
+    sh.set_zone(_zone(0.0, 0.5).bin_weight)
+    rng = np.random.default_rng(0)
+    lin, lc, lb = _frames(rng, 3)
+    out = np.zeros((2, 160))
+    for i in range(3):
+        sh.apply(lb[i], lc[i], lin[i], 1.0, out)
+        assert np.array_equal(out, lc[i] + (lin[i] - lc[i]))
+        sh.apply(lb[i], lc[i], lin[i], 0.0, out)
+        assert np.array_equal(out, lc[i])
+
+
+@pytest.mark.parametrize("size,centre", [(0.3, 0.5), (0.1, 0.15), (1.0, 0.5)])
+def test_bands_keep_their_energy_and_nothing_outside_moves(size, centre):
+    z = _zone(size, centre)
+    sh = ChangeShaper(2, z.position, 600.0, level_tau=1e-6)  # no window: exact per frame
+    sh.set_zone(z.bin_weight)
+    B = band_matrix(z.position)
+    rng = np.random.default_rng(1)
+    lin, lc, lb = _frames(rng, 40)
+    out = np.zeros((2, 160))
+    moved = 0.0
+    for i in range(40):
+        sh.apply(lb[i], lc[i], lin[i], 1.0, out)
+        e_in, e_out = B @ np.exp(2 * lin[i]).T, B @ np.exp(2 * out).T
+        np.testing.assert_allclose(e_out, e_in, rtol=1e-6)
+        assert np.array_equal(out[:, z.bin_weight == 0], lin[i][:, z.bin_weight == 0])
+        moved = max(moved, float(np.abs(out - lin[i]).max()))
+    assert moved > 0.5  # and it did change the inside
+
+
+def test_the_change_releases_and_ends_exactly():
+    z = _zone(0.3, 0.5)
+    sh = ChangeShaper(2, z.position, 600.0)
+    sh.set_zone(z.bin_weight)
+    rng = np.random.default_rng(2)
+    lin, lc, lb = _frames(rng, 1)
+    out = np.zeros((2, 160))
+    for _ in range(20):
+        sh.apply(lb[0], lc[0], lin[0], 1.0, out)
+    assert np.abs(out - lin[0]).max() > 0.1
+    steps = 0
+    while not np.array_equal(out, lc[0] + (lin[0] - lc[0])):  # the codes agree again: lb = lc
+        sh.apply(lc[0], lc[0], lin[0], 1.0, out)
+        steps += 1
+        assert steps < 300  # 0.5 s of columns
+    assert steps > 5  # a release, not a cut
+
+
+def test_shaping_allocates_no_buffers():
+    z = _zone(0.4, 0.4)
+    sh = ChangeShaper(2, z.position, 600.0)
+    sh.set_zone(z.bin_weight)
+    rng = np.random.default_rng(3)
+    lin, lc, lb = _frames(rng, 60)
+    cols = [(lb[i], lc[i], lin[i]) for i in range(60)]  # the views made before measuring
+    out = np.zeros((2, 160))
+    for b, c, x in cols[:5]:
+        sh.apply(b, c, x, 0.7, out)
+    tracemalloc.start()
+    try:
+        peaks = []
+        for n in (1, 60):
+            base = tracemalloc.get_traced_memory()[0]
+            tracemalloc.reset_peak()
+            for b, c, x in cols[:n]:
+                sh.apply(b, c, x, 0.7, out)
+            peaks.append(tracemalloc.get_traced_memory()[1] - base)
+    finally:
+        tracemalloc.stop()
+    # numpy's own small temporaries (views, ufunc and reduction state); a column buffer
+    # ([2, 160] float64) alone would be 2.5 kB, and 60 columns would pile up
+    assert max(peaks) < 4096, peaks
+
+
+def _table(K=16, R=6, seed=0):
+    rng = np.random.default_rng(seed)
+    return NBTable(log_prior=np.full(K, -np.log(K), np.float32), log_row=np.full((R, K), -np.log(R), np.float32),
+                   log_neigh=np.log(rng.dirichlet(np.ones(K), size=(8, K))).transpose(0, 2, 1).astype(np.float32),
+                   offsets=np.array(OFFSETS_8))
+
+
+def test_evidence_keeps_codes_near_the_input():
+    rng = np.random.default_rng(4)
+    cols = rng.integers(0, 16, (300, 6))
+    kept = {}
+    for ev in (0.0, 6.0):
+        s = ZoneSampler(_table(), 6, seed=1, evidence=ev)
+        kept[ev] = np.mean([np.mean(s.step(c, 1.0, 0.5, 0.5) == c) for c in cols])
+    assert kept[6.0] > kept[0.0] + 0.3, kept
+
+
+def test_hold_keeps_a_drawn_code_for_its_columns():
+    rng = np.random.default_rng(5)
+    cols = rng.integers(0, 16, (96, 6))
+    s = ZoneSampler(_table(), 6, seed=1, hold=8, past="input")
+    outs = np.array([s.step(c, 1.0, 0.5, 0.9).copy() for c in cols])
+    changes = (np.diff(outs, axis=0) != 0).sum(axis=0)
+    assert changes.max() <= 96 // 8 + 1, changes  # a row is redrawn every 8 columns at most
+    with pytest.raises(ValueError):
+        ZoneSampler(_table(), 6, hold=0)
