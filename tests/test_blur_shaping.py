@@ -100,9 +100,9 @@ def test_shaping_allocates_no_buffers():
             peaks.append(tracemalloc.get_traced_memory()[1] - base)
     finally:
         tracemalloc.stop()
-    # numpy's own small temporaries (views, ufunc and reduction state); a column buffer
-    # ([2, 160] float64) alone would be 2.5 kB, and 60 columns would pile up
-    assert max(peaks) < 4096, peaks
+    # numpy's own small temporaries (views, ufunc and reduction state: ~4-5 kB at peak); one
+    # temporary column buffer ([2, 160] float64, 2.5 kB) on top of them would pass 6 kB
+    assert max(peaks) < 6144, peaks
 
 
 def _table(K=16, R=6, seed=0):
