@@ -10,8 +10,8 @@ below the break frequency ``b``, logarithmic above it, like the mel scale whose 
   row 4: 0.9-1.2 kHz, row 10: 4-4.9 kHz; macro rows 0-0.9, 0.9-2.6, 2.6-5.9, 5.9-12,
   12-24 kHz) instead of 1.2 kHz each;
 * the **knob axis** on which ``centre`` and ``zone_size`` are read (break
-  ``KNOB_AXIS_BREAK_HZ`` = 150 Hz, 0 Hz to the top model bin): centre 0.1 is about 100 Hz,
-  0.2 about 260 Hz, 0.5 about 1.7 kHz, 0.75 about 6 kHz.
+  ``KNOB_AXIS_BREAK_HZ`` = 250 Hz, 0 Hz to the top model bin): centre 0.1 is about 150 Hz,
+  0.2 about 370 Hz, 0.45 about 1.7 kHz, 0.5 about 2.2 kHz, 0.75 about 7.4 kHz.
 
 A bundle says which row warp it has (manifest ``row_warp``); bundles without one have
 linear rows of ``bins / rows`` bins.
@@ -22,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 
 ROW_WARP_BREAK_HZ = 1000.0
-KNOB_AXIS_BREAK_HZ = 150.0
+KNOB_AXIS_BREAK_HZ = 250.0
 
 
 def warp_hz(u, break_hz: float, f_max: float) -> np.ndarray:

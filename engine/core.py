@@ -71,7 +71,7 @@ CODEC_KNOB_TAU = 0.020  # s, one-pole per column for zone_size / temperature / c
 GAIN_TAU = 0.010  # s, per-sample one-pole for mix / bypass gains
 LIMIT_KNEE = 0.89  # soft limiter: identity below, tanh knee above, never reaching 1.0
 INPUT_CLAMP = 1.0e6  # |input| beyond this (+120 dBFS) is clamped: keeps every FFT/sum finite
-BLUR_EVIDENCE = 4.0  # nats for the input cell's own code (blur v2; vqblur.engine.blur.sampler)
+BLUR_EVIDENCE = 2.0  # nats for the input cell's own code (blur v2; vqblur.engine.blur.sampler)
 STEREO_MODES = ("linked", "independent")
 BLUR_PAST = "input"  # the sampler's past-column neighbours: the input's codes (no drift)
 BLUR_HOLD = 24  # columns a resampled code persists before it is redrawn (24 = 80 ms)

@@ -74,7 +74,7 @@ ALL: tuple[Knob, ...] = (
     Knob("zone_size", 0.0, "column", 1,
          "zone size: half-width of the blurred band on the perceptual frequency axis (0 = no blur, "
          "1 = everything)",
-         "half-width of the zone on the perceptual axis (linear below 150 Hz, log above; 0..1 = 0 Hz to the top "
+         "half-width of the zone on the perceptual axis (linear below 250 Hz, log above; 0..1 = 0 Hz to the top "
          "bin), soft-edged; the rows under it are resampled; 0 = nothing changes",
          "zone", metavar="S"),
     Knob("temperature", 0.5, "column", 74,
@@ -84,8 +84,8 @@ ALL: tuple[Knob, ...] = (
          "T = 0 takes the most probable code",
          "temp", metavar="T"),
     Knob("centre", 0.5, "column", 71,
-         "zone centre on the perceptual frequency axis: 0.1 ~ 100 Hz, 0.2 ~ 260 Hz, 0.5 ~ 1.7 kHz, 0.75 ~ 6.6 kHz",
-         "`150 Hz * (160**centre - 1)` at 48 kHz (0.2 ~ 260 Hz, 0.5 ~ 1.7 kHz, 0.75 ~ 6.6 kHz)",
+         "zone centre on the perceptual frequency axis: 0.1 ~ 150 Hz, 0.2 ~ 370 Hz, 0.45 ~ 1.7 kHz, 0.75 ~ 7.4 kHz",
+         "`250 Hz * (96.4**centre - 1)` at 48 kHz (0.2 ~ 370 Hz, 0.45 ~ 1.7 kHz, 0.75 ~ 7.4 kHz)",
          "ctr", metavar="C", aliases=("--center",)),
     Knob("mix", 1.0, "sample", 91,
          "dry/wet (1 = fully wet)",
@@ -141,7 +141,7 @@ def knob_to_temperature(t: float) -> float:
 
 def centre_hz(centre: float, f_max: float) -> float:
     """Centre knob 0..1 -> Hz on the perceptual knob axis (``vqblur.common.freqaxis``):
-    0.1 ~ 100 Hz, 0.2 ~ 260 Hz, 0.5 ~ 1.7 kHz at 48 kHz."""
+    0.1 ~ 150 Hz, 0.2 ~ 370 Hz, 0.5 ~ 2.2 kHz at 48 kHz."""
     from vqblur.common.freqaxis import KNOB_AXIS_BREAK_HZ, warp_hz
 
     return float(warp_hz(min(max(float(centre), 0.0), 1.0), KNOB_AXIS_BREAK_HZ, f_max))

@@ -3,7 +3,7 @@
 The demo picture (``vqblur demo``) and the listening page (``measure/listen.py``) draw their
 spectrograms from 0 Hz to the Nyquist frequency (24 kHz at the model's 48 kHz) on the axis on
 which the ``centre`` and ``zone_size`` knobs are read (:mod:`vqblur.common.freqaxis`: linear
-below ``KNOB_AXIS_BREAK_HZ`` = 150 Hz, logarithmic above), so the low octaves, where most of a
+below ``KNOB_AXIS_BREAK_HZ`` = 250 Hz, logarithmic above), so the low octaves, where most of a
 sound's energy is, get their share of the picture, and a knob position reads as a height.
 """
 

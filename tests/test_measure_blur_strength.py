@@ -24,11 +24,11 @@ def test_zone_bins_follow_the_perceptual_axis(tmp_path):
     lo, hi = centre_hz(0.5 - half, f_max), centre_hz(0.5 + half, f_max)
     got = freqs[inside]
     assert abs(got.min() - lo) < 24 and abs(got.max() - hi) < 24 and inside[(freqs > lo) & (freqs < hi)].all()
-    assert 500 < lo < 700 and 4500 < hi < 5500  # about 600 Hz .. 5 kHz around 1.75 kHz
+    assert 700 < lo < 800 and 5500 < hi < 6000  # about 740 Hz .. 5.8 kHz around 2.2 kHz
     assert np.array_equal(model, freqs < 23925)  # Nyquist lies above the model's bins
     assert not zone_bins(b, 0.0, 0.5)[0].any()
-    low, _ = zone_bins(b, 0.1, 0.1)  # centre 0.1 (~100 Hz): weight >= 1/2 from ~16 to ~223 Hz
-    assert low[(freqs > 20) & (freqs < 200)].all() and not low[freqs > 230].any()
+    low, _ = zone_bins(b, 0.1, 0.1)  # centre 0.1 (~150 Hz): weight >= 1/2 from ~25 to ~317 Hz
+    assert low[(freqs > 30) & (freqs < 300)].all() and not low[freqs > 330].any()
 
 
 def test_inside_changes_more_than_outside_on_the_shipped_bundle():

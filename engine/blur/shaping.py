@@ -15,7 +15,7 @@ blur's *change*::
   silence cannot), then ``smooth``: a one-pole per frame (``CHANGE_TAU`` = 60 ms): codes that switch crossfade
   instead of clicking, and the blurred band is no rougher than the input;
 * ``g``: the level match. The bins are grouped into ``LEVEL_BANDS`` bands of equal width on
-  the perceptual axis (about an octave each above 1 kHz). Per band, smoothed over ``LEVEL_TAU`` (15 ms): ``T`` the energy of
+  the perceptual axis (four: 0-530 Hz, 0.53-2.2 kHz, 2.2-7.4 kHz, 7.4-24 kHz). Per band, smoothed over ``LEVEL_TAU`` (15 ms): ``T`` the energy of
   ``base``, ``O`` that of ``base + w * smooth(change)`` and ``Z`` the part of ``O`` in the bins the
   gain acts on (weight ``m = min(1, w / 0.05)``: the zone, its faint outer edge only in part).
   The gain on those bins is ``G = 1 + (T - O) / Z`` (so the band's energy comes out as ``T``),
@@ -36,7 +36,7 @@ import numpy as np
 
 CHANGE_TAU = 0.060  # s, one-pole on the decoder's change
 LEVEL_TAU = 0.015  # s, the window the band levels are matched over
-LEVEL_BANDS = 8  # bands of equal width on the perceptual axis
+LEVEL_BANDS = 4  # bands of equal width on the perceptual axis
 _EPS = 1e-30
 GAIN_EDGE = 0.05  # zone weight from which the level gain acts in full
 GAIN_FLOOR = 1e-8  # the level gain never cuts more than 80 dB

@@ -1,7 +1,7 @@
 """Where the blur's zone lies: knob values -> a soft weight per model bin and the rows under it.
 
 numpy only. ``zone_size`` and ``centre`` are read on the perceptual knob axis
-(``vqblur.common.freqaxis``: linear below 150 Hz, logarithmic above; 0..1 spans 0 Hz to the top
+(``vqblur.common.freqaxis``: linear below 250 Hz, logarithmic above; 0..1 spans 0 Hz to the top
 model bin): a bin at axis position ``u`` has weight :func:`~vqblur.engine.blur.sampler.zone_profile`
 ``(u - centre, h = zone_size, e = h / 2)`` -- 1 in the zone's core, a Gaussian fall-off over
 its outer half, 0 outside. A code row (micro or macro) is resampled when one of its bins (one

@@ -68,7 +68,7 @@ def register(subparsers) -> None:
             "  vqblur blur in.wav out.wav --time 2: --zone-size 0.2 --centre 0.8 --seed 3\n"
             "  vqblur blur in.wav out.wav --zone-size 0.3 --detail 0      # the codec's own colour\n"
             "knobs are 0..1, as in `vqblur process`: zone size and centre on the perceptual\n"
-            "frequency axis (centre 0.5 ~ 1.7 kHz), T = 4*t^2"
+            "frequency axis (centre 0.45 ~ 1.7 kHz), T = 4*t^2"
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

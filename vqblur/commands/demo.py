@@ -17,7 +17,7 @@ from vqblur.engine import knobs as _knobs
 # The zone opens from 0 while the temperature rises and the centre sweeps up through the clip's
 # own range (half its energy lies below 260 Hz, 99 % below 4.7 kHz), then closes again. The
 # centre is read on the perceptual knob axis (vqblur.common.freqaxis, engine.knobs.centre_hz):
-# 0.2 ~ 260 Hz, 0.35 ~ 700 Hz, 0.5 ~ 1.7 kHz. mix stays at its default (1, fully wet), so it
+# 0.2 ~ 370 Hz, 0.35 ~ 1 kHz, 0.5 ~ 2.2 kHz. mix stays at its default (1, fully wet), so it
 # is not automated.
 DEMO_AUTOMATION = [
     {"time": 0.0, "zone_size": 0.0, "temperature": 0.2, "centre": 0.2},
