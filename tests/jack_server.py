@@ -455,7 +455,71 @@ def _playrec_main(argv=None) -> int:
         pr.close()
 
 
+def _loop_main(argv) -> int:
+    """``python -m tests.jack_server loop CLIP.wav --dut NAME [--channels N] [--seconds S]``:
+    play CLIP over and over into NAME:in_* (the first channel of the clip on every channel),
+    from the moment those ports exist, in a process of its own; prints ``playing`` once
+    connected and the xruns it was told of at the end."""
+    import argparse
+    import json
+
+    import jack
+    import numpy as np
+    import soundfile as sf
+
+    ap = argparse.ArgumentParser(prog="python -m tests.jack_server loop")
+    ap.add_argument("clip")
+    ap.add_argument("--dut", required=True, help="the client's name (a regular expression)")
+    ap.add_argument("--channels", type=int, default=1)
+    ap.add_argument("--seconds", type=float, default=60.0)
+    a = ap.parse_args(argv)
+    try:
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(1))
+    except (AttributeError, OSError):
+        pass
+    x, _ = sf.read(a.clip, dtype="float32", always_2d=True)
+    x = np.ascontiguousarray(np.repeat(x[:, :1], a.channels, axis=1))
+    n = len(x)
+    x = np.concatenate([x, x[:PERIOD * 64]])  # a block never wraps: one slice per cycle
+    client = jack.Client(f"vqtest-loop-{os.getpid()}", no_start_server=True)
+    outs = [client.outports.register(f"out_{i}") for i in range(a.channels)]
+    state = {"pos": 0, "xruns": 0}
+
+    def process(frames):
+        p = state["pos"]
+        for ch, port in enumerate(outs):
+            port.get_array()[:] = x[p:p + frames, ch]
+        state["pos"] = (p + frames) % n
+
+    client.set_process_callback(process)
+    client.set_xrun_callback(lambda delay: state.__setitem__("xruns", state["xruns"] + 1))
+    client.activate()
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            ins = client.get_ports(f"{a.dut}:in_.*", is_audio=True)
+            if len(ins) >= a.channels:
+                break
+            if time.monotonic() > deadline:
+                print(json.dumps({"error": f"ports of '{a.dut}' not found"}), flush=True)
+                return 3
+            time.sleep(0.05)
+        for src, dst in zip(outs, ins):
+            for other in client.get_all_connections(dst):
+                client.disconnect(other, dst)
+            client.connect(src, dst)
+        print("playing", flush=True)
+        time.sleep(a.seconds)
+        print(json.dumps({"ok": True, "xruns": state["xruns"]}), flush=True)
+        return 0
+    finally:
+        client.deactivate()
+        client.close()
+
+
 if __name__ == "__main__":
     import sys as _sys
 
+    if _sys.argv[1:2] == ["loop"]:
+        _sys.exit(_loop_main(_sys.argv[2:]))
     _sys.exit(_playrec_main())

@@ -10,9 +10,12 @@ this package; the stage puts it on a device. One module per job:
   worker that runs the engine, around the lock-free rings of :mod:`~vqblur.engine.stage.ring`;
 * :mod:`~vqblur.engine.stage.stats` -- :class:`LiveStats`, the runner's counters;
 * :mod:`~vqblur.engine.stage.status` -- the status loop (:func:`run_live`) and its line;
+* :mod:`~vqblur.engine.stage.audio` -- ``vqblur live``'s audio process (the runner and the
+  engine, nothing else) and the control process's handle on it, :class:`AudioProcess`;
+  :mod:`~vqblur.engine.stage.share` -- the memory the two share (counters, knobs, meters);
 * knobs: :mod:`~vqblur.engine.stage.midi` (controllers, maps, learn),
   :mod:`~vqblur.engine.stage.osc` (the OSC server), :mod:`~vqblur.engine.stage.control`
-  (the merge the worker reads);
+  (the merge the worker reads, and the pump that hands it to the audio process);
 * the live view: :mod:`~vqblur.engine.stage.tap` (the engine's column tap),
   :mod:`~vqblur.engine.stage.viewstate` (the numbers it shows),
   :mod:`~vqblur.engine.stage.view` (its process).

@@ -60,3 +60,54 @@ class KnobMux:
                         vals[knob] = snap.value[i]
                 self._osc_seen = snap.seq
         return vals
+
+
+class KnobPump:
+    """In the control process of ``vqblur live``: hand the merged knobs to the audio process.
+
+    A thread that sleeps until the OSC server or the MIDI input says a message arrived
+    (:meth:`notify`, called once per batch they drained), then reads ``mux`` (a
+    :class:`KnobMux`) and, when a value moved, writes them all to ``share`` (a
+    :class:`~vqblur.engine.stage.share.StageShare`), where the worker reads them once per block.
+    The messages are parsed here, in the control process, so no OSC or MIDI code runs in the
+    audio process. ``fallback_s``: it also looks that often without a notification.
+    """
+
+    def __init__(self, mux: KnobMux, share: Any, fallback_s: float = 0.1) -> None:
+        import threading
+
+        self.mux, self.share, self.fallback_s = mux, share, float(fallback_s)
+        self._event = threading.Event()
+        self._stop = threading.Event()
+        self._last: dict[str, float] = {}
+        self._thread = threading.Thread(target=self._loop, name="vqblur-knob-pump", daemon=True)
+        self.published = 0
+
+    def notify(self) -> None:
+        self._event.set()
+
+    def start(self) -> "KnobPump":
+        self.pump()
+        self._thread.start()
+        return self
+
+    def pump(self) -> None:
+        vals = self.mux.read()
+        if vals != self._last:
+            self._last = dict(vals)
+            self.share.set_knobs(self._last)
+            self.published += 1
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            self._event.wait(self.fallback_s)
+            self._event.clear()
+            if self._stop.is_set():
+                break
+            self.pump()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._event.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=2.0)

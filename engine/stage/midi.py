@@ -335,6 +335,8 @@ class MidiInput:
         self.other = 0
         self.callback_errors = 0
         self.port_name = ""
+        #: called (on the poller thread) after each batch of messages; e.g. a KnobPump's notify
+        self.on_message = None
         self._api = resolve_api(api)
         self._client_name = client_name
         self._midi = None
@@ -414,6 +416,8 @@ class MidiInput:
                     break
                 self._callback(event)
                 n += 1
+            if n and self.on_message is not None:
+                self.on_message()
             if n < POLL_BATCH:
                 stop.wait(POLL_INTERVAL_S)
 

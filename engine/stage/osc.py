@@ -115,6 +115,8 @@ class OscControl:
         self.received = self.applied = self.ignored = 0
         self.malformed = self.out_of_range = self.unknown = self.bad_preset = self.errors = 0
         self.dropped_os = 0
+        #: called (on the receive thread) after each batch of datagrams; e.g. a KnobPump's notify
+        self.on_message = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         try:
@@ -203,6 +205,8 @@ class OscControl:
                     data = None
                 except OSError:
                     data = None
+            if self.on_message is not None:
+                self.on_message()
             stop.wait(POLL_INTERVAL_S)
 
     def _recv(self, flags: int) -> bytes:

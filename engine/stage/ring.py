@@ -39,12 +39,19 @@ class Ring:
 
     __slots__ = ("capacity", "channels", "buf", "write_pos", "read_pos")
 
-    def __init__(self, capacity: int, channels: int = 1) -> None:
+    def __init__(self, capacity: int, channels: int = 1, buffer: np.ndarray | None = None) -> None:
         if capacity <= 0 or channels <= 0:
             raise ValueError("capacity and channels must be positive")
         self.capacity = int(capacity)
         self.channels = int(channels)
-        self.buf = np.zeros((self.capacity, self.channels), dtype=np.float32)
+        if buffer is None:
+            self.buf = np.zeros((self.capacity, self.channels), dtype=np.float32)
+        else:  # storage given by the caller (e.g. shared memory another process reads)
+            if buffer.shape != (self.capacity, self.channels) or buffer.dtype != np.float32:
+                raise ValueError(f"ring buffer must be float32 {(self.capacity, self.channels)}, "
+                                 f"got {buffer.dtype} {buffer.shape}")
+            self.buf = buffer
+            self.buf[:] = 0.0
         self.write_pos = 0
         self.read_pos = 0
 

@@ -10,7 +10,13 @@ Threads
 * **worker**: takes new input from the input ring, reads the knob snapshot (MIDI) once per
   chunk, runs ``processor.process`` (the Engine) and appends the result to the output ring.
 * **main thread**: prints a one-line status a few times a second and watches the stream
-  (``vqblur.engine.stage.status.run_live``).
+  (``vqblur.engine.stage.status.run_live``) -- when the runner is used in one process, as the
+  tests do. ``vqblur live`` runs the runner in an audio process of its own whose main thread
+  only waits, and shows the status from another process (``vqblur.engine.stage.audio``); the
+  worker then publishes the counters to shared memory once per block (``share``).
+
+The garbage collector is frozen and switched off while the stream runs (the callback and the
+worker make no reference cycles), and the worker's loop allocates no buffer.
 
 Timing and latency
 ------------------
@@ -42,7 +48,9 @@ had not consumed when the callback had to overwrite it.
 
 from __future__ import annotations
 
+import gc
 import os
+import select
 import sys
 import threading
 import time
@@ -55,6 +63,14 @@ from vqblur.engine.stage import devices
 from vqblur.engine.stage.realtime import drop_realtime, try_realtime
 from vqblur.engine.stage.ring import Ring
 from vqblur.engine.stage.stats import LiveStats, counter_properties
+
+
+_clock = time.perf_counter
+
+
+def ring_capacity(samplerate: int, seconds: float = 2.0) -> int:
+    """Frames of the live rings: a power of two holding at least ``seconds`` (and 8192)."""
+    return 1 << int(np.ceil(np.log2(max(seconds * samplerate, 8192))))
 
 
 class PassThrough:
@@ -80,7 +96,8 @@ class LiveRunner:
                  knobs: Callable[[], dict] | None = None, ring_seconds: float = 2.0,
                  max_chunk: int = 2048, fade: int = 64, resync_s: float = 0.25,
                  capture_seconds: float = 0.0, jack_client_name: str | None = None,
-                 latency: str | float = "low", worker_priority: int = 0) -> None:
+                 latency: str | float = "low", worker_priority: int = 0,
+                 in_ring: Ring | None = None, out_ring: Ring | None = None, share=None) -> None:
         self.processor = processor
         self.samplerate = int(samplerate)
         self.blocksize = int(blocksize or 0)
@@ -104,9 +121,12 @@ class LiveRunner:
         self.adapter_latency = 0
         self.hostapi = ""
 
-        cap = 1 << int(np.ceil(np.log2(max(ring_seconds * self.samplerate, 8192))))
-        self.in_ring = Ring(cap, self.channels)
-        self.out_ring = Ring(cap, self.channels)
+        cap = ring_capacity(self.samplerate, ring_seconds)
+        self.in_ring = in_ring if in_ring is not None else Ring(cap, self.channels)
+        self.out_ring = out_ring if out_ring is not None else Ring(cap, self.channels)
+        # ``share``: a StageShare (vqblur.engine.stage.share) the worker publishes the
+        # counters and state to once per block, for another process to show
+        self.share = share
         self._max_block = 8192
         self._dry = np.zeros((self._max_block, self.channels), dtype=np.float32)
         self._tmp = np.zeros((self._max_block, self.channels), dtype=np.float32)
@@ -121,6 +141,8 @@ class LiveRunner:
         # callback state (written by the callback only)
         self.prefill = self.blocksize  # 0 = unknown until the first callback
         self._wet = True
+        self._last_cb = 0.0  # when the last callback's cycle began (stream clock)
+        self._late_after = 1e9  # a callback this long after the last one is late (1.5 periods)
         # worker state (written by the worker only)
         self._slow_chunk_s = 1.0  # one host period, set when the worker starts
         self.worker_error: BaseException | None = None
@@ -137,7 +159,10 @@ class LiveRunner:
         self._finished = threading.Event()
         self._t_start = 0.0
         self._efd = -1
+        self._poll = None
         self._old_switch = None
+        self._gc_was_enabled: bool | None = None
+        self._views: dict[int, np.ndarray] = {}  # worker: views of the chunk buffer, per size
 
     # ------------------------------------------------------------------ info
     @property
@@ -151,6 +176,16 @@ class LiveRunner:
     def latency_ms(self) -> float:
         return 1000.0 * self.latency_samples / self.samplerate
 
+    @property
+    def status_priority(self) -> int:
+        """Real-time priority for a status loop in this process: it shares the GIL with the
+        worker, so it must not be preempted while it holds it (below the worker's)."""
+        return 1 if self.worker_priority > 0 else 0
+
+    def cpu_time(self) -> float:
+        """CPU seconds this process has used (the status line's load)."""
+        return time.process_time()
+
     def stats(self) -> LiveStats:
         """A copy of the counters, with the declared latency and the time since the start."""
         return self.counters.copy(
@@ -162,11 +197,18 @@ class LiveRunner:
     def _callback(self, indata, outdata, frames, time_info, status) -> None:
         # PortAudio thread. Copies only; see the module docstring.
         c = self.counters
+        # when the server's cycle reached this client (PortAudio's stream clock: on JACK the
+        # frame time, which a wait for the GIL in here does not move)
+        now = time_info.currentTime if time_info is not None else _clock()
         if status:
             c.status_flags += 1
+        elif now - self._last_cb > self._late_after:  # the cycle came late, unflagged
+            c.late_cycles += 1
+        self._last_cb = now
         if self.prefill == 0:
             self.prefill = frames
             c.host_block = frames
+            self._late_after = 1.5 * frames / self.samplerate
         c.callbacks += 1
         inr = self.in_ring
         if inr.write_pos + frames - inr.read_pos > inr.capacity:
@@ -230,14 +272,16 @@ class LiveRunner:
 
     def _finished_callback(self) -> None:
         self._finished.set()
+        if self._efd >= 0:  # wake the worker: it publishes that the stream has finished
+            try:
+                os.eventfd_write(self._efd, 1)
+            except OSError:
+                pass
 
     # ------------------------------------------------------------------ worker
     def _wait_input(self, timeout: float) -> None:
-        if self._efd >= 0:
-            import select
-
-            r, _, _ = select.select([self._efd], [], [], timeout)
-            if r:
+        if self._poll is not None:
+            if self._poll.poll(timeout * 1000.0):
                 try:
                     os.eventfd_read(self._efd)
                 except OSError:
@@ -249,84 +293,104 @@ class LiveRunner:
         self.worker_realtime = try_realtime(self.worker_priority)
         try:
             self._worker_run()
-        except BaseException as exc:  # reported by the main thread
+        except BaseException as exc:  # reported by the main thread (or the control process)
             self.worker_error = exc
+            if self.share is not None:
+                self.share.set_error(repr(exc))
+                self.share.publish(self)
 
     def _worker_run(self) -> None:
-        inr, outr = self.in_ring, self.out_ring
         while self._running and self.prefill == 0:
             self._wait_input(0.01)
         P = self.prefill
         self._slow_chunk_s = P / self.samplerate
-        next_in = 0
-        outr.set_write_pos(next_in + P)
-        proc = self.processor
-        set_params = getattr(proc, "set_params", None)
-        last_knobs: dict = {}
-        chunk = self._chunk
-        c = self.counters
-        win_t0, win_busy = time.monotonic(), 0.0
+        self._next_in = 0
+        self.out_ring.set_write_pos(P)
+        self._set_params = getattr(self.processor, "set_params", None)
+        self._last_knobs = {}
+        self._win_t0, self._win_busy = time.monotonic(), 0.0
+        share = self.share
         while self._running:
-            while self._running:
-                if self.worker_realtime:
-                    # A real-time thread that never sleeps starves the rest of its core: if
-                    # the engine needs more than 85 % of real time, give the priority back.
-                    now = time.monotonic()
-                    if now - win_t0 >= 1.0:
-                        if (c.worker_busy_s - win_busy) / (now - win_t0) > 0.85 and drop_realtime():
-                            self.worker_realtime = False
-                            self.worker_demoted = True
-                        win_t0, win_busy = now, c.worker_busy_s
-                w = inr.write_pos
-                avail = w - next_in
-                if avail <= 0:
-                    break
-                # Far behind (or input overwritten): skip ahead so output can recover.
-                behind = outr.read_pos - (next_in + P)
-                if inr.overrun_since(next_in) or behind > self.resync_frames:
-                    new_next = max(next_in, outr.read_pos - P, w - inr.capacity // 2)
-                    new_next = min(new_next, w)
-                    next_in = new_next
-                    inr.set_read_pos(next_in)
-                    outr.set_write_pos(next_in + P)
-                    c.resyncs += 1
-                    continue
-                n = min(avail, self.max_chunk)
-                if outr.write_space() < n:  # consumer stalled (stream stopped): wait
-                    time.sleep(0.01)
-                    break
-                x = chunk[:n]
-                inr.read_at(next_in, x)
-                if inr.overrun_since(next_in):  # overwritten while we copied
-                    continue
-                inr.set_read_pos(next_in + n)
-                if self.knobs is not None:
-                    kv = self.knobs()
-                    if kv != last_knobs:
-                        last_knobs = dict(kv)
-                        self.knob_values = last_knobs
-                        if set_params is not None:
-                            set_params(**last_knobs)
-                t0 = time.perf_counter()
-                y = proc.process(x)
-                dt = time.perf_counter() - t0
-                y = np.asarray(y, dtype=np.float32)
-                if y.ndim == 1:
-                    y = y.reshape(-1, 1)
-                dropped = outr.write(y)
-                if dropped:
-                    c.deadline_misses += 1
-                    c.late_frames += dropped
-                if self.capture_frames:
-                    self._capture(next_in, x, y, P)
-                next_in += n
-                c.worker_chunks += 1
-                c.worker_busy_s += dt
-                if dt > self._slow_chunk_s:
-                    c.slow_chunks += 1
-                if dt > c.worker_max_chunk_s:
-                    c.worker_max_chunk_s = dt
+            self._drain()
+            if share is not None:
+                share.publish(self)
             self._wait_input(0.05)
+
+    def _drain(self) -> None:
+        """Process all the input the callback has delivered (one pass of the worker).
+
+        Per block: the knob snapshot, ``processor.process`` and a few ring copies into
+        preallocated buffers; no buffer is allocated here (``x`` is a cached view)."""
+        inr, outr = self.in_ring, self.out_ring
+        P = self.prefill
+        c = self.counters
+        proc = self.processor
+        views = self._views
+        next_in = self._next_in
+        while self._running:
+            if self.worker_realtime:
+                # A real-time thread that never sleeps starves the rest of its core: if
+                # the engine needs more than 85 % of real time, give the priority back.
+                now = time.monotonic()
+                if now - self._win_t0 >= 1.0:
+                    if (c.worker_busy_s - self._win_busy) / (now - self._win_t0) > 0.85 and drop_realtime():
+                        self.worker_realtime = False
+                        self.worker_demoted = True
+                    self._win_t0, self._win_busy = now, c.worker_busy_s
+            w = inr.write_pos
+            avail = w - next_in
+            if avail <= 0:
+                break
+            # Far behind (or input overwritten): skip ahead so output can recover.
+            behind = outr.read_pos - (next_in + P)
+            if inr.overrun_since(next_in) or behind > self.resync_frames:
+                new_next = max(next_in, outr.read_pos - P, w - inr.capacity // 2)
+                new_next = min(new_next, w)
+                next_in = new_next
+                inr.set_read_pos(next_in)
+                outr.set_write_pos(next_in + P)
+                c.resyncs += 1
+                continue
+            n = min(avail, self.max_chunk)
+            if outr.write_space() < n:  # consumer stalled (stream stopped): wait
+                time.sleep(0.01)
+                break
+            x = views.get(n)
+            if x is None:
+                x = views[n] = self._chunk[:n]
+            inr.read_at(next_in, x)
+            if inr.overrun_since(next_in):  # overwritten while we copied
+                continue
+            inr.set_read_pos(next_in + n)
+            if self.knobs is not None:
+                kv = self.knobs()
+                if kv != self._last_knobs:  # a change: a new snapshot (the only allocation)
+                    self._last_knobs = dict(kv)
+                    self.knob_values = self._last_knobs
+                    if self._set_params is not None:
+                        self._set_params(**self._last_knobs)
+            t0 = time.perf_counter()
+            y = proc.process(x)
+            dt = time.perf_counter() - t0
+            if not isinstance(y, np.ndarray) or y.dtype != np.float32:
+                y = np.asarray(y, dtype=np.float32)
+            if y.ndim == 1:
+                y = y.reshape(-1, 1)
+            dropped = outr.write(y)
+            if dropped:
+                c.deadline_misses += 1
+                c.late_frames += dropped
+            if self.capture_frames:
+                self._capture(next_in, x, y, P)
+            next_in += n
+            self._next_in = next_in
+            c.worker_chunks += 1
+            c.worker_busy_s += dt
+            if dt > self._slow_chunk_s:
+                c.slow_chunks += 1
+            if dt > c.worker_max_chunk_s:
+                c.worker_max_chunk_s = dt
+        self._next_in = next_in
 
     def _capture(self, pos: int, x: np.ndarray, y: np.ndarray, P: int) -> None:
         N = self.capture_frames
@@ -363,14 +427,17 @@ class LiveRunner:
         self._warm_up()
         if hasattr(os, "eventfd"):
             self._efd = os.eventfd(0, os.EFD_NONBLOCK)
-        # Python's cyclic GC can stop every thread for milliseconds while it walks all
-        # objects; freeze what exists now (the engine, the bundle, the host program) so the
-        # collections during the run only look at new objects.
-        import gc
-
+            self._poll = select.poll()
+            self._poll.register(self._efd, select.POLLIN)
+        # Python's cyclic GC stops the thread that triggers it while it walks objects: freeze
+        # what exists now (the engine, the bundle, the host program) and switch collections
+        # off while the stream runs. The callback and the worker make no reference cycles
+        # (their garbage is freed by reference counting as it goes); the collector is back on
+        # when the stream stops.
         gc.collect()
         gc.freeze()
-        self._gc_frozen = True
+        self._gc_was_enabled = gc.isenabled()
+        gc.disable()
         self._old_switch = sys.getswitchinterval()
         # The worker is mostly numpy/onnxruntime (GIL released), but its Python glue must
         # hand the GIL to the audio callback quickly: 0.5 ms instead of the default 5 ms.
@@ -426,16 +493,17 @@ class LiveRunner:
             self._worker.join(timeout=5.0)
             self._worker = None
         if self._efd >= 0:
+            self._poll = None
             os.close(self._efd)
             self._efd = -1
         if self._old_switch is not None:
             sys.setswitchinterval(self._old_switch)
             self._old_switch = None
-        if getattr(self, "_gc_frozen", False):
-            import gc
-
+        if self._gc_was_enabled is not None:
             gc.unfreeze()
-            self._gc_frozen = False
+            if self._gc_was_enabled:
+                gc.enable()
+            self._gc_was_enabled = None
 
     def stop(self, timeout_s: float = 3.0) -> bool:
         """Stop and close the stream and the worker. Returns False if closing hung

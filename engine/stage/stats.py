@@ -27,6 +27,7 @@ class LiveStats:
     underrun_frames: int = 0
     overruns: int = 0  # callbacks that overwrote input the worker had not consumed
     status_flags: int = 0  # callbacks with a PortAudio status flag (the device's xruns)
+    late_cycles: int = 0  # unflagged callbacks whose cycle began over half a period late (the server's)
     last_underrun_pos: int = -1
     # written by the worker
     deadline_misses: int = 0  # blocks that reached the output ring too late (dropped)

@@ -67,10 +67,10 @@ def run_live(runner, *, midi=None, duration_s: float | None = None,
         refresh_s = min(refresh_s, 0.1)
     code = 0
     reason = ""
-    rt = realtime_thread(1 if runner.worker_priority > 0 else 0)
+    rt = realtime_thread(runner.status_priority)
     rt.__enter__()
     t0 = time.monotonic()
-    last_t, last_cpu, last_busy = t0, time.process_time(), 0.0
+    last_t, last_cpu, last_busy = t0, runner.cpu_time(), 0.0
     last_frames, last_frames_t = 0, t0
     if view is None:
         last_print = 0.0
@@ -89,7 +89,7 @@ def run_live(runner, *, midi=None, duration_s: float | None = None,
             elif now - last_frames_t > stall_s:
                 code, reason = 1, f"no audio for {stall_s:g} s: the audio server or device stopped"
                 break
-            cpu_now, busy = time.process_time(), runner.worker_busy_s
+            cpu_now, busy = runner.cpu_time(), runner.worker_busy_s
             dt = max(now - last_t, 1e-9)
             cpu = 100.0 * (cpu_now - last_cpu) / dt
             dsp = 100.0 * (busy - last_busy) / dt
@@ -129,7 +129,7 @@ def run_live(runner, *, midi=None, duration_s: float | None = None,
           f"latency {runner.latency_samples} samples ({runner.latency_ms:.2f} ms = engine "
           f"{runner.engine_latency} + one host block {runner.prefill}), under-runs {st.underruns}, "
           f"over-runs {st.overruns}, deadline misses {st.deadline_misses}, resyncs {st.resyncs}, "
-          f"device xruns {st.status_flags}"
+          f"device xruns {st.status_flags}, late server cycles {st.late_cycles}"
           + (f", MIDI messages {midi.received} (ignored {midi.ignored})" if midi is not None else "")
           + (f", OSC messages {osc.received} (ignored {osc.ignored}: {osc.malformed} malformed, "
              f"{osc.out_of_range} out of range, {osc.unknown} unknown address, {osc.bad_preset} "

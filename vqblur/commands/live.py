@@ -2,8 +2,10 @@
 with a one-line status or a full-terminal view of the code grid (`--view`).
 
 The sounddevice callback only copies between preallocated rings; the Engine runs on a worker
-thread (see ``vqblur.engine.stage``). Declared latency = the engine's latency + one host block
-(the worker's head start), not counting the interface's own converter/driver buffers.
+thread, both in an audio process that does nothing else, while this process (the control
+process) shows the status and takes OSC and MIDI (see ``vqblur.engine.stage.audio``). Declared
+latency = the engine's latency + one host block (the worker's head start), not counting the
+interface's own converter/driver buffers.
 """
 
 from __future__ import annotations
@@ -113,7 +115,6 @@ def _port(s: str) -> int:
 def run(args) -> int:
     from vqblur.engine.stage import devices as D
     from vqblur.engine.stage import midi as M
-    from vqblur.engine.stage.runner import LiveRunner
     from vqblur.engine.stage.status import run_live
     from vqblur.common.errors import UserError
 
@@ -162,21 +163,25 @@ def run(args) -> int:
     sd = D.sd()
     dev_in = sd.query_devices(in_dev)
     sr = args.samplerate or int(round(dev_in["default_samplerate"]))
+    on_jack = D.is_jack(sd, dev_in)
+    # This process is the control process: the audio runs in a process of its own (the
+    # engine, the callback and the worker, nothing else; vqblur.engine.stage.audio). Let go of
+    # PortAudio here so that this process keeps no audio client of its own.
+    sd._terminate()
 
-    from vqblur.engine.bundle import default_bundle_path, load_bundle
-    from vqblur.engine.resample import make_engine
-
-    bundle = load_bundle(args.bundle if args.bundle else default_bundle_path())
-    engine = make_engine(bundle, sample_rate=sr, params=params, channels=args.channels,
-                         seed=args.seed, threads=args.threads)
+    from vqblur.engine.stage.audio import AudioProcess, AudioProcessFailed
+    from vqblur.engine.stage.control import KnobMux, KnobPump
 
     midi = None
     osc = None
     reader = None
+    runner = None
+    pump = None
+    view = None
     try:
         if args.midi is not None or args.midi_virtual:
             api = args.midi_api
-            if api == "auto" and D.is_jack(sd, dev_in):
+            if api == "auto" and on_jack:
                 api = "jack"  # audio on JACK: use JACK MIDI too (one graph, one clock)
             midi = M.MidiInput(api=api, client_name=args.jack_name)
             if args.midi_virtual:
@@ -197,53 +202,64 @@ def run(args) -> int:
         if args.osc is not None:
             from vqblur.engine.stage.osc import OscControl, address_table
 
-            osc = OscControl(args.osc_host, args.osc, priority=0 if args.no_realtime else 1).start()
+            # In this (control) process the OSC thread shares no lock with the audio: normal
+            # priority is enough.
+            osc = OscControl(args.osc_host, args.osc, priority=0).start()
             print(f"vqblur live: OSC on {osc.url}: "
                   + ", ".join(a for a, _, _ in address_table()), file=out)
-        from vqblur.engine.stage.control import KnobMux
-
-        knobs = KnobMux(params.as_dict(), midi_reader=reader, osc=osc).read
-        runner = LiveRunner(
-            engine, samplerate=sr, blocksize=args.blocksize, channels=args.channels,
-            input_device=in_dev, output_device=out_dev, knobs=knobs,
-            jack_client_name=args.jack_name if D.is_jack(sd, dev_in) else None,
-            worker_priority=0 if args.no_realtime else 3,
-        )
-        view = _make_view(args, runner, engine, midi, osc) if args.view else None
+        mux = KnobMux(params.as_dict(), midi_reader=reader, osc=osc)
+        runner = AudioProcess(dict(
+            bundle=args.bundle, samplerate=sr, blocksize=args.blocksize, channels=args.channels,
+            input=in_dev, output=out_dev, jack_name=args.jack_name if on_jack else None,
+            params=params.as_dict(), seed=args.seed, threads=args.threads,
+            worker_priority=0 if args.no_realtime else 3, view=bool(args.view),
+        ), knobs=_knobs.NAMES)
         try:
-            code = run_live(runner, midi=midi, duration_s=args.duration, out=out, osc=osc, view=view)
-        finally:
-            if view is not None:
-                view.stop()  # (again: idempotent) frees the shared memory
-                view.tap.close(unlink=True)
+            runner.start()  # the audio process loads the bundle and opens the stream
+        except AudioProcessFailed as exc:
+            return exc.code  # it said why on stderr
+        pump = KnobPump(mux, runner.share).start()
+        for src in (midi, osc):
+            if src is not None:
+                src.on_message = pump.notify
+        view = _make_view(args, runner, midi, osc) if args.view else None
+        code = run_live(runner, midi=midi, duration_s=args.duration, out=out, osc=osc, view=view)
         if runner.abandoned:
-            # The audio server died under the stream: PortAudio (and a JACK MIDI port) would
+            # The audio server died under the stream: PortAudio and a JACK MIDI port would
             # hang in their exit handlers waiting for it. Everything is reported; leave now.
             import os
 
+            _close(view, pump, runner)
             sys.stdout.flush()
             sys.stderr.flush()
             os._exit(code)
         return code
     finally:
+        _close(view, pump, runner)
         if osc is not None:
             osc.close()
         if midi is not None:
             midi.close()
 
 
-def _make_view(args, runner, engine, midi, osc):
-    """A ViewProcess on the engine's column tap (the inner Engine when it is resampled)."""
+def _close(view, pump, runner) -> None:
+    if view is not None:
+        view.stop()  # (again: idempotent) frees the shared memory
+        view.tap.close()
+    if pump is not None:
+        pump.close()
+    if runner is not None:
+        runner.close()
+
+
+def _make_view(args, runner, midi, osc):
+    """A ViewProcess on the engine's column tap, which the audio process made in shared memory."""
     from vqblur.engine.stage.osc import knob_names
     from vqblur.engine.stage.tap import ColumnTap
     from vqblur.engine.stage.view import ViewProcess
 
-    inner = getattr(engine, "engine", engine)
-    cfg = inner.config
-    cps = cfg.sample_rate / cfg.column_samples
-    tap = ColumnTap(cfg.rows, capacity=1 << max(10, int(cps * 60).bit_length()), shared=True)
-    inner.tap = tap
-    band_hz = cfg.sample_rate / cfg.n_fft * cfg.model_bins / cfg.rows
+    info = runner.info
+    tap = ColumnTap.attach(info["tap"])
     return ViewProcess(runner, tap, knobs=knob_names(), midi=midi, osc=osc, seconds=args.view_seconds,
-                       columns_per_second=cps, band_hz=band_hz, codebook_size=cfg.codebook_size)
-
+                       columns_per_second=info["columns_per_second"], band_hz=info["band_hz"],
+                       codebook_size=info["codebook_size"])
