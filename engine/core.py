@@ -487,7 +487,8 @@ class Engine:
             else:
                 vb[:] = clean[: self.config.rows]
                 va[:] = vb
-            self.tap.column(k, vb, va, zone, centre)
+            # linked stereo: one grid for every channel, so a tap on any channel sees it
+            self.tap.column(self.tap.channel if self.linked else k, vb, va, zone, centre)
         # two decoder streams: b (blurred codes) and c (the encoder's); one decode
         # when they agree (codes and state)
         lb, lc = codec.decode_pair(blurred, clean)

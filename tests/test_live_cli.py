@@ -71,7 +71,7 @@ def test_timed_run_with_virtual_midi_port(jack_server, toy_bundle):
     assert "latency 527 samples (10.98 ms = engine 399 + one host block 128)" in err, err
     assert "MIDI input 'knobs'" in err and "Korg nanoKONTROL2" in err
     status = [ln for ln in err.splitlines() if "| lat 10.98 ms |" in ln]
-    assert status and "zone 0.10" in status[0] and "| midi 0 ign 0" in status[0], err  # preset 'subtle'
+    assert status and "zone 0.12" in status[0] and "| midi 0 ign 0" in status[0], err  # preset 'subtle'
     summary = [ln for ln in err.splitlines() if " callbacks, " in ln][0]
     n_callbacks = int(summary.split("vqblur live: ")[1].split(" callbacks")[0])
     assert 600 <= n_callbacks <= 900  # ~375 callbacks/s for 2 s

@@ -26,7 +26,7 @@ from vqblur.engine.stage.tap import ColumnTap
 from vqblur.engine.stage.view import LiveView, ViewPublisher, ViewState, min_size
 
 SR = 48000
-KNOBS_ON = dict(zone_size=0.3, temperature=0.7, centre=0.6, mix=1.0)
+KNOBS_ON = dict(zone_size=0.2, temperature=0.7, centre=0.7, mix=1.0)  # rows 1..12 of 20 (perceptual axis)
 
 
 @pytest.fixture(scope="module")
@@ -55,8 +55,9 @@ def test_tap_records_every_column_and_the_blur_stays_in_the_zone(toy):
     assert np.allclose(zone[-10:], KNOBS_ON["zone_size"]) and np.allclose(centre[-10:], KNOBS_ON["centre"])
     changed = before != after
     assert changed.sum() > 100
-    h, c = KNOBS_ON["zone_size"] * R, KNOBS_ON["centre"] * (R - 1)
-    outside = np.abs(np.arange(R) - c) >= h
+    eng.zone.update(KNOBS_ON["zone_size"], KNOBS_ON["centre"])  # the rows the engine resamples
+    outside = eng.zone.micro_rows == 0
+    assert outside.sum() >= 4
     assert not changed[outside, 50:].any()  # after the knobs settled: only zone rows change
     # a second channel's columns are not recorded by a channel-0 tap
     eng2 = Engine(toy, Params(**KNOBS_ON), channels=2, seed=1)
@@ -163,8 +164,10 @@ def _fed_view(toy, width=120, height=40):
     runner.knob_values = Params(**KNOBS_ON).as_dict()
     state = ViewState(KNOBS)
     ViewPublisher(runner, state).publish(cpu=12.5, dsp=7.5)
+    cfg = eng.config
     return LiveView(state, tap, console=_console(width, height), band_hz=1200.0,
-                    columns_per_second=SR / eng.config.column_samples), eng
+                    columns_per_second=SR / cfg.column_samples,
+                    zone_axis=(cfg.sample_rate, cfg.n_fft, cfg.model_bins, eng.zone.row_edges_hz)), eng
 
 
 def test_frame_shows_grid_changed_cells_zone_outline_meters_knobs(toy):
@@ -178,13 +181,16 @@ def test_frame_shows_grid_changed_cells_zone_outline_meters_knobs(toy):
     assert len(grid) >= R - 1, text
     assert sum(ln.count("×") for ln in lines) > 50  # cells the blur changed
     # the zone outline: rows just outside the zone, at its top and its bottom
-    c, h = KNOBS_ON["centre"] * (R - 1), KNOBS_ON["zone_size"] * R
-    top, bottom = int(np.ceil(c + h)), int(np.floor(c - h))  # first row above / below the zone
+    eng.zone.update(KNOBS_ON["zone_size"], KNOBS_ON["centre"])  # the engine's own rows for the knobs
+    on = np.flatnonzero(eng.zone.micro_rows)
+    top, bottom = on[-1] + 1, on[0] - 1  # first row above / below the zone
+    assert 0 <= bottom and top < R
     row_line = {R - 1 - i: ln for i, ln in enumerate(lines[1:1 + R])}
     assert row_line[top].count("▁") > 50 and row_line[bottom].count("▔") > 50, text
     assert "×" not in row_line[top] and "×" not in row_line[bottom]
-    assert "◀" in row_line[round(c)]  # the current zone at the right edge
-    assert " 0.0k" in text and "1.2k" not in text and "4.8k" in text  # row labels (every 4th row)
+    assert "◀" in row_line[eng.zone.centre_row(KNOBS_ON["centre"])]  # the current zone at the right edge
+    e = eng.zone.row_edges_hz  # row labels (every 4th row) from the bundle's own row edges
+    assert " 0.0k" in text and f"{e[4] / 1000:5.1f}k" in text and f"{e[8] / 1000:5.1f}k" in text
     meters = next(ln for ln in lines if ln.startswith("in "))
     assert "out" in meters and meters.count("dBFS") == 2 and "-inf" not in meters
     knobs = next(ln for ln in lines if ln.startswith("knobs"))

@@ -132,15 +132,27 @@ def test_view_in_a_pseudo_terminal_shows_grid_zone_meters_and_follows_osc(jack_s
     lines = screen.splitlines()
     assert lines[0].startswith("vqblur live") and "latency 10.98 ms" in lines[0], screen
     # the grid: 20 rows, labelled every 4th row in kHz, the newest column at the right
+    from vqblur.engine.bundle import default_bundle_path, load_bundle
+
+    edges = load_bundle(default_bundle_path()).row_edges_hz()  # the shipped bundle's rows
     labels = [ln[:7].strip() for ln in lines[1:21]]
-    assert labels[-1] == "0.0k" and labels[-5] == "4.8k" and labels[0] == "", labels
+    assert labels[-1] == "0.0k" and labels[-5] == f"{edges[4] / 1000:.1f}k" and labels[0] == "", labels
     assert screen.count("×") > 20, screen  # cells the blur changed
     # codes as colours: the grid's cells carry background colours (256-colour or RGB SGR codes)
     grid_rows = coloured.splitlines()[1:21]
     assert sum(len(re.findall(r"\x1b\[[0-9;]*4[8];[25];[0-9;]+m", ln)) for ln in grid_rows) > 200
-    # preset smear: centre 0.4, zone 0.5 -> rows up to 17 resampled, outline on row 18
-    assert lines[1 + 19 - 18].count("▁") > 20, screen
-    assert "◀" in lines[1 + 19 - round(0.4 * 19)]
+    # preset smear: the rows the engine resamples for its zone (the perceptual axis on the
+    # bundle's rows), the outline on the row above them, the centre marked on the right
+    from vqblur.engine.blur.zone import PerceptualZone
+    from vqblur.engine.presets import load_preset
+
+    p = load_preset("smear").params
+    z = PerceptualZone(48000, 320, 160, edges, 4)
+    z.update(p.zone_size, p.centre)
+    top = int(np.flatnonzero(z.micro_rows)[-1]) + 1
+    assert top <= 19
+    assert lines[1 + 19 - top].count("▁") > 20, screen
+    assert "◀" in lines[1 + 19 - z.centre_row(p.centre)]
     meters = next(ln for ln in lines if ln.startswith("in "))
     peak_in = float(re.search(r"^in\s+[█░]+ peak\s+(-?[\d.]+) ", meters).group(1))
     assert -40 < peak_in <= 0, meters

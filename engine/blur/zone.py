@@ -35,6 +35,7 @@ class PerceptualZone:
         self.bin_hz = f
         self.position = knob_axis_position(f, float(f[-1]))  # [bins] on the knob axis, 0..1
         edges = np.asarray(row_edges_hz, dtype=np.float64)
+        self.row_edges_hz = edges  # [rows + 1]
         self.rows = len(edges) - 1
         self._micro = self._row_means(edges, sample_rate, n_fft, bins)
         self.rows_macro = self.rows // macro_factor if macro_factor else 0
@@ -51,6 +52,13 @@ class PerceptualZone:
     def _row_means(edges: np.ndarray, sr: int, n_fft: int, bins: int) -> np.ndarray:
         """[rows, bins] float: 1 where a row holds at least a quarter of a bin, else 0."""
         return (row_bin_weights(edges, sr, n_fft, bins) >= 0.25).astype(np.float64)
+
+    def centre_row(self, centre: float) -> int:
+        """The row that holds the centre knob's frequency."""
+        from vqblur.engine.knobs import centre_hz
+
+        f = centre_hz(centre, float(self.bin_hz[-1]))
+        return int(min(max(np.searchsorted(self.row_edges_hz, f, side="right") - 1, 0), self.rows - 1))
 
     def row_weights(self) -> np.ndarray:
         """Each micro row's zone weight for the current knobs (its strongest bin's): [rows]."""

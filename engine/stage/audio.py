@@ -389,7 +389,10 @@ def _build(spec: dict):
     info = {"engine_latency": runner.engine_latency, "rows": cfg.rows,
             "codebook_size": cfg.codebook_size,
             "columns_per_second": cfg.sample_rate / cfg.column_samples,
-            "band_hz": cfg.sample_rate / cfg.n_fft * cfg.model_bins / cfg.rows, "tap": None}
+            "band_hz": cfg.sample_rate / cfg.n_fft * cfg.model_bins / cfg.rows, "tap": None,
+            # the view labels the rows and outlines the zone on the engine's own axes
+            "zone_axis": [cfg.sample_rate, cfg.n_fft, cfg.model_bins,
+                          [float(e) for e in inner.zone.row_edges_hz]]}
     tap = None
     if spec.get("view"):
         from vqblur.engine.stage.tap import ColumnTap

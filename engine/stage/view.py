@@ -117,13 +117,16 @@ def _db(x: float) -> float:
 class LiveView:
     """Draws a :class:`ViewState` and a :class:`~vqblur.engine.stage.tap.ColumnTap` on a rich Console.
 
-    ``band_hz``: the width of one code row in Hz (for the row labels; 0 = row numbers).
+    ``band_hz``: the width of one code row in Hz (for the row labels; 0 = row numbers), or
+    ``zone_axis = (sample_rate, n_fft, bins, row_edges_hz)``: the bundle's own row edges (the
+    labels) and the perceptual axis the engine reads the zone on (the outline: the rows the
+    engine resamples for each column's knob values).
     ``seconds``: how much history the grid shows. ``fps``: frames per second drawn.
     """
 
     def __init__(self, state: ViewState, tap, *, console=None, fps: float = 6.0,
                  seconds: float = 3.0, columns_per_second: float = 300.0, band_hz: float = 0.0,
-                 codebook_size: int = 256) -> None:
+                 codebook_size: int = 256, zone_axis=None) -> None:
         if console is None:
             from rich.console import Console
 
@@ -136,6 +139,14 @@ class LiveView:
         self.cps = float(columns_per_second)
         self.band_hz = float(band_hz)
         self.rows = tap.rows
+        self.zone = None
+        self.edges = None
+        if zone_axis is not None:
+            from vqblur.engine.blur.zone import PerceptualZone
+
+            sr, n_fft, bins, edges = zone_axis
+            self.edges = [float(e) for e in edges]
+            self.zone = PerceptualZone(int(sr), int(n_fft), int(bins), np.asarray(self.edges))
         self.styles = _Styles(int(codebook_size))
         self.frames = 0  # drawn
         self.skipped = 0  # frames the tap's writer lapped while we copied (not drawn)
@@ -216,17 +227,14 @@ class LiveView:
         changed = (b != a).reshape(W, k, R).any(axis=1)
         zg, cg = z[k - 1::k], c[k - 1::k]
         first = W - (valid // k)  # groups before this one have no data (yet)
-        h = zg.astype(np.float64) * R
-        cr = cg.astype(np.float64) * (R - 1)
-        on = h > 0
-        lo = np.where(on, np.floor(cr - h) + 1, R + 1).astype(int)  # lowest row in the zone
-        hi = np.where(on, np.ceil(cr + h) - 1, -2).astype(int)  # highest row in the zone
+        lo, hi, cur_rows, c_row = self._zone_rows(zg, cg, valid)
         lines = []
-        ncur = zg[-1] * R if valid else 0.0
-        ccur = cg[-1] * (R - 1) if valid else 0.0
         for row in range(R - 1, -1, -1):
             if row % 4 == 0:
-                label = f"{row * self.band_hz / 1000:5.1f}k " if self.band_hz > 0 else f"{row:5d}  "
+                if self.edges is not None:
+                    label = f"{self.edges[row] / 1000:5.1f}k "
+                else:
+                    label = f"{row * self.band_hz / 1000:5.1f}k " if self.band_hz > 0 else f"{row:5d}  "
             else:
                 label = " " * GRID_LABEL
             line: list[tuple[str, Any]] = [(label[:GRID_LABEL].ljust(GRID_LABEL), st.label)]
@@ -248,10 +256,38 @@ class LiveView:
                 else:
                     cells.append((glyph, style))
             line.extend(cells)
-            inside = ncur > 0 and abs(row - ccur) < ncur
-            line.append(("◀" if inside and abs(row - ccur) < 0.5 else ("▐" if inside else " "), st.zone))
+            inside = bool(cur_rows[row])
+            line.append(("◀" if inside and row == c_row else ("▐" if inside else " "), st.zone))
             lines.append(line)
         return _GridRenderable(lines)
+
+    def _zone_rows(self, zg: np.ndarray, cg: np.ndarray, valid: int):
+        """Per group: the lowest and highest row in the zone (R + 1 / -2 when shut); the rows in
+        the current zone [R] and its centre row."""
+        R = self.rows
+        if self.zone is None:  # the row axis (a view without the bundle's axis)
+            h = zg.astype(np.float64) * R
+            cr = cg.astype(np.float64) * (R - 1)
+            on = h > 0
+            lo = np.where(on, np.floor(cr - h) + 1, R + 1).astype(int)
+            hi = np.where(on, np.ceil(cr + h) - 1, -2).astype(int)
+            ncur = zg[-1] * R if valid else 0.0
+            ccur = cg[-1] * (R - 1) if valid else 0.0
+            rows = np.arange(R)
+            return lo, hi, (np.abs(rows - ccur) < ncur) & (ncur > 0), int(round(ccur))
+        lo = np.full(len(zg), R + 1, int)
+        hi = np.full(len(zg), -2, int)
+        rows_now = np.zeros(R, bool)
+        for g in range(len(zg)):
+            self.zone.update(float(zg[g]), float(cg[g]))  # cached while the knobs stand still
+            on = np.flatnonzero(self.zone.micro_rows)
+            if len(on):
+                lo[g], hi[g] = on[0], on[-1]
+        if valid:
+            self.zone.update(float(zg[-1]), float(cg[-1]))
+            rows_now = self.zone.micro_rows > 0
+        c_row = self.zone.centre_row(float(cg[-1])) if rows_now.any() else -1
+        return lo, hi, rows_now, c_row
 
     def _axis(self, w: int):
         from rich.text import Text
@@ -351,7 +387,7 @@ class ViewProcess:
     def __init__(self, runner, tap, *, knobs: tuple[str, ...], midi=None, osc=None,
                  fps: float = 6.0, seconds: float = 3.0, columns_per_second: float = 300.0,
                  band_hz: float = 0.0, codebook_size: int = 256, stdout=None,
-                 size: tuple[int, int] | None = None) -> None:
+                 size: tuple[int, int] | None = None, zone_axis=None) -> None:
         if tap.name is None:
             raise ValueError("the view process needs a ColumnTap made with shared=True")
         self.tap = tap
@@ -360,6 +396,9 @@ class ViewProcess:
         self.publisher = ViewPublisher(runner, self.state, midi=midi, osc=osc, grid_channel=tap.channel)
         self.args = ["--fps", str(fps), "--seconds", str(seconds), "--cps", str(columns_per_second),
                      "--band-hz", str(band_hz), "--codebook-size", str(codebook_size)]
+        if zone_axis is not None:
+            sr, n_fft, bins, edges = zone_axis
+            self.args += ["--zone-axis", ",".join(str(v) for v in (sr, n_fft, bins, *edges))]
         if size is not None:
             self.args += ["--size", f"{size[0]}x{size[1]}"]
         self.stdout = stdout
@@ -442,6 +481,7 @@ def main(argv=None) -> int:
     ap.add_argument("--cps", type=float, default=300.0)
     ap.add_argument("--band-hz", type=float, default=0.0)
     ap.add_argument("--codebook-size", type=int, default=256)
+    ap.add_argument("--zone-axis", default=None, help="SR,N_FFT,BINS,EDGE0,...: the bundle's rows and zone axis")
     ap.add_argument("--size", default=None, help="WxH: draw at this size even if not a terminal")
     a = ap.parse_args(argv)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -461,8 +501,13 @@ def main(argv=None) -> int:
         console = Console()
     tap = ColumnTap.attach(a.tap)
     state = ViewState(tuple(k for k in a.knobs.split(",") if k), _attach=a.state)
+    axis = None
+    if a.zone_axis:
+        v = [float(x) for x in a.zone_axis.split(",")]
+        axis = (int(v[0]), int(v[1]), int(v[2]), v[3:])
     view = LiveView(state, tap, console=console, fps=a.fps, seconds=a.seconds,
-                    columns_per_second=a.cps, band_hz=a.band_hz, codebook_size=a.codebook_size)
+                    columns_per_second=a.cps, band_hz=a.band_hz, codebook_size=a.codebook_size,
+                    zone_axis=axis)
     parent = os.getppid()
     try:
         view.run(lambda: state["stop"] != 0 or os.getppid() != parent)

@@ -262,4 +262,4 @@ def _make_view(args, runner, midi, osc):
     tap = ColumnTap.attach(info["tap"])
     return ViewProcess(runner, tap, knobs=knob_names(), midi=midi, osc=osc, seconds=args.view_seconds,
                        columns_per_second=info["columns_per_second"], band_hz=info["band_hz"],
-                       codebook_size=info["codebook_size"])
+                       codebook_size=info["codebook_size"], zone_axis=info.get("zone_axis"))
