@@ -369,7 +369,8 @@ def _build(spec: dict):
     sr = int(spec["samplerate"])
     channels = int(spec["channels"])
     engine = make_engine(bundle, sample_rate=sr, params=params, channels=channels,
-                         seed=int(spec.get("seed", 0)), threads=int(spec.get("threads", 1)))
+                         seed=int(spec.get("seed", 0)), threads=int(spec.get("threads", 1)),
+                         stereo=spec.get("stereo", "linked"))
     share = StageShare.attach(spec["share"], _knobs.NAMES)
     cap = share.capacity
     in_ring = Ring(cap, channels, buffer=share.in_buf)

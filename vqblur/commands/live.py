@@ -57,7 +57,10 @@ def register(subparsers) -> None:
     p.add_argument("--blocksize", type=_nonneg_int, metavar="N", default=0,
                    help="host block in frames (default 0: the host's own, e.g. the JACK period)")
     p.add_argument("--channels", type=_positive_int, metavar="N", default=1,
-                   help="channels, each processed as its own stream (default 1)")
+                   help="channels (default 1); with more than one, see --stereo")
+    p.add_argument("--stereo", choices=("linked", "independent"), default="linked",
+                   help="with more than one channel: linked (default: one blur for all channels, "
+                        "the stereo image holds, about the cost of mono) or independent (a blur each)")
     g = p.add_mutually_exclusive_group()
     g.add_argument("--midi", metavar="PORT", default=None,
                    help="MIDI input port: index or name substring")
@@ -210,6 +213,7 @@ def run(args) -> int:
         mux = KnobMux(params.as_dict(), midi_reader=reader, osc=osc)
         runner = AudioProcess(dict(
             bundle=args.bundle, samplerate=sr, blocksize=args.blocksize, channels=args.channels,
+            stereo=args.stereo,
             input=in_dev, output=out_dev, jack_name=args.jack_name if on_jack else None,
             params=params.as_dict(), seed=args.seed, threads=args.threads,
             worker_priority=0 if args.no_realtime else 3, view=bool(args.view),
