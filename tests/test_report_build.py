@@ -55,7 +55,7 @@ def built(tmp_path_factory):
 def test_report_and_figures(built):
     md = (built / "REPORT.md").read_text()
     figs = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", md)
-    assert len(figs) == 7
+    assert len(figs) == 8
     for f in figs:
         p = built / f
         assert p.is_file(), f

@@ -41,7 +41,7 @@ _EPS = 1e-30
 GAIN_EDGE = 0.05  # zone weight from which the level gain acts in full
 GAIN_FLOOR = 1e-8  # the level gain never cuts more than 80 dB
 CHANGE_MIN, CHANGE_MAX = -4.6, 2.3  # nats: the change per bin is held within -40..+20 dB
-CHANGE_SNAP = 3e-4  # nats (0.003 dB): a smoothed change below this is zero (at most ~0.55 s after it stops)
+CHANGE_SNAP = 3e-4  # nats (0.003 dB): a releasing change below this is zero (at most ~0.55 s after it stops)
 
 
 def band_matrix(position: np.ndarray, bands: int = LEVEL_BANDS) -> np.ndarray:
@@ -84,6 +84,7 @@ class ChangeShaper:
         self._S = np.zeros((F, bins))  # smoothed change
         self._tmp = np.zeros((F, bins))
         self._small = np.zeros((F, bins), dtype=bool)
+        self._idle = np.zeros((F, bins), dtype=bool)
         self._s0 = np.zeros(bins)  # smoothed change after the last frame
         self._X = np.zeros((2 * F, bins))  # 2 * log-magnitudes -> powers (base, then base + change)
         self._E = np.zeros((2 * F, 2 * NB))  # band energies per frame (rows: base, then out)
@@ -127,8 +128,10 @@ class ChangeShaper:
         np.matmul(self._Mc, d, out=S)  # smoothed change, frame by frame
         np.multiply.outer(self._cc, self._s0, out=tmp)
         S += tmp
-        np.abs(S, out=tmp)  # a change below CHANGE_SNAP is none: the release ends exactly
-        np.less(tmp, CHANGE_SNAP, out=self._small)
+        np.abs(S, out=tmp)  # releasing (no change left to make) and below CHANGE_SNAP: none,
+        np.less(tmp, CHANGE_SNAP, out=self._small)  # so the release ends exactly
+        np.equal(d, 0.0, out=self._idle)
+        np.logical_and(self._small, self._idle, out=self._small)
         np.copyto(S, 0.0, where=self._small)
         self._s0[:] = S[-1]
         if not S.any():  # nothing left to change: the input (base) itself, the levels start afresh
