@@ -751,7 +751,7 @@ def _prepare(opts: Options, say: Printer) -> dict:
     if not done and resume is None:
         what = (f"fine-tune {opts.base_label}" if not opts.from_scratch else
                 f"train a new model from scratch ({opts.base_label}'s config, fresh weights)")
-        say(f"training: {what}, at most {minutes:g} min (stops sooner when validation has not improved for "
+        say(f"training: {what}, at most {minutes:.1f} min (stops sooner when validation has not improved for "
             f"{opts.patience} evaluations of every {opts.eval_every} steps); work folder {work}")
     if out_kind == "bundle":
         say(f"  (the bundle in {opts.out} will be replaced when this one is finished)")
