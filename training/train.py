@@ -280,6 +280,11 @@ def train(cfg: Config, out_dir: str | Path, resume: str | Path | None = None, pr
         if cfg.train.max_cpu_minutes:
             time_fraction = max(time_fraction, (prior_cpu + time.process_time() - c_start)
                                 / (cfg.train.max_cpu_minutes * 60))
+        if dist.is_initialized() and (cfg.train.max_minutes or cfg.train.max_cpu_minutes):
+            # one learning rate on every rank (each reads its own clock): else the replicas drift apart
+            tf = torch.tensor(time_fraction, dtype=torch.float64)
+            dist.all_reduce(tf, op=dist.ReduceOp.MAX)
+            time_fraction = float(tf)
         lr = _lr(step, cfg, time_fraction)
         for group in opt.param_groups:
             group["lr"] = lr
