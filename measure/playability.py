@@ -231,6 +231,13 @@ def _find(rows: list[SettingSummary], quiet: bool = False, **knobs) -> SettingSu
     return None
 
 
+def _zone_line(rows: list[SettingSummary], scale: float, centre: float) -> list[SettingSummary]:
+    """The loud runs of one map and centre at temperature 0.5, detail 1, by zone size."""
+    return sorted((r for r in rows if not r.quiet and r.knobs["scale"] == scale and r.knobs["centre"] == centre
+                   and r.knobs["temperature"] == 0.5 and r.knobs["detail"] == 1.0),
+                  key=lambda r: r.knobs["zone_size"])
+
+
 def check_targets(rows: list[SettingSummary], total_runs: int) -> list[dict]:
     """The playability targets (docs/MEASURING.md) over a grid's summaries: one dict per target
     with ``name``, ``ok`` (None when the grid lacks the settings it needs) and ``value``."""
@@ -271,10 +278,7 @@ def check_targets(rows: list[SettingSummary], total_runs: int) -> list[dict]:
     steps = []
     for scale in (0.0, 1.0):
         for centre in (0.15, 0.5):
-            line = sorted((r for r in rows if not r.quiet and r.knobs["scale"] == scale and r.knobs["centre"] == centre
-                           and r.knobs["temperature"] == 0.5 and r.knobs["detail"] == 1.0),
-                          key=lambda r: r.knobs["zone_size"])
-            ch = [0.0] + [r.change_median_db for r in line]
+            ch = [0.0] + [r.change_median_db for r in _zone_line(rows, scale, centre)]
             steps += list(np.diff(ch))
     add("monotone: along zone size the change never drops > 0.5 dB, no step adds > 8 dB",
         (min(steps) >= -0.5 and max(steps) <= 8.0) if steps else None,
@@ -287,9 +291,7 @@ def curves(rows: list[SettingSummary]) -> dict:
     out: dict = {}
     for scale in (0.0, 1.0):
         for centre in (0.15, 0.5):
-            line = sorted((r for r in rows if not r.quiet and r.knobs["scale"] == scale and r.knobs["centre"] == centre
-                           and r.knobs["temperature"] == 0.5 and r.knobs["detail"] == 1.0),
-                          key=lambda r: r.knobs["zone_size"])
+            line = _zone_line(rows, scale, centre)
             if line:
                 out[f"scale {scale:g}, centre {centre:g}"] = {
                     "zone_size": [0.0] + [r.knobs["zone_size"] for r in line],
