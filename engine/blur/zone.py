@@ -37,9 +37,9 @@ class PerceptualZone:
         edges = np.asarray(row_edges_hz, dtype=np.float64)
         self.row_edges_hz = edges  # [rows + 1]
         self.rows = len(edges) - 1
-        self._micro = self._row_means(edges, sample_rate, n_fft, bins)
+        self._micro = self._row_members(edges, sample_rate, n_fft, bins)
         self.rows_macro = self.rows // macro_factor if macro_factor else 0
-        self._macro = (self._row_means(edges[::macro_factor], sample_rate, n_fft, bins)
+        self._macro = (self._row_members(edges[::macro_factor], sample_rate, n_fft, bins)
                        if self.rows_macro else np.zeros((0, bins)))
         self.bin_weight = np.zeros(bins)
         self.micro_rows = np.zeros(self.rows)
@@ -49,7 +49,7 @@ class PerceptualZone:
         self._key: tuple[float, float] | None = None
 
     @staticmethod
-    def _row_means(edges: np.ndarray, sr: int, n_fft: int, bins: int) -> np.ndarray:
+    def _row_members(edges: np.ndarray, sr: int, n_fft: int, bins: int) -> np.ndarray:
         """[rows, bins] float: 1 where a row holds at least a quarter of a bin, else 0."""
         return (row_bin_weights(edges, sr, n_fft, bins) >= 0.25).astype(np.float64)
 
