@@ -140,17 +140,14 @@ def normalise(x: np.ndarray, peak_dbfs: float = PEAK_DBFS) -> np.ndarray:
 
 
 def render(bundle, x: np.ndarray, setting: dict[str, float], seed: int = 0, block: int = 4096) -> np.ndarray:
-    """The engine's output for mono x at constant knobs, latency-compensated to x's length."""
+    """The engine's output for mono x at constant knobs, latency-compensated to x's length
+    (``Engine.render``); ``bundle`` may be an Engine, which is reused."""
     from vqblur.engine.core import Engine, Params
 
-    e = bundle if hasattr(bundle, "process") else Engine(bundle, Params(**setting), seed=seed)
     if hasattr(bundle, "process"):
-        e.set_params(Params(**setting))
-        e.reset()
-    D = e.latency_samples
-    xin = np.concatenate([x, np.zeros(D, np.float32)])
-    y = np.concatenate([e.process(xin[a:a + block]) for a in range(0, len(xin), block)])
-    return y[D:D + len(x)]
+        bundle.set_params(Params(**setting))
+        return bundle.render(x, block)
+    return Engine(bundle, Params(**setting), seed=seed).render(x, block)
 
 
 @dataclass
