@@ -12,6 +12,10 @@ Interface shared by every codec (the Engine relies on nothing else)::
                             -> (logmag_b, logmag_c), each [F, model_bins]
     codec.reset()           states back to zeros
     codec.fork()            a codec with the same model and its own (zero) state
+    codec.decoder_streams(C)
+                            optional: C channels' decode_pair streams in one run per column
+                            (:class:`DecoderStreams`), or None; the Engine's independent
+                            channels use it when it is there
 
 The flat code vector of a column (bundle format 2): micro level 0 (``rows`` codes), level 1,
 ..., level ``levels - 1``, then the macro map (``rows_macro`` codes). A micro code equal to
@@ -35,6 +39,19 @@ one batch-1 decode serves both and its new state is copied to stream c. Otherwis
 decoded in one batch-2 run when the bundle's decoder takes a batch (format 2), else in two
 batch-1 runs. ``IdentityCodec`` passes the log-magnitude through (tests, and the benchmark's
 DSP-only baseline).
+
+Several channels' streams in one run (``codec.decoder_streams(channels)``)
+---------------------------------------------------------------------------
+Independent stereo has per column one stream b and, unless it agrees with b, one stream c per
+channel. :class:`DecoderStreams` (from ``OnnxCodec.decoder_streams`` when the decoder takes a
+batch; None otherwise) holds every channel's two streams in one set of buffers and decodes
+exactly the streams that need it in one run: the b streams in slots ``0..C-1``, the c streams
+that differ from their b packed after them (a channel's c takes a slot, seeded with b's state,
+when its codes or state part from b's, and gives it back when both meet again). Per column
+the batch is ``C`` plus the number of channels whose streams differ; one binding per batch
+size and state phase is made up front. The results equal each channel's ``decode_pair``
+(onnxruntime's batched decoder gives each row the result of a batch-1 run: bit-equal on the
+default model, tests/test_codec_decoder_streams.py).
 """
 
 from __future__ import annotations
@@ -339,3 +356,106 @@ class OnnxCodec:
     def fork(self) -> "OnnxCodec":
         """Same sessions (no second copy of the model), its own zero state."""
         return OnnxCodec(self.bundle, _sessions=self._s)
+
+    def decoder_streams(self, channels: int) -> "DecoderStreams | None":
+        """The two decoder streams of ``channels`` channels decoded together (one run per
+        column, the sessions shared with this codec); None when the decoder graph takes one
+        stream per run (format 1)."""
+        return DecoderStreams(self._s, self.bundle, channels) if self._s.batched else None
+
+
+class DecoderStreams:
+    """``channels`` channels' decoder streams b and c (``OnnxCodec.decode_pair``'s), decoded in
+    one batched run per column. See the module docstring ("Several channels' streams")."""
+
+    def __init__(self, sessions: _Sessions, bundle: Bundle, channels: int):
+        C = self.channels = int(channels)
+        if C < 1:
+            raise ValueError("channels must be >= 1")
+        if not sessions.batched:
+            raise ValueError(f"{bundle.decoder_path}: the decoder takes one stream per run")
+        c = SignalConfig.from_bundle(bundle)
+        S, n, f32 = 2 * C, bundle.n_codes, np.float32
+        ds = bundle.decoder_states
+        self._codes = np.zeros((S, n), np.int64)
+        self._out = np.zeros((S, c.frames_per_column, c.model_bins), f32)
+        self._bufs = [[np.zeros((S, *s.shape[1:]), f32) for s in ds] for _ in (0, 1)]
+        # the b streams always run: batches C..2C, each bound once per state phase (prefix views)
+        self._runs = [_Bound(sessions.dec, ("codes", self._codes[:B]), ("logmag", self._out[:B]), ds,
+                             [[a[:B] for a in self._bufs[p]] for p in (0, 1)])
+                      for B in range(C, S + 1)]
+        self._rows = [self._out[i] for i in range(S)]  # [F, bins] views, made once
+        self.lb = self._rows[:C]  # channel k's stream b result (slot k), returned by decode_pairs
+        self.lc = list(self.lb)  # channel k's stream c result (its slot's row, or b's)
+        self._agree = [True] * C  # this column: channel k's two code columns are equal
+        # comparisons into scratch (np.array_equal makes a temporary the size of its arrays)
+        self._neq_codes = np.zeros(n, bool)
+        self._neq = [np.zeros(s.shape[1:], bool) for s in ds]
+        self.reset()
+
+    def reset(self) -> None:
+        for bufs in self._bufs:
+            for a in bufs:
+                a.fill(0.0)
+        self._phase = 0  # which buffer holds every slot's current state
+        C = self.channels
+        self._slot = [-1] * C  # channel k's stream c: its slot (C..2C-1), or -1: it is b's
+        self._owner = [-1] * C  # slot C + j belongs to channel _owner[j] (j < _nc)
+        self._nc = 0  # c streams with a slot of their own
+        for k in range(C):
+            self.lc[k] = self.lb[k]
+
+    def decode_pairs(self, blurred, clean) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """``blurred[k]``, ``clean[k]`` (channel k's code columns, [n_codes] int64) ->
+        (``lb``, ``lc``): lists of channel k's ``[F, model_bins]`` float32 results, views of one
+        output buffer valid until the next call (the lists are this object's, reused)."""
+        C, codes, p = self.channels, self._codes, self._phase
+        for k in range(C):
+            b, c = blurred[k], clean[k]
+            codes[k] = b
+            agree = self._agree[k] = b is c or not np.not_equal(b, c, out=self._neq_codes).any()
+            s = self._slot[k]
+            if s < 0:
+                if agree:  # one decode serves both streams
+                    continue
+                s = self._claim(k, p)
+            codes[s] = c
+        self._runs[self._nc].run(p)
+        p = self._phase = p ^ 1
+        for k in range(C):
+            s = self._slot[k]
+            self.lc[k] = self._rows[s] if s >= 0 else self.lb[k]
+        for k in range(C):  # streams whose codes agreed and whose new states met share again
+            s = self._slot[k]
+            if s >= 0 and self._agree[k] and self._states_equal(k, s, p):
+                self._release(k, p)
+        return self.lb, self.lc
+
+    def _states_equal(self, i: int, j: int, p: int) -> bool:
+        for a, neq in zip(self._bufs[p], self._neq):
+            if np.not_equal(a[i], a[j], out=neq).any():
+                return False
+        return True
+
+    def _claim(self, k: int, p: int) -> int:
+        """Channel k's c stream leaves b: a slot of its own, holding b's current state."""
+        s = self.channels + self._nc
+        for a in self._bufs[p]:
+            a[s] = a[k]
+        self._owner[self._nc] = k
+        self._nc += 1
+        self._slot[k] = s
+        return s
+
+    def _release(self, k: int, p: int) -> None:
+        """Channel k's c stream is b's again; the last slot's stream moves into its slot (the
+        results already handed out stay where they are until the next run)."""
+        s, last = self._slot[k], self.channels + self._nc - 1
+        if s != last:
+            m = self._owner[last - self.channels]
+            for a in self._bufs[p]:
+                a[s] = a[last]
+            self._owner[s - self.channels] = m
+            self._slot[m] = s
+        self._slot[k] = -1
+        self._nc -= 1

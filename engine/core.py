@@ -230,6 +230,10 @@ class Engine:
         self.linked = self.stereo == "linked"
         streams = 1 if self.linked else channels
         self.codecs = [codec] + [codec.fork() for _ in range(streams - 1)]
+        # independent channels: every channel's decoder streams in one run per column when the
+        # codec can (OnnxCodec with a batched decoder); the encoders run a channel at a time
+        make_streams = getattr(codec, "decoder_streams", None)
+        self._streams = make_streams(streams) if streams > 1 and make_streams is not None else None
         self.config = codec.config
         self.bundle: Bundle | None = getattr(codec, "bundle", None)
         self.sample_rate = self.config.sample_rate
@@ -290,6 +294,8 @@ class Engine:
         self._out_mid = np.zeros(self._codes_out.shape[1:])
         n_codes = self.bundle.n_codes if self.bundle is not None else getattr(codec, "n_codes", self.config.rows)
         self._blurred = np.zeros((streams, n_codes), np.int64)
+        self._pair_b: list = [None] * streams  # _stream_columns: each channel's code columns
+        self._pair_c: list = [None] * streams
         self._view_before = np.zeros(self.config.rows, np.int64)  # for the tap (view, --png)
         self._view_after = np.zeros(self.config.rows, np.int64)
         self.stats = EngineStats()
@@ -352,6 +358,8 @@ class Engine:
         self.stft.reset()
         for c in self.codecs:
             c.reset()
+        if self._streams is not None:
+            self._streams.reset()
         if self.samplers:
             for s in self.samplers:
                 s.reset()
@@ -422,6 +430,8 @@ class Engine:
                     if detail != 1.0:
                         out[ch] *= detail
                     out[ch] += self._out_mid
+            elif self._streams is not None:  # independent, one decoder run for every channel
+                self._stream_columns(lm, out, zone, centre, temp, scale, detail)
             else:
                 for ch in range(self.channels):
                     self._stream_column(ch, lm[ch], out[ch], zone, centre, temp, scale, detail)
@@ -459,6 +469,41 @@ class Engine:
                        temp: float, scale: float, detail: float) -> None:
         """One code column of stream ``k`` (a channel, or the linked channels' shared analysis):
         ``lm [F, bins]`` -> encode, blur, decode pair, blur v2 shaping -> ``out [F, bins]``."""
+        codes = self._stream_codes(k, lm, zone, centre, temp, scale)
+        if codes is None:  # encode_codes: nothing to decode
+            out[...] = lm
+            return
+        t1 = time.perf_counter()
+        # two decoder streams: b (blurred codes) and c (the encoder's); one decode
+        # when they agree (codes and state)
+        lb, lc = self.codecs[k].decode_pair(*codes)
+        self._stream_shape(k, lb, lc, lm, detail, out)
+        self.stats.decoder += time.perf_counter() - t1
+
+    def _stream_columns(self, lm: np.ndarray, out: np.ndarray, zone: float, centre: float,
+                        temp: float, scale: float, detail: float) -> None:
+        """Independent channels, one code column each: every channel's encode and blur, then all
+        their decoder streams in one run (``DecoderStreams``), then each channel's shaping. The
+        same arithmetic as ``_stream_column`` per channel (tests/test_engine_channels.py)."""
+        blurred, clean = self._pair_b, self._pair_c
+        for ch in range(self.channels):
+            codes = self._stream_codes(ch, lm[ch], zone, centre, temp, scale)
+            if codes is None:  # encode_codes: nothing to decode
+                out[ch] = lm[ch]
+                continue
+            blurred[ch], clean[ch] = codes
+        if self._encode_only:
+            return
+        t1 = time.perf_counter()
+        lbs, lcs = self._streams.decode_pairs(blurred, clean)
+        for ch in range(self.channels):
+            self._stream_shape(ch, lbs[ch], lcs[ch], lm[ch], detail, out[ch])
+        self.stats.decoder += time.perf_counter() - t1
+
+    def _stream_codes(self, k: int, lm: np.ndarray, zone: float, centre: float, temp: float,
+                      scale: float) -> tuple[np.ndarray, np.ndarray] | None:
+        """Stream ``k``'s column up to its decoders: encode, blur (and the code hook, the tap)
+        -> ``(blurred, clean)`` code columns, or None when ``encode_codes`` wants no decode."""
         st, pc = self.stats, time.perf_counter
         codec = self.codecs[k]
         t0 = pc()
@@ -478,8 +523,7 @@ class Engine:
         if self.code_hook is not None:
             self.code_hook(k, lm, clean, blurred)
             if self._encode_only:  # encode_codes: nothing to decode
-                out[...] = lm
-                return
+                return None
         if self.tap is not None:  # the live view / process --png: what the zone resamples
             vb, va = self._view_before, self._view_after
             if self.samplers is not None:
@@ -489,14 +533,15 @@ class Engine:
                 va[:] = vb
             # linked stereo: one grid for every channel, so a tap on any channel sees it
             self.tap.column(self.tap.channel if self.linked else k, vb, va, zone, centre)
-        # two decoder streams: b (blurred codes) and c (the encoder's); one decode
-        # when they agree (codes and state)
-        lb, lc = codec.decode_pair(blurred, clean)
+        return blurred, clean
+
+    def _stream_shape(self, k: int, lb: np.ndarray, lc: np.ndarray, lm: np.ndarray, detail: float,
+                      out: np.ndarray) -> None:
+        """Stream ``k``'s decoded pair -> ``out [F, bins]`` (blur v2 shaping, or v1's detail)."""
         if self.blur_version == 2:
             self.shapers[k].apply(lb, lc, lm, detail, out)
         else:
             apply_detail(lb, lc, lm, detail, out)
-        st.decoder += pc() - t1
 
     def render(self, x: np.ndarray, block: int = CHUNK) -> np.ndarray:
         """Offline: ``x`` ([n] or [n, channels]) from a reset, latency-compensated: the output
