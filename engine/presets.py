@@ -5,6 +5,13 @@ is chosen by name (``"smear"``) or by path (``"./my.toml"``). Format::
 
     name = "Smear"                 # optional, shown to the user
     description = "..."            # optional
+    palette = "../palettes/mine"   # optional: a bundle folder whose Naive Bayes tables the
+                                   # blur draws from (a *palette*, e.g. from `vqblur make-bundle
+                                   # --palette-only`), relative to the preset file's folder.
+                                   # `vqblur live` switches to it when the preset is chosen (at
+                                   # start, or by OSC /vqblur/preset); a preset without one
+                                   # leaves the palette as it is. This module only records the
+                                   # path (``Preset.palette``, absolute); the engine checks it
 
     [knobs]                        # every key optional; missing knobs keep Params() defaults
     zone_size = 0.5                # each a number in 0..1 (docs/ARCHITECTURE.md "Knobs");
@@ -32,7 +39,7 @@ from vqblur.engine import knobs as _knobs
 from vqblur.engine.core import Params
 from vqblur.common.errors import PresetError
 
-TOP_KEYS = {"name", "description", "knobs", "controller"}
+TOP_KEYS = {"name", "description", "knobs", "controller", "palette"}
 CONTROLLER_KEYS = {"map"}
 
 
@@ -43,6 +50,7 @@ class Preset:
     description: str = ""
     controller: str | None = None  # controller map name or path (presets/controllers/)
     path: Path | None = None
+    palette: str | None = None  # a palette bundle folder (absolute; None = no palette named)
 
 
 def effects_dir() -> Path:
@@ -111,8 +119,18 @@ def parse_preset(data: dict, path: str | Path = "<memory>", default_name: str = 
             if not isinstance(c["map"], str) or not c["map"]:
                 raise PresetError(f"{where}: 'controller.map' must be a controller map name")
             controller = c["map"]
+    palette = None
+    if "palette" in data:
+        pv = data["palette"]
+        if not isinstance(pv, str) or not pv.strip():
+            raise PresetError(f"{where}: 'palette' must be the path of a bundle folder (a string)")
+        pp = Path(pv).expanduser()
+        if not pp.is_absolute():  # relative to the preset file's folder
+            base = Path(path).parent if where != "<memory>" else Path.cwd()
+            pp = base / pp
+        palette = str(pp.absolute())
     return Preset(name=name, params=Params(**values), description=desc, controller=controller,
-                  path=Path(path) if where != "<memory>" else None)
+                  path=Path(path) if where != "<memory>" else None, palette=palette)
 
 
 def load_preset(name_or_path: str | Path) -> Preset:

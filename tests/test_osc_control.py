@@ -53,7 +53,7 @@ def osc():
 
 def test_address_table_is_derived_from_the_knobs():
     addrs = [a for a, _, _ in address_table()]
-    assert addrs == [f"/vqblur/{k}" for k in KNOBS] + ["/vqblur/preset"]
+    assert addrs == [f"/vqblur/{k}" for k in KNOBS] + ["/vqblur/preset", "/vqblur/palette"]
 
 
 def test_every_knob_over_udp_loopback(osc):

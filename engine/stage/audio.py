@@ -25,8 +25,21 @@ process dies, the audio process sees its command pipe close and stops.
 
 Messages, one JSON object per line: audio process -> control process on its stdout
 (``{"ready": {...}}`` once the stream runs, ``{"stopped": {...}}`` at the end); control ->
-audio on its stdin (``{"stop": true}``). Errors the user can fix (a device, a bundle) are
-printed by the audio process on the shared stderr as the command's own (exit code 2).
+audio on its stdin (``{"stop": true}``; ``{"palette": PATH, "serial": N}``). Errors the user
+can fix (a device, a bundle, a preset's palette) are printed by the audio process on the shared
+stderr as the command's own (exit code 2).
+
+Palettes
+--------
+A palette switch (OSC ``/vqblur/palette PATH``, or a preset that names a palette) reaches the
+audio process as a ``palette`` message. Its main thread -- not the worker, not the audio
+callback -- calls ``Engine.load_palette`` (reads, checks and stacks the bundle's Naive Bayes
+tables: about 15 ms of file reading and numpy), at a real-time priority below the worker's while
+it does (so that no other program preempts it while it holds the GIL the worker needs), and
+waits until the worker has swapped the tables in between two code columns. It then publishes
+the palette playing, or why the request was refused (the current palette keeps playing), in
+the shared block (:meth:`~vqblur.engine.stage.share.StageShare.set_palette_state`); the
+control process's status line and view show it. ``PATH`` ``""`` is the model's own tables.
 """
 
 from __future__ import annotations
@@ -38,10 +51,14 @@ import select
 import signal
 import subprocess
 import sys
+import threading
 import time
+
+from pathlib import Path
 
 import numpy as np
 
+from vqblur.engine.stage.realtime import realtime_thread
 from vqblur.engine.stage.ring import Ring
 from vqblur.engine.stage.runner import ring_capacity
 from vqblur.engine.stage.share import COLUMN_RING, SharedKnobs, StageShare
@@ -133,6 +150,10 @@ class AudioProcess:
         self.abandoned = False
         self._final = None  # (counters, state) after stop
         self._stopped = False
+        self._pipe_lock = threading.Lock()  # the OSC thread and the main thread both write commands
+        self._palette_serial = 0
+        self._palette_seen = 0  # the last request whose outcome palette_events() reported
+        self._palette_last: dict = {}
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> None:
@@ -187,11 +208,7 @@ class AudioProcess:
         p = self.proc
         ok = True
         if p is not None and p.poll() is None:
-            try:
-                p.stdin.write(json.dumps({"stop": True}) + "\n")
-                p.stdin.flush()
-            except (BrokenPipeError, OSError, ValueError):
-                pass
+            self._command({"stop": True})
             msg = self._read_message(timeout_s + STOP_TIMEOUT_S)
             if msg is not None and "stopped" in msg:
                 ok = bool(msg["stopped"].get("closed", True))
@@ -200,6 +217,57 @@ class AudioProcess:
             ok = self.share["abandoned"] == 0.0
         self._final = (self.share.counters(), self._state())
         return ok
+
+    def _command(self, msg: dict) -> bool:
+        """Send one command line to the audio process (any thread); False if it is gone."""
+        p = self.proc
+        if p is None:
+            return False
+        with self._pipe_lock:
+            try:
+                p.stdin.write(json.dumps(msg) + "\n")
+                p.stdin.flush()
+                return True
+            except (BrokenPipeError, OSError, ValueError):
+                return False
+
+    # ------------------------------------------------------------------ palettes
+    def load_palette(self, path: str | None) -> int:
+        """Ask the audio process to switch the blur's tables to the bundle folder ``path``
+        (``None`` or ``""``: the model's own). Returns the request's serial number; the outcome
+        shows in :meth:`palette_state` (its ``serial``) once the audio process has loaded it
+        and the worker swapped it in. Callable from any thread (the OSC receive thread)."""
+        p = "" if not path else os.path.abspath(os.path.expanduser(str(path)))
+        with self._pipe_lock:
+            self._palette_serial += 1
+            serial = self._palette_serial
+        if self._stopped or not self._command({"palette": p, "serial": serial}):
+            return 0
+        return serial
+
+    def palette_state(self) -> dict:
+        """``{"name", "path", "serial", "error", "requested", "switches"}`` as the audio process
+        last published it: ``name``/``path`` = the palette playing; ``error`` = why the request
+        ``serial`` (for ``requested``) was refused, else None."""
+        if self.share.values is not None:  # (after close: the last state read)
+            st = self.share.palette_state()
+            if st is not None:
+                self._palette_last = st
+        return self._palette_last
+
+    @property
+    def palette(self) -> str | None:
+        """The name of the palette playing (the bundle folder's name)."""
+        return self.palette_state().get("name")
+
+    def palette_events(self) -> list[str]:
+        """Lines for the user about palette requests handled since the last call."""
+        st = self.palette_state()
+        serial = int(st.get("serial") or 0)
+        if serial <= self._palette_seen:
+            return []
+        self._palette_seen = serial
+        return [palette_message(st)]
 
     def close(self) -> None:
         """Free the shared block (after ``stop``)."""
@@ -300,6 +368,13 @@ class AudioProcess:
             return 0.0
 
 
+def palette_message(st: dict) -> str:
+    """One line about the last palette request in a palette state (see ``palette_state``)."""
+    if st.get("error"):
+        return (f"palette refused: {st['error']}; still playing '{st.get('name')}'")
+    return f"palette '{st.get('name')}' playing ({st.get('path')})"
+
+
 # ============================================================================ the audio process
 def _send(msg: dict) -> None:
     sys.stdout.write(json.dumps(msg) + "\n")
@@ -316,6 +391,11 @@ def main(argv=None) -> int:
 
     try:
         runner, share, tap, info = _build(spec)
+        palettes = PaletteSwitcher(runner, share)
+        if spec.get("palette"):  # the preset's palette, before the stream starts
+            err = palettes.switch(spec["palette"], 0, wait=False)
+            if err is not None:
+                raise UserError(f"the preset's palette: {err}")
         runner.start()
     except UserError as exc:
         print(f"vqblur live: error: {exc}", file=sys.stderr, flush=True)
@@ -333,10 +413,15 @@ def main(argv=None) -> int:
         if not line:
             break
         try:
-            if json.loads(line).get("stop"):
-                break
+            msg = json.loads(line)
         except ValueError:
             continue
+        if not isinstance(msg, dict):
+            continue
+        if msg.get("stop"):
+            break
+        if "palette" in msg:
+            palettes.switch(msg["palette"], int(msg.get("serial") or 0))
     closed = runner.stop()
     share.publish(runner)
     share["stopped"] = 1.0
@@ -355,6 +440,64 @@ def main(argv=None) -> int:
         sys.stderr.flush()
         os._exit(0)
     return 0
+
+
+class PaletteSwitcher:
+    """The audio process's palette switches, on its main thread (see the module docstring).
+    ``share``: where the outcome is published (None: only ``state``)."""
+
+    def __init__(self, runner, share: StageShare | None = None) -> None:
+        self.runner, self.share = runner, share
+        self.engine = getattr(runner.processor, "engine", runner.processor)  # inside a resampler
+        b = getattr(self.engine, "bundle", None)
+        self.own = str(b.root) if b is not None else None
+        self.state = {"name": getattr(self.engine, "palette", None), "path": self.own, "serial": 0,
+                      "error": None, "requested": None, "switches": 0}
+        self._publish()
+
+    def _publish(self) -> None:
+        if self.share is not None:
+            self.share.set_palette_state(self.state)
+
+    def switch(self, path: str, serial: int, wait: bool = True) -> str | None:
+        """Load the palette at ``path`` ("" = the model's own tables) and, with ``wait``, wait
+        until the worker has swapped it in. Publishes the outcome; returns the error or None."""
+        eng, st = self.engine, self.state
+        st["serial"], st["requested"] = serial, path or self.own
+        st["request_pos"] = int(getattr(self.runner, "_next_in", 0))  # the worker's input position
+        err = None
+        if not hasattr(eng, "load_palette"):
+            err = "this engine takes no palette"
+        else:
+            target = path or self.own
+            # Below the worker's priority: while this thread holds the GIL it is not preempted by
+            # other programs, and the worker (priority 3) still runs before it.
+            prio = 1 if self.runner.worker_realtime else 0
+            with realtime_thread(prio):
+                try:
+                    name = eng.load_palette(target)
+                except Exception as exc:  # a bad path, a bundle that does not fit: keep playing
+                    err = f"{target}: {exc}"
+            if err is None:
+                if wait:
+                    self._wait_swapped()
+                st["name"], st["path"] = name, str(Path(target).resolve())
+                st["switches"] += 1
+                # by then the worker had taken the tables: its input position, the output's
+                st["swapped_pos"] = int(getattr(self.runner, "_next_in", 0))
+                st["frame"] = int(self.runner.counters.frames)
+        st["error"] = err
+        self._publish()
+        return err
+
+    def _wait_swapped(self, timeout_s: float = 2.0) -> None:
+        # The worker takes the prepared tables at its next chunk (between two columns); wait so
+        # that a second request cannot replace tables the worker has not taken yet, and so that
+        # "playing" means playing.
+        eng = self.engine
+        deadline = time.monotonic() + timeout_s
+        while getattr(eng, "_pending_palette", None) is not None and time.monotonic() < deadline:
+            time.sleep(0.002)
 
 
 def _build(spec: dict):

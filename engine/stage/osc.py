@@ -3,7 +3,12 @@
 Addresses (the knob names come from :func:`knob_names`, the one place they are read)::
 
     /vqblur/<knob>   one number 0..1 (float, double or int; T/F = 1/0)
-    /vqblur/preset   one string: a shipped preset's name (presets/effects/<NAME>.toml)
+    /vqblur/preset   one string: a shipped preset's name (presets/effects/<NAME>.toml), or the
+                     name of the preset ``vqblur live --preset`` was given; a preset that names
+                     a palette switches the palette too
+    /vqblur/palette  one string: the folder of a bundle whose Naive Bayes tables the blur then
+                     draws from (a palette, e.g. from ``vqblur make-bundle --palette-only``);
+                     "" = the model's own tables
 
 How it fits together
 --------------------
@@ -12,8 +17,11 @@ How it fits together
   messages and bundles; a bundle's time tag is ignored, its messages apply at once). A valid
   knob message publishes a new immutable :class:`OscSnapshot` (one attribute assignment), so a
   reader sees a whole snapshot or the previous one; a preset message publishes all the preset's
-  knobs in one snapshot. Presets are loaded when the server is created, so no file is read
-  while playing and no path ever comes from the network.
+  knobs in one snapshot. Presets are loaded when the server is created, so no preset file is
+  read while playing. A palette message (or a preset naming a palette) is handed to
+  :attr:`OscControl.on_palette` (``vqblur live``: the audio process loads the palette on a
+  thread of its own, never the worker or the audio callback, and reports the outcome in its
+  status; a bad path is refused there and the current palette keeps playing).
 * The worker reads the snapshot once per audio block (``vqblur.engine.stage.control.KnobMux``),
   exactly as it reads the MIDI snapshot: the audio callback never sees OSC, and the engine
   smooths OSC changes like MIDI ones.
@@ -43,6 +51,9 @@ from vqblur.common.errors import UserError
 
 PREFIX = "/vqblur"
 PRESET_ADDRESS = f"{PREFIX}/preset"
+PALETTE_ADDRESS = f"{PREFIX}/palette"
+#: longest palette path taken (bytes of UTF-8); a longer one is malformed
+MAX_PALETTE_PATH = 1024
 #: Linux SO_RXQ_OVFL: the kernel reports how many datagrams it dropped for a full socket buffer.
 _SO_RXQ_OVFL = getattr(socket, "SO_RXQ_OVFL", 40)
 #: Ask for this much socket receive buffer (the kernel caps it at net.core.rmem_max).
@@ -72,6 +83,8 @@ def address_table() -> list[tuple[str, str, str]]:
     """``[(address, argument, effect)]`` for every address the server understands."""
     rows = [(knob_address(k), "float 0..1", f"knob '{k}'") for k in knob_names()]
     rows.append((PRESET_ADDRESS, "string NAME", "load the shipped preset NAME (all its knobs)"))
+    rows.append((PALETTE_ADDRESS, "string DIR", "blur from the Naive Bayes tables of bundle DIR "
+                 "(\"\" = the model's own)"))
     return rows
 
 
@@ -86,11 +99,16 @@ class OscSnapshot(NamedTuple):
 
 def load_shipped_presets() -> dict[str, dict[str, float]]:
     """``{preset name: knob values}`` for every shipped effect preset (read once, at start)."""
+    return {name: values for name, (values, _) in _shipped_presets().items()}
+
+
+def _shipped_presets() -> dict[str, tuple[dict[str, float], str | None]]:
     from vqblur.engine.presets import list_presets, load_preset
 
     out = {}
     for name in list_presets():
-        out[name] = load_preset(name).params.as_dict()
+        p = load_preset(name)
+        out[name] = (p.params.as_dict(), p.palette)
     return out
 
 
@@ -98,18 +116,34 @@ class OscControl:
     """A UDP OSC server on its own thread. ``snapshot`` is what the worker reads.
 
     ``port`` 0 picks a free port (see :attr:`port` after construction). ``presets`` maps a
-    name to knob values (default: the shipped effect presets).
+    name to knob values (default: the shipped effect presets); ``palettes`` a preset name to
+    the palette it names (default: the shipped presets'). :meth:`add_preset` adds one.
+    ``on_palette(path)``, if set, is called on the receive thread for a palette message and
+    for a preset that names a palette.
     """
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0,
-                 presets: dict[str, dict[str, float]] | None = None, priority: int = 0) -> None:
+                 presets: dict[str, dict[str, float]] | None = None, priority: int = 0,
+                 palettes: dict[str, str] | None = None) -> None:
         self.names = knob_names()
         self._index = {knob_address(k): i for i, k in enumerate(self.names)}
         # fast path for the common message "/vqblur/<knob> ,f <float32>": its exact 8-byte tail
         self._fast = {_osc_string(knob_address(k)) + b",f\0\0": i for i, k in enumerate(self.names)}
         self.priority = int(priority)
         self.realtime = False
-        self.presets = load_shipped_presets() if presets is None else dict(presets)
+        if presets is None:
+            shipped = _shipped_presets()
+            self.presets = {k: v for k, (v, _) in shipped.items()}
+            self.palettes = {k: pal for k, (_, pal) in shipped.items() if pal}
+        else:
+            self.presets = dict(presets)
+            self.palettes = {}
+        if palettes is not None:
+            self.palettes.update(palettes)
+        #: called (on the receive thread) with a palette path ("" = the model's own); see the
+        #: class docstring. None: palette messages are counted as applied and go nowhere.
+        self.on_palette = None
+        self.palette_requests = 0
         n = len(self.names)
         self.snapshot = OscSnapshot(0, (0,) * n, (math.nan,) * n)
         self.received = self.applied = self.ignored = 0
@@ -143,6 +177,15 @@ class OscControl:
         self._sock = sock
         self.host = host
         self.port = int(sock.getsockname()[1])
+
+    def add_preset(self, name: str, values: dict[str, float], palette: str | None = None) -> None:
+        """Make ``/vqblur/preset NAME`` load ``values`` (and switch to ``palette`` if given);
+        before :meth:`start`."""
+        self.presets[name] = dict(values)
+        if palette:
+            self.palettes[name] = palette
+        else:
+            self.palettes.pop(name, None)
 
     # ------------------------------------------------------------------ lifecycle
     @property
@@ -279,8 +322,26 @@ class OscControl:
                 self._count_bad("bad_preset")
                 return
             self._publish({self.names.index(k): float(v) for k, v in values.items() if k in self.names})
+            pal = self.palettes.get(params[0])
+            if pal:
+                self._palette(pal)
+            return
+        if address == PALETTE_ADDRESS:
+            if (len(params) != 1 or not isinstance(params[0], str) or "\0" in params[0]
+                    or len(params[0].encode("utf-8", "replace")) > MAX_PALETTE_PATH):
+                self._count_bad("malformed")
+                return
+            self.received += 1
+            self.applied += 1
+            self._palette(params[0])
             return
         self._count_bad("unknown")
+
+    def _palette(self, path: str) -> None:
+        self.palette_requests += 1
+        cb = self.on_palette
+        if cb is not None:
+            cb(path)
 
     def _publish(self, changes: dict[int, float]) -> None:
         self.received += 1
@@ -305,7 +366,7 @@ class OscControl:
             "received": self.received, "applied": self.applied, "ignored": self.ignored,
             "malformed": self.malformed, "out_of_range": self.out_of_range,
             "unknown": self.unknown, "bad_preset": self.bad_preset, "errors": self.errors,
-            "dropped_os": self.dropped_os,
+            "dropped_os": self.dropped_os, "palette_requests": self.palette_requests,
         }
 
 

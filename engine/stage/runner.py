@@ -177,6 +177,12 @@ class LiveRunner:
         return 1000.0 * self.latency_samples / self.samplerate
 
     @property
+    def palette(self) -> str | None:
+        """The name of the palette the engine's blur draws from (``Engine.palette``), if any."""
+        eng = getattr(self.processor, "engine", self.processor)  # inside a resampler
+        return getattr(eng, "palette", None)
+
+    @property
     def status_priority(self) -> int:
         """Real-time priority for a status loop in this process: it shares the GIL with the
         worker, so it must not be preempted while it holds it (below the worker's)."""

@@ -11,7 +11,11 @@ terminal, OSC, MIDI, the live view. They share one block of memory, :class:`Stag
   once per block (:meth:`StageShare.publish`, a few microseconds, no allocation), read by the
   control process;
 * the knob values: written by the control process (:meth:`StageShare.set_knobs`, a sequence
-  number around the values), read by the worker once per block (:class:`SharedKnobs`).
+  number around the values), read by the worker once per block (:class:`SharedKnobs`);
+* the palette playing (the bundle whose Naive Bayes tables the blur draws from) and the outcome
+  of the last palette request: written by the audio process's main thread when it has loaded a
+  palette (:meth:`StageShare.set_palette_state`, a small JSON text under a sequence number),
+  read by the control process (:meth:`StageShare.palette_state`).
 
 Each slot has one writer. A reader that sees a half-updated block gets a mix of two consecutive
 publications (counters only grow), except for the knobs, which are read under their sequence
@@ -35,13 +39,15 @@ from vqblur.engine.stage.tap import release_block, shared_block
 COLUMN_RING = 512
 #: bytes for the worker's error message
 ERROR_BYTES = 1024
+#: bytes for the palette state (a JSON object: name, path, serial, error, switches)
+PALETTE_BYTES = 4096
 _MAGIC = 0x7671626C  # "vqbl"
 
 _STATE = ("magic", "version", "capacity", "channels", "samplerate", "blocksize", "ready",
           "started", "finished", "stopped", "abandoned", "worker_realtime", "worker_demoted",
           "worker_failed", "engine_latency", "prefill", "adapter_latency", "t_start",
           "heartbeat", "in_write_pos", "out_write_pos", "out_read_pos", "columns", "knob_seq", "applied_seq",
-          "pid_audio")
+          "pid_audio", "palette_seq")
 
 
 def block_name(pid: int) -> str:
@@ -56,7 +62,7 @@ def _layout(knobs: tuple[str, ...], capacity: int, channels: int):
     col_off = off
     off += 8 * COLUMN_RING
     err_off = off
-    off += ERROR_BYTES
+    off += ERROR_BYTES + PALETTE_BYTES  # the palette's text follows the error's
     ring_bytes = 4 * capacity * channels
     in_off = off
     off += ring_bytes
@@ -92,6 +98,7 @@ class StageShare:
         self.values = np.ndarray((len(names),), np.float64, buf, 0)
         self.column_times = np.ndarray((COLUMN_RING,), np.float64, buf, col_off)
         self._error = np.ndarray((ERROR_BYTES,), np.uint8, buf, err_off)
+        self._palette = np.ndarray((PALETTE_BYTES,), np.uint8, buf, err_off + ERROR_BYTES)
         self.in_buf = np.ndarray((self.capacity, self.channels), np.float32, buf, in_off)
         self.out_buf = np.ndarray((self.capacity, self.channels), np.float32, buf, out_off)
         v, ix = self.values, self._index
@@ -102,9 +109,10 @@ class StageShare:
             v[:] = 0.0
             self.column_times[:] = 0.0
             self._error[:] = 0
+            self._palette[:] = 0
             for i in self._knob_ix + self._applied_ix:
                 v[i] = math.nan
-            v[ix["magic"]], v[ix["version"]] = _MAGIC, 1
+            v[ix["magic"]], v[ix["version"]] = _MAGIC, 2
             v[ix["capacity"]], v[ix["channels"]] = self.capacity, self.channels
             v[ix["last_underrun_pos"]] = -1
         elif v[ix["magic"]] != _MAGIC:
@@ -150,7 +158,8 @@ class StageShare:
         shm, self._shm = self._shm, None
         if shm is None:
             return
-        self.values = self.column_times = self._error = self.in_buf = self.out_buf = None
+        self.values = self.column_times = self._error = self._palette = None
+        self.in_buf = self.out_buf = None
         release_block(shm, unlink=self._created)
 
     # ------------------------------------------------------------------ slots
@@ -177,6 +186,47 @@ class StageShare:
         self._error[: len(b)] = np.frombuffer(b, np.uint8)
         self._error[len(b)] = 0
         self["worker_failed"] = 1.0
+
+    # ------------------------------------------------------------------ the palette
+    def set_palette_state(self, state: dict) -> None:
+        """Publish the palette state (the audio process's main thread, never the worker): a JSON
+        object, written under ``palette_seq`` (odd while writing)."""
+        import json
+
+        b = json.dumps(state).encode("utf-8")
+        if len(b) >= PALETTE_BYTES:  # a very long path or message: keep the name, cut the rest
+            state = dict(state)
+            for k in ("error", "path", "requested"):
+                if isinstance(state.get(k), str):
+                    state[k] = state[k][:300]
+            b = json.dumps(state).encode("utf-8")[: PALETTE_BYTES - 1]
+        v, i = self.values, self._index["palette_seq"]
+        seq = int(v[i])
+        v[i] = seq + 1
+        self._palette[: len(b)] = np.frombuffer(b, np.uint8)
+        self._palette[len(b)] = 0
+        v[i] = seq + 2
+
+    def palette_state(self) -> dict | None:
+        """The palette state as last published (None before the audio process published one)."""
+        import json
+
+        v, i = self.values, self._index["palette_seq"]
+        for _ in range(100):
+            seq = v[i]
+            if int(seq) & 1:
+                time.sleep(0.0005)
+                continue
+            raw = bytes(self._palette).split(b"\0", 1)[0]
+            if v[i] != seq:
+                continue
+            if not raw:
+                return None
+            try:
+                return json.loads(raw.decode("utf-8", "replace"))
+            except ValueError:
+                return None
+        return None
 
     # ------------------------------------------------------------------ knobs (control side)
     def set_knobs(self, values: dict[str, float]) -> None:

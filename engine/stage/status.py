@@ -27,6 +27,9 @@ def format_status(runner, midi=None, cpu: float | None = None,
         parts.append(f"dsp {dsp:5.1f}%")
     parts.append(f"lat {runner.latency_ms:5.2f} ms")
     parts.append(status_text(kv))  # every declared knob, and "blur off" at zone size 0
+    pal = getattr(runner, "palette", None)
+    if pal:
+        parts.append(f"palette {pal}")
     parts.append(f"under {runner.underruns} over {runner.overruns} late {runner.deadline_misses} "
                  f"xrun {runner.status_flags}")
     if midi is not None:
@@ -102,6 +105,12 @@ def run_live(runner, *, midi=None, duration_s: float | None = None,
                           "showing the status line", file=out, flush=True)
                     view.stop()
                     tty, last_print = out_tty, 0.0
+            events = getattr(runner, "palette_events", None)
+            for msg in (events() if events is not None else ()):
+                if view is not None and not view.stopped:
+                    view.note(msg)  # the view shows it (its screen would hide a printed line)
+                else:
+                    print(("\r\x1b[K" if tty else "") + f"vqblur live: {msg}", file=out, flush=True)
             line = format_status(runner, midi, cpu, dsp, osc=osc)
             if tty:
                 print("\r" + line[:200] + "\x1b[K", end="", file=out, flush=True)

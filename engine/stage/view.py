@@ -37,7 +37,7 @@ from typing import Any
 
 import numpy as np
 
-from vqblur.engine.stage.viewstate import ViewPublisher, ViewState, status_text
+from vqblur.engine.stage.viewstate import NOTE_S, ViewPublisher, ViewState, status_text
 
 __all__ = ["LiveView", "ViewProcess", "ViewPublisher", "ViewState", "fits", "min_size", "status_text"]
 
@@ -326,6 +326,14 @@ class LiveView:
             t.append("  ")
         if not kv:
             t.append("(none yet)", style="dim")
+        s = self.state
+        pal = s.text("palette")
+        if pal:
+            t.append("· palette ", style="bold")
+            t.append(pal, style="bold magenta")
+        note = s.text("note")
+        if note and time.monotonic() - s["note_t"] < NOTE_S:
+            t.append("  " + note, style="bold red" if note.startswith("palette refused") else "dim")
         return t
 
     def _load_line(self):
@@ -431,6 +439,12 @@ class ViewProcess:
     def publish(self, cpu: float | None = None, dsp: float | None = None) -> None:
         if not self.stopped:
             self.publisher.publish(cpu, dsp)
+
+    def note(self, text: str) -> None:
+        """Show a short message (a palette request's outcome) for a few seconds."""
+        if not self.stopped:
+            self.state.set_text("note", text)
+            self.state["note_t"] = time.monotonic()
 
     @property
     def stopped(self) -> bool:

@@ -13,13 +13,19 @@ _FIELDS = ("stop", "published", "samplerate", "channels", "host_block", "latency
            "underruns", "overruns", "late", "resyncs", "xruns", "max_chunk_s", "dsp", "cpu",
            "column_p99", "column_s", "in_peak", "in_rms", "out_peak", "out_rms", "midi_on",
            "midi_received", "midi_ignored", "osc_on", "osc_received", "osc_ignored", "demoted",
-           "grid_channel", "view_frames", "view_errors", "view_render_s")
+           "grid_channel", "view_frames", "view_errors", "view_render_s", "note_t")
+#: short texts after the numbers (UTF-8, NUL-terminated): the palette playing, the last note
+#: (a palette request's outcome, shown for NOTE_S seconds from ``note_t``)
+_TEXTS = ("palette", "note")
+TEXT_BYTES = 256
+NOTE_S = 10.0
 
 
 class ViewState:
     """Named float64 slots (``state["underruns"]``), local or in shared memory, plus one slot
-    per knob (``state.knob(name)``, NaN = not known yet). Each slot has one writer: the audio
-    process's status loop, except ``view_*`` (the view process)."""
+    per knob (``state.knob(name)``, NaN = not known yet) and a few short texts
+    (``state.text("palette")``). Each slot has one writer: the control process's status loop,
+    except ``view_*`` (the view process)."""
 
     def __init__(self, knobs: tuple[str, ...], shared: bool = False, _attach: str | None = None):
         self.knobs = tuple(knobs)
@@ -28,15 +34,19 @@ class ViewState:
             self._index["knob:" + k] = len(_FIELDS) + i
         n = len(self._index)
         self._shm = None
+        nt = TEXT_BYTES * len(_TEXTS)
         if shared or _attach is not None:
             from vqblur.engine.stage.tap import shared_block
 
-            self._shm = shared_block(8 * n, _attach)
+            self._shm = shared_block(8 * n + nt, _attach)
             self.values = np.ndarray((n,), np.float64, self._shm.buf)
+            self._texts = np.ndarray((len(_TEXTS), TEXT_BYTES), np.uint8, self._shm.buf, 8 * n)
         else:
             self.values = np.zeros(n, np.float64)
+            self._texts = np.zeros((len(_TEXTS), TEXT_BYTES), np.uint8)
         if _attach is None:
             self.values[:] = 0.0
+            self._texts[:] = 0
             for k in self.knobs:
                 self.values[self._index["knob:" + k]] = math.nan
 
@@ -53,6 +63,17 @@ class ViewState:
     def knob(self, name: str) -> float:
         return float(self.values[self._index["knob:" + name]])
 
+    def text(self, name: str) -> str:
+        """A text slot ("" until set); a reader racing the writer may see a mix, never raises."""
+        raw = bytes(self._texts[_TEXTS.index(name)])
+        return raw.split(b"\0", 1)[0].decode("utf-8", "replace")
+
+    def set_text(self, name: str, text: str) -> None:
+        b = text.encode("utf-8", "replace")[: TEXT_BYTES - 1]
+        row = self._texts[_TEXTS.index(name)]
+        row[len(b)] = 0
+        row[: len(b)] = np.frombuffer(b, np.uint8)
+
     def knob_values(self) -> dict[str, float]:
         """The knobs known so far, in declaration order."""
         out = {}
@@ -67,6 +88,7 @@ class ViewState:
         if shm is None:
             return
         self.values = np.zeros(len(self._index))  # keep the object usable after closing
+        self._texts = np.zeros_like(self._texts)
         from vqblur.engine.stage.tap import release_block
 
         release_block(shm, unlink)
@@ -119,6 +141,9 @@ class ViewPublisher:
             s["midi_on"], s["midi_received"], s["midi_ignored"] = 1, self.midi.received, self.midi.ignored
         if self.osc is not None:
             s["osc_on"], s["osc_received"], s["osc_ignored"] = 1, self.osc.received, self.osc.ignored
+        pal = getattr(r, "palette", None)
+        if pal and pal != s.text("palette"):
+            s.set_text("palette", pal)
         s["grid_channel"] = self.grid_channel
         s["published"] = s["published"] + 1
 
@@ -136,4 +161,6 @@ def status_text(s: ViewState) -> str:
         parts.append(f"midi {s['midi_received']:.0f} ign {s['midi_ignored']:.0f}")
     if s["osc_on"]:
         parts.append(f"osc {s['osc_received']:.0f} ign {s['osc_ignored']:.0f}")
+    if s.text("palette"):
+        parts.append(f"palette {s.text('palette')}")
     return " | ".join(parts)

@@ -39,7 +39,8 @@ def register(subparsers) -> None:
             "\n"
             "OSC (UDP; one number 0..1 per knob message; last message of MIDI or OSC wins):\n"
             "  /vqblur/<knob> FLOAT   for each knob (the list: vqblur live --list-osc)\n"
-            "  /vqblur/preset NAME    a shipped preset (presets/effects/NAME.toml)\n"
+            "  /vqblur/preset NAME    a shipped preset (presets/effects/NAME.toml) or --preset's\n"
+            "  /vqblur/palette DIR    blur from bundle DIR's Naive Bayes tables (\"\" = the model's)\n"
             "  malformed, out-of-range and unknown messages are counted and ignored\n"
             "\n"
             "latency: engine latency (8.3 ms for the default bundle at 48 kHz) + one host block "
@@ -151,6 +152,7 @@ def run(args) -> int:
 
     params = Params()
     controller = args.controller
+    preset = None
     if args.preset:
         from vqblur.engine.presets import load_preset
 
@@ -207,7 +209,14 @@ def run(args) -> int:
 
             # In this (control) process the OSC thread shares no lock with the audio: normal
             # priority is enough.
-            osc = OscControl(args.osc_host, args.osc, priority=0).start()
+            osc = OscControl(args.osc_host, args.osc, priority=0)
+            if preset is not None and preset.path is not None:
+                from vqblur.engine.presets import effects_dir
+
+                if preset.path.parent.resolve() != effects_dir().resolve():
+                    # --preset FILE: /vqblur/preset <its file name> chooses it again
+                    osc.add_preset(preset.path.stem, preset.params.as_dict(), preset.palette)
+            osc.start()
             print(f"vqblur live: OSC on {osc.url}: "
                   + ", ".join(a for a, _, _ in address_table()), file=out)
         mux = KnobMux(params.as_dict(), midi_reader=reader, osc=osc)
@@ -217,6 +226,7 @@ def run(args) -> int:
             input=in_dev, output=out_dev, jack_name=args.jack_name if on_jack else None,
             params=params.as_dict(), seed=args.seed, threads=args.threads,
             worker_priority=0 if args.no_realtime else 3, view=bool(args.view),
+            palette=preset.palette if preset is not None else None,
         ), knobs=_knobs.NAMES)
         try:
             runner.start()  # the audio process loads the bundle and opens the stream
@@ -226,6 +236,8 @@ def run(args) -> int:
         for src in (midi, osc):
             if src is not None:
                 src.on_message = pump.notify
+        if osc is not None:
+            osc.on_palette = runner.load_palette  # the audio process loads it, off the worker
         view = _make_view(args, runner, midi, osc) if args.view else None
         code = run_live(runner, midi=midi, duration_s=args.duration, out=out, osc=osc, view=view)
         if runner.abandoned:
