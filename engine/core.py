@@ -36,7 +36,9 @@ Guarantees
   difference of every bin is the input's). ``stereo="independent"``: a stream per channel,
   its own codec state (``codec.fork()``: the ONNX sessions are shared, the state arrays are
   not) and its own blur sampler (seed ``seed + 1_000_003 * channel``): a wide, decorrelated
-  effect.
+  effect. Its channels' decoder streams run in one batched onnxruntime call per column when
+  the codec can (``codec.decoder_streams``: a decoder that takes a batch), with each channel's
+  output bit-equal to a mono engine's with its seed.
 
 Knob mapping (docs/ARCHITECTURE.md "Knobs"): the blur (:class:`vqblur.engine.blur.codeblur.CodeBlur`,
 one per channel) receives the smoothed 0..1 knob values ``zone_size``, ``centre``,
