@@ -94,7 +94,9 @@ def test_stereo_block_size_invariance_with_moving_knobs(bundle, panned, stereo):
 def test_independent_is_the_mono_engine_per_channel(bundle, panned):
     p = Params(zone_size=0.3, centre=0.4, temperature=0.6)
     x = panned[: SR // 2]
-    y = Engine(bundle, p, channels=2, seed=5, stereo="independent").render(x)
+    eng = Engine(bundle, p, channels=2, seed=5, stereo="independent")
+    assert eng._streams is not None  # both channels' decoder streams in one run per column
+    y = eng.render(x)
     for ch in range(2):
         mono = Engine(bundle, p, seed=5 + 1_000_003 * ch).render(x[:, ch])
         assert np.array_equal(y[:, ch], mono)
