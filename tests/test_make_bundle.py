@@ -50,9 +50,12 @@ def test_fine_tune_end_to_end(setup):
     assert "6 audio file(s)" in text and "MP3" in text and "OGG" in text
     assert "broken.wav:" in text and "silence.wav: silent" in text
     assert "ignored 1 file(s)" in text
-    assert "held out for validation" in text and "whole files, fixed by name" in text
-    # the progress lines carry the validation figure and the ETA
-    assert "valid SC" in text and "ETA" in text
+    assert "held out (never trained on; the card measures on them)" in text
+    assert "whole files, fixed by name" in text
+    # validation is the training files' tails, apart from the held-out file the card measures
+    assert "validation (chooses the checkpoint and stops training; not trained on)" in text
+    # the progress lines carry the validation figure (the card's mel-LSD) and the ETA
+    assert "valid mel-LSD" in text and "ETA" in text
     # the card
     for needle in ("== vqblur bundle card", "mel-LSD", "base bundle", "this bundle", "nats/cell",
                    "unigram", "kJ, estimated", f"vqblur live --bundle {out}",
@@ -71,6 +74,13 @@ def test_fine_tune_end_to_end(setup):
     assert (out / "card.txt").is_file()
     # the staged audio is gone from the work folder; the run (checkpoints) stays
     work = root / "mine.work"
+    # the fine-tune validated its starting weights (step 0) too, by the mel-LSD, and trained
+    # with the mel loss term
+    records = [json.loads(line) for line in (work / "run" / "metrics.jsonl").read_text().splitlines()]
+    evals = [r for r in records if r["event"] == "eval"]
+    assert evals[0]["step"] == 0 and all("mel_lsd_db" in r for r in evals)
+    assert any("mel" in r for r in records if r["event"] == "step")
+    assert card["training"]["best_step"] in [r["step"] for r in evals]
     assert not (work / "data").exists() and (work / "run" / "model.pt").is_file()
     # the same command again: already made, nothing redone
     r2 = run_cli(["make-bundle", str(folder), "--out", str(out), "--minutes", "0.15", "--eval-every", "20",

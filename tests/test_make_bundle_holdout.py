@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from vqblur.training.data.own_folder import (FileInfo, FolderScan, HOLDOUT_MAX_SHARE, choose_holdout,
-                                             excerpts, pieces_of, refusal)
+                                             excerpts, pieces_of, refusal, validation_tails)
 
 SR = 1000
 
@@ -65,6 +65,19 @@ def test_excerpts_and_pieces():
     cut = pieces_of(np.zeros(95 * SR, np.float32), SR, 10.0)
     assert sum(c.size for c in cut) == 95 * SR and max(c.size for c in cut) <= 11 * SR
     assert len(pieces_of(np.zeros(12 * SR, np.float32), SR, 10.0)) == 1
+
+
+def test_validation_tails_are_apart_from_training():
+    """Validation (checkpoint choice, stopping) is the last share of each training piece, not
+    trained on; pieces too short for a tail train whole; all too short: validate on training."""
+    pieces = [("a", np.arange(60 * SR, dtype=np.float32)), ("b", np.arange(2 * SR, dtype=np.float32))]
+    fit, tails = validation_tails(pieces, 0.1, min_seconds=0.5, sample_rate=SR)
+    assert [n for n, _ in fit] == ["a", "b"] and len(tails) == 1 and tails[0][0].startswith("a")
+    assert fit[0][1].size == 54 * SR and tails[0][1].size == 6 * SR
+    assert fit[0][1][-1] + 1 == tails[0][1][0]  # the tail follows where training stops
+    assert fit[1][1].size == 2 * SR  # 0.2 s tail < 0.5 s: trains whole
+    fit2, tails2 = validation_tails([("c", np.zeros(SR, np.float32))], 0.1, min_seconds=0.5, sample_rate=SR)
+    assert fit2[0][1].size == SR and tails2[0][0].endswith("(trained on)")
 
 
 def test_refusal_counts_only_non_silent_audio():

@@ -91,6 +91,7 @@ class TrainConfig:
     sc_weight: float = 1.0  # spectral-convergence term
     level_weight: float = 0.0  # per-frame log-energy term (holds the level; 0 = off, the v1 loss)
     l1_weight: float = 1.0  # L1 on normalised log-magnitude
+    mel_weight: float = 0.0  # mel-scale LSD (dB, 80 dB range) on the model's STFT (training/mel_loss.py; 0 = off)
     log_every: int = 10
     checkpoint_every: int = 250
     eval_every: int = 250
@@ -98,7 +99,7 @@ class TrainConfig:
     threads: int = 0  # torch threads (0 = torch's default)
     init_from: str = ""  # checkpoint whose weights start the run (fine-tuning); "" = fresh weights
     patience: int = 0  # stop when validation's patience_metric has not improved for this many evaluations (0 = off)
-    patience_metric: str = "lsd_db"  # a key of the evaluation (lower is better)
+    patience_metric: str = "lsd_db"  # a key of the evaluation (lower is better; train()'s hooks may add keys)
     patience_min_delta: float = 0.0  # an improvement smaller than this does not count
     watts_per_core: float = 10.0  # CPU energy estimate; see common/energy.py
 

@@ -56,6 +56,19 @@ def segment_samples(cfg: Config) -> int:
     return cfg.data.segment_frames * cfg.audio.hop + cfg.audio.n_fft - cfg.audio.hop
 
 
+_MEL_LOSSES: dict[tuple, Any] = {}
+
+
+def _mel_loss(cfg: Config, device: torch.device):
+    from vqblur.training.mel_loss import MelLoss
+
+    a = cfg.audio
+    key = (a.sample_rate, a.n_fft, a.model_bins, str(device))
+    if key not in _MEL_LOSSES:
+        _MEL_LOSSES[key] = MelLoss(a.sample_rate, a.n_fft, a.model_bins).to(device)
+    return _MEL_LOSSES[key]
+
+
 def losses(model: VQVAE, logmag: torch.Tensor, cfg: Config) -> dict[str, torch.Tensor]:
     """logmag [B, bins, T] -> dict of loss terms (and 'loss', their weighted sum)."""
     core = model.module if isinstance(model, DistributedDataParallel) else model
@@ -63,7 +76,8 @@ def losses(model: VQVAE, logmag: torch.Tensor, cfg: Config) -> dict[str, torch.T
     vq = fo.vq
     target = core.normaliser(logmag)
     l1 = (recon - target).abs().mean()
-    pred_mag = torch.exp(core.normaliser.inverse(recon))
+    pred_logmag = core.normaliser.inverse(recon)
+    pred_mag = torch.exp(pred_logmag)
     ref_mag = torch.exp(logmag)
     sc = (torch.linalg.vector_norm(ref_mag - pred_mag, dim=(1, 2)) / torch.linalg.vector_norm(ref_mag, dim=(1, 2)).clamp_min(1e-6)).mean()
     # level: per-frame log energy (the log-magnitude L1 alone lets spectral peaks sink)
@@ -75,6 +89,10 @@ def losses(model: VQVAE, logmag: torch.Tensor, cfg: Config) -> dict[str, torch.T
             + cfg.vq.commitment * fo.commitment + cfg.vq.codebook_weight * vq.codebook_loss)
     out = {"loss": loss, "l1": l1, "sc": sc, "level": level, "commitment": fo.commitment,
            "codebook": vq.codebook_loss, "perplexity": vq.perplexity, "usage": vq.usage}
+    if t.mel_weight:  # the card's mel-LSD on the model's STFT (training/mel_loss.py)
+        mel = _mel_loss(cfg, logmag.device)(pred_logmag, logmag)
+        out["loss"] = loss + t.mel_weight * mel
+        out["mel"] = mel
     for i, (ppl, use) in enumerate(fo.level_stats):
         tag = f"L{i}" if i < core.levels else "macro"
         out[f"ppl_{tag}"] = torch.tensor(ppl)
@@ -166,7 +184,10 @@ def train(cfg: Config, out_dir: str | Path, resume: str | Path | None = None, pr
 
     ``hooks`` (rank 0; e.g. ``vqblur make-bundle``'s progress display, which replaces the bar):
     an object with ``started(step, wall_seconds)``, ``stepped(step, wall_seconds)`` and
-    ``evaluated(step, metrics, patience_state)``."""
+    ``evaluated(step, metrics, patience_state)``, and optionally ``validate(model) -> dict`` of
+    more validation figures (lower is better), merged into each evaluation before the stopping
+    rule reads ``train.patience_metric``. A fine-tune (``train.init_from``) with a stopping rule
+    evaluates its starting weights at step 0 too, so ``best.pt`` may be them."""
     rank, world, device = _setup_distributed()
     out = Path(out_dir)
     if rank == 0:
@@ -273,6 +294,30 @@ def train(cfg: Config, out_dir: str | Path, resume: str | Path | None = None, pr
                                                   "cpu_seconds": prior_cpu + time.process_time() - c_start,
                                                   "last_eval": last_eval, "patience": patience})
 
+    def run_eval(patience_stop: bool) -> dict[str, float]:
+        """Rank 0: validation (plus the hooks' own figures), logged; the stopping rule's update."""
+        result = evaluate(model, valid_logmags, cfg.model.codebook_size)
+        if hooks is not None and hasattr(hooks, "validate"):
+            result.update(hooks.validate(model))
+            model.train()
+        log_file.write(json.dumps({"event": "eval", "step": step, **result}) + "\n")
+        log_file.flush()
+        if cfg.train.patience and not patience_stop:
+            value = float(result[cfg.train.patience_metric])
+            if patience["best"] is None or value < patience["best"] - cfg.train.patience_min_delta:
+                patience.update(best=value, best_step=step, bad_evals=0)
+                checkpoint(out / "best.pt")
+            else:
+                patience["bad_evals"] += 1
+                patience["stopped"] = patience["bad_evals"] >= cfg.train.patience
+        if hooks is not None:
+            hooks.evaluated(step, result, dict(patience))
+        return result
+
+    if (rank == 0 and ckpt is None and cfg.train.init_from and cfg.train.patience and valid_logmags):
+        # a fine-tune's starting weights are a candidate too: the best checkpoint can be step 0,
+        # so the run never exports weights that validate worse than the ones it started from
+        last_eval = run_eval(False)
     while step < cfg.train.steps:
         time_fraction = 0.0
         if cfg.train.max_minutes:
@@ -323,19 +368,7 @@ def train(cfg: Config, out_dir: str | Path, resume: str | Path | None = None, pr
                 hooks.stepped(step, prior_wall + elapsed)
         do_eval = step % cfg.train.eval_every == 0 or step == cfg.train.steps or over_time
         if do_eval and rank == 0 and valid_logmags:
-            last_eval = evaluate(model, valid_logmags, cfg.model.codebook_size)
-            log_file.write(json.dumps({"event": "eval", "step": step, **last_eval}) + "\n")
-            log_file.flush()
-            if cfg.train.patience and not patience_stop:
-                value = float(last_eval[cfg.train.patience_metric])
-                if patience["best"] is None or value < patience["best"] - cfg.train.patience_min_delta:
-                    patience.update(best=value, best_step=step, bad_evals=0)
-                    checkpoint(out / "best.pt")
-                else:
-                    patience["bad_evals"] += 1
-                    patience["stopped"] = patience["bad_evals"] >= cfg.train.patience
-            if hooks is not None:
-                hooks.evaluated(step, last_eval, dict(patience))
+            last_eval = run_eval(patience_stop)
         if rank == 0 and (step % cfg.train.checkpoint_every == 0 or over_time):
             checkpoint(out / "checkpoint.pt")
         if over_time:

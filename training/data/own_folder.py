@@ -270,6 +270,25 @@ def choose_holdout(files: list[FileInfo], share: float = HOLDOUT_SHARE,
     return Holdout(names=sorted(names))
 
 
+def validation_tails(pieces: list[tuple[str, np.ndarray]], share: float, min_seconds: float = 0.5,
+                     sample_rate: int = 48000) -> tuple[list[tuple[str, np.ndarray]], list[tuple[str, np.ndarray]]]:
+    """The training pieces split again: (what trains: the first ``1 - share`` of each piece,
+    what validates: the last ``share`` of each). A piece whose tail would be under
+    ``min_seconds`` trains whole. Validation chooses the checkpoint and stops training, so it
+    is kept apart from the held-out files the card measures on."""
+    fit, tails = [], []
+    for name, a in pieces:
+        cut = int(round(a.size * (1.0 - share)))
+        if a.size - cut < int(min_seconds * sample_rate):
+            fit.append((name, a))
+            continue
+        fit.append((name, a[:cut]))
+        tails.append((name + " (validation tail)", a[cut:]))
+    if not tails:  # every piece too short: validate on the training audio itself
+        return pieces, [(name + " (trained on)", a) for name, a in pieces]
+    return fit, tails
+
+
 def excerpts(pieces: list[tuple[str, np.ndarray]], sample_rate: int, seconds: float,
              total_seconds: float) -> list[tuple[str, np.ndarray]]:
     """Up to ``total_seconds`` of ``seconds``-long excerpts, spread evenly over the pieces
