@@ -139,6 +139,9 @@ class ZoneSampler:
     POOL_SIZE = 1 << 16
     POOL_REFRESH = 2048  # values refreshed ...
     POOL_REFRESH_EVERY = 4  # ... every this many steps (with T > 0)
+    #: with ``hold``, a pass whose rows to draw (accepted, not kept) are at most this many draws
+    #: them one by one instead of the whole zone (the same draws; see :meth:`_draw_row`)
+    FEW_ROWS = 3
 
     def __init__(
         self, table, rows: int | None = None, seed: int = 0, offsets="causal", noise: str = "pool",
@@ -326,7 +329,8 @@ class ZoneSampler:
                 continue
             passes.append((src[a:b], ooff[a:b], idx[a:b], G[a:b], L[a:b], res[a:b], N[a:b],
                            cur[rsl], self._accept[rsl], hi - lo + p,
-                           ev_off[: b - a], ev_idx[a:b], ev_val[a:b], self._keep[rsl], self._last[rsl]))
+                           ev_off[: b - a], ev_idx[a:b], ev_val[a:b], self._keep[rsl], self._last[rsl],
+                           np.zeros(b - a, dtype=bool)))
         self._passes = tuple(passes)
 
     def _push(self, col: np.ndarray) -> None:
@@ -363,6 +367,22 @@ class ZoneSampler:
         if self._hi <= self._lo:
             return self._pass_through(codes, out)
         return self._draw(codes, temperature, out)
+
+    def _draw_row(self, big, src, ooff, idx, G, L, res, i: int, code: int, ev: float,
+                  inv_t: float, o: int) -> None:
+        """One row of a pass on its own (row ``i`` of the pass's buffers), exactly as the whole
+        pass computes it: the same factors, evidence, temperature and noise values (row ``i``
+        of the pool window at ``o``), so the draw is the one the pass would make."""
+        self._ctx.take(src, out=idx, mode="clip")
+        np.add(idx, ooff, out=idx)
+        big.take(idx, axis=0, out=G, mode="clip")
+        np.add.reduce(G, axis=0, out=L)
+        if ev > 0.0:
+            L[code] += np.float32(ev)
+        np.multiply(L, inv_t, out=L)
+        K = L.shape[0]
+        np.add(L, self._pool[o + i * K : o + (i + 1) * K], out=L)
+        res[i] = L.argmax()
 
     def _pass_through(self, codes, out):
         col = codes.reshape(-1)
@@ -413,7 +433,19 @@ class ZoneSampler:
                 np.greater_equal(self._prob_zone, 0.5, out=self._acc_zone)
             big = self._big
             for (src, ooff, idx, G, L, res, N, cur_rows, acc_rows, u_at,
-                 ev_off, ev_idx, ev_val, keep_rows, last_rows) in passes:
+                 ev_off, ev_idx, ev_val, keep_rows, last_rows, due) in passes:
+                if holding and pool and T > 0.0:  # a held zone redraws a row or two per column: those alone
+                    np.greater(acc_rows, keep_rows, out=due)  # accepted and not kept
+                    if np.add.reduce(due) <= self.FEW_ROWS:
+                        o = int(u[u_at] * (self.POOL_SIZE + 1))
+                        while due.any():
+                            i = int(due.argmax())
+                            due[i] = False
+                            self._draw_row(big, src[i], ooff[i], idx[i], G[i], L[i], res, i,
+                                           int(cur_rows[i]), ev, inv_t, o)
+                        np.copyto(res, last_rows, where=keep_rows)
+                        np.copyto(cur_rows, res, where=acc_rows)
+                        continue
                 ctx.take(src, out=idx, mode="clip")  # methods: no numpy Python wrapper per call
                 np.add(idx, ooff, out=idx)
                 big.take(idx, axis=0, out=G, mode="clip")

@@ -73,24 +73,23 @@ class ChangeShaper:
         bins = len(position)
         self.frames, self.bins = int(frames), bins
         self._bands = band_matrix(np.asarray(position, np.float64), bands)  # [NB, bins]
-        self._half_bands = np.ascontiguousarray(0.5 * self._bands)  # [NB, bins]
         self._Mc, self._cc = _two_step(1.0 - math.exp(-1.0 / (change_tau * frame_rate)), frames)
-        self._Ml, self._cl = _two_step(1.0 - math.exp(-1.0 / (level_tau * frame_rate)), frames)
+        Ml, cl = _two_step(1.0 - math.exp(-1.0 / (level_tau * frame_rate)), frames)
+        self._Ml, self._cl = Ml, cl[None, :, None]  # [F, F]; [1, F, 1]
         F, NB = self.frames, bands
         self._w = np.zeros(bins)
         self._m = np.zeros(bins)  # where the level gain acts: min(1, w / GAIN_EDGE)
         self._Bt = np.zeros((bins, 2 * NB))  # [bands | bands x m], transposed
+        self._gain_bins = np.zeros((NB, bins))  # 0.5 x bands x m: a band's log-gain onto its bins
         self._d = np.zeros((F, bins))  # the column's change
         self._S = np.zeros((F, bins))  # smoothed change
         self._tmp = np.zeros((F, bins))
-        self._small = np.zeros((F, bins), dtype=bool)
-        self._idle = np.zeros((F, bins), dtype=bool)
         self._s0 = np.zeros(bins)  # smoothed change after the last frame
         self._X = np.zeros((2 * F, bins))  # 2 * log-magnitudes -> powers (base, then base + change)
-        self._E = np.zeros((2 * F, 2 * NB))  # band energies per frame (rows: base, then out)
-        self._Es = np.zeros((F, 3 * NB))  # smoothed, [frame, T | O | Z]
-        self._Et = np.zeros((F, 3 * NB))
-        self._e0 = np.zeros(3 * NB)
+        self._E = np.zeros((2, F, 2 * NB))  # band energies [base | out][frame][bands | bands x m]
+        self._Es = np.zeros((2, F, 2 * NB))  # smoothed: T = Es[0, :, :NB], O = Es[1, :, :NB], Z = Es[1, :, NB:]
+        self._Et = np.zeros((2, F, 2 * NB))
+        self._e0 = np.zeros((2, 1, 2 * NB))  # smoothed energies after the last frame
         self._g = np.zeros((F, NB))
         self._gk = np.zeros((F, bins))
         self.is_open = False
@@ -108,6 +107,7 @@ class ChangeShaper:
         NB = self._bands.shape[0]
         self._Bt[:, :NB] = self._bands.T
         np.multiply(self._bands.T, self._m[:, None], out=self._Bt[:, NB:])
+        np.multiply(self._bands, 0.5 * self._m[None, :], out=self._gain_bins)
         if self.is_open and opening:  # a fresh start: no stale change or levels
             self.reset()
 
@@ -121,45 +121,40 @@ class ChangeShaper:
         if not self.is_open:
             return out
         F, NB = self.frames, self._g.shape[1]
-        d, S, tmp = self._d, self._S, self._tmp
+        d, S = self._d, self._S
         np.subtract(lb, lc, out=d)
-        np.clip(d, CHANGE_MIN, CHANGE_MAX, out=d)
+        np.minimum(d, CHANGE_MAX, out=d)  # (two ufuncs: np.clip's Python wrapper costs more)
+        np.maximum(d, CHANGE_MIN, out=d)
         d *= self._w
         np.matmul(self._Mc, d, out=S)  # smoothed change, frame by frame
-        np.multiply.outer(self._cc, self._s0, out=tmp)
-        S += tmp
-        np.abs(S, out=tmp)  # releasing (no change left to make) and below CHANGE_SNAP: none,
-        np.less(tmp, CHANGE_SNAP, out=self._small)  # so the release ends exactly
-        np.equal(d, 0.0, out=self._idle)
-        np.logical_and(self._small, self._idle, out=self._small)
-        np.copyto(S, 0.0, where=self._small)
+        np.multiply.outer(self._cc, self._s0, out=self._tmp)
+        S += self._tmp
+        if not np.count_nonzero(d) and np.abs(S, out=self._tmp).max() < CHANGE_SNAP:  # released: ends exactly
+            S[:] = 0.0
+            self._s0[:] = 0.0
+            self._e0[:] = 0.0  # the levels start afresh
+            return out  # the input (base) itself
         self._s0[:] = S[-1]
-        if not S.any():  # nothing left to change: the input (base) itself, the levels start afresh
-            self._e0[:] = 0.0
-            return out
         X = self._X
         np.multiply(out, 2.0, out=X[:F])
         np.add(out, S, out=X[F:])
         X[F:] *= 2.0
         np.exp(X, out=X)
-        np.matmul(X, self._Bt, out=self._E)  # [2F, 2NB]
-        Et = self._Et
-        Et[:, :NB] = self._E[:F, :NB]  # T: base
-        Et[:, NB:] = self._E[F:]  # O: out, Z: out in the gain's bins
-        np.matmul(self._Ml, Et, out=self._Es)
-        np.multiply.outer(self._cl, self._e0, out=Et)
-        Es = self._Es
-        Es += Et
-        self._e0[:] = Es[-1]
+        E, Es = self._E, self._Es
+        np.matmul(X, self._Bt, out=E.reshape(2 * F, 2 * NB))  # [base | out] x [bands | bands x m]
+        np.matmul(self._Ml, E, out=Es)  # smoothed per frame (both halves at once)
+        np.multiply(self._cl, self._e0, out=self._Et)
+        Es += self._Et
+        self._e0[:] = Es[:, -1:]
         g = self._g  # G = 1 + (T - O) / Z, at least GAIN_FLOOR
-        np.subtract(Es[:, :NB], Es[:, NB : 2 * NB], out=g)
-        Es[:, 2 * NB :] += _EPS
-        g /= Es[:, 2 * NB :]
+        Z = Es[1, :, NB:]
+        np.subtract(Es[0, :, :NB], Es[1, :, :NB], out=g)
+        Z += _EPS
+        g /= Z
         g += 1.0
         np.maximum(g, GAIN_FLOOR, out=g)
         np.log(g, out=g)
-        np.matmul(g, self._half_bands, out=self._gk)  # [F, bins]
-        self._gk *= self._m
+        np.matmul(g, self._gain_bins, out=self._gk)  # [F, bins]
         out += S
         out += self._gk
         return out
