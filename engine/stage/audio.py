@@ -9,7 +9,11 @@ under 1 ms of the worker's CPU time, in runs with MIDI and OSC open. So ``vqblur
 * the **audio process** (:func:`main`, ``python -m vqblur.engine.stage.audio``): the engine,
   the audio callback and the worker (:class:`~vqblur.engine.stage.runner.LiveRunner`), and a
   main thread that sleeps in a blocking read of its commands (it holds no lock while it
-  waits). No other Python thread; the garbage collector is off while the stream runs. The
+  waits). No other Python thread, and no BLAS helper thread (the process starts with
+  ``OPENBLAS_NUM_THREADS``/``OMP_NUM_THREADS``/``MKL_NUM_THREADS`` 1 unless they are set); the
+  garbage collector is off while the stream runs; its memory is locked in RAM (``mlockall``
+  where permitted: root, or an unlimited ``RLIMIT_MEMLOCK``) and the shared rings are touched
+  before the stream starts, so that no page fault lands in the callback or the worker. The
   worker publishes the counters, the state and the meters' audio to a shared block once per
   block and reads the knobs from it (:mod:`vqblur.engine.stage.share`);
 * the **control process** (the command itself): the status line and the terminal, OSC and
@@ -58,7 +62,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vqblur.engine.stage.realtime import realtime_thread
+from vqblur.engine.stage.realtime import lock_memory, realtime_thread
 from vqblur.engine.stage.ring import Ring
 from vqblur.engine.stage.runner import ring_capacity
 from vqblur.engine.stage.share import COLUMN_RING, SharedKnobs, StageShare
@@ -162,8 +166,11 @@ class AudioProcess:
         if self.proc is not None:
             return
         cmd = [sys.executable, "-m", "vqblur.engine.stage.audio", json.dumps(self.spec)]
+        env = dict(os.environ)
+        for k in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+            env.setdefault(k, "1")  # the engine's matrices are small: no BLAS helper threads
         self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     text=True, bufsize=1)
+                                     text=True, bufsize=1, env=env)
         msg = self._read_message(START_TIMEOUT_S)
         if msg is None or "ready" not in msg:
             code = self._reap(STOP_TIMEOUT_S)
@@ -396,6 +403,13 @@ def main(argv=None) -> int:
             err = palettes.switch(spec["palette"], 0, wait=False)
             if err is not None:
                 raise UserError(f"the preset's palette: {err}")
+        # No page fault in the callback or the worker: touch the shared rings (their pages are
+        # first written by the callback otherwise) and lock the process's memory, before the
+        # stream's threads start (VQBLUR_LIVE_MEMLOCK=0 leaves the memory unlocked, to measure)
+        for buf in (share.in_buf, share.out_buf, share.column_times):
+            buf.fill(0)
+        memlock = ("no (VQBLUR_LIVE_MEMLOCK=0)" if os.environ.get("VQBLUR_LIVE_MEMLOCK") == "0"
+                   else lock_memory())
         runner.start()
     except UserError as exc:
         print(f"vqblur live: error: {exc}", file=sys.stderr, flush=True)
@@ -404,7 +418,7 @@ def main(argv=None) -> int:
     share["adapter_latency"] = runner.adapter_latency
     share["started"] = 1.0
     share.publish(runner)
-    info.update(hostapi=runner.hostapi, worker_realtime=runner.worker_realtime)
+    info.update(hostapi=runner.hostapi, worker_realtime=runner.worker_realtime, memory_locked=memlock)
     _send({"ready": info})
     # The main thread now sleeps in a blocking read (no lock held) until the control
     # process says stop or goes away (its end of the pipe closes).

@@ -7,6 +7,9 @@ stage's Python threads therefore ask for a real-time priority *below* the audio 
 at 5): the worker at 3, the status loop and the OSC receive thread at 1.
 
 Without permission (no root, no rtprio limit) or off Linux these calls do nothing and say so.
+
+:func:`lock_memory` keeps the calling process's memory in RAM (``mlockall``): no page of the
+engine, its tables or the rings is paged out or faulted in again while the stream runs.
 """
 
 from __future__ import annotations
@@ -66,3 +69,43 @@ class realtime_thread:
             except OSError:
                 pass
         self.active = False
+
+
+_MCL_CURRENT, _MCL_FUTURE = 1, 2  # <sys/mman.h> on Linux
+
+
+def lock_memory() -> str:
+    """Lock this process's memory in RAM (Linux ``mlockall``), pages mapped now and later.
+
+    Returns what was done: ``"all"`` (now and later: root, or an unlimited ``RLIMIT_MEMLOCK``),
+    ``"current"`` (the pages mapped now, when the limit allows them but may not allow all later
+    mappings: locking future mappings under a limit would make a later allocation fail), or
+    ``"no (...)"`` with the reason. Never raises.
+    """
+    import ctypes
+    import resource
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return "no (not Linux)"
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        soft, _ = resource.getrlimit(resource.RLIMIT_MEMLOCK)
+    except (OSError, AttributeError, ValueError) as exc:
+        return f"no ({exc})"
+    unlimited = soft == resource.RLIM_INFINITY or os.geteuid() == 0
+    if unlimited:
+        flags, done = _MCL_CURRENT | _MCL_FUTURE, "all"
+    else:
+        try:
+            with open("/proc/self/statm") as f:
+                size = int(f.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")  # mapped now
+        except (OSError, ValueError, IndexError):
+            size = soft + 1
+        if size >= soft:
+            return f"no (RLIMIT_MEMLOCK {soft >> 10} KiB is below the process's {size >> 20} MiB)"
+        flags, done = _MCL_CURRENT, "current"
+    if libc.mlockall(flags) != 0:
+        err = ctypes.get_errno()
+        return f"no ({os.strerror(err)})"
+    return done
