@@ -216,10 +216,13 @@ def train(cfg: Config, out_dir: str | Path, resume: str | Path | None = None, pr
         if missing or unexpected:
             raise ValueError(f"{cfg.train.init_from}: weights do not fit this config "
                              f"(missing {missing}, unexpected {unexpected})")
-    else:  # normalisation statistics from the same segments on every rank
+    if ckpt is None and (not cfg.train.init_from or cfg.train.refit_normaliser):
+        # normalisation statistics from the same segments on every rank (a fine-tune keeps the
+        # starting model's unless train.refit_normaliser)
         stats_sampler = SegmentSampler(train_clips, n_seg, seed=cfg.train.seed + 12345)
         with torch.no_grad():
-            lm = log_magnitude(torch.from_numpy(stats_sampler.sample(128)), cfg.audio, pad_left=False)
+            lm = log_magnitude(torch.from_numpy(stats_sampler.sample(512 if cfg.train.init_from else 128)),
+                               cfg.audio, pad_left=False)
         model.normaliser.fit(lm.to(device))
     net: torch.nn.Module = DistributedDataParallel(model, broadcast_buffers=False) if world > 1 else model
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
