@@ -3,7 +3,8 @@
 The shipped model with preset ``mids`` (the blur on), 48 kHz / 128-frame periods, a virtual
 MIDI port and an OSC server open (idle, as on a stage), the demo clip played into it over and
 over by a JACK client of another process, for 40 s mono and 20 s linked stereo
-(``VQTEST_LOAD_SECONDS``). From one second after the signal arrives, 0.5 s phases alternate
+(``VQTEST_LOAD_SECONDS``; ``VQTEST_LOAD_ARGS`` adds arguments to the command, e.g.
+``--prefill-blocks 2``). From one second after the signal arrives, 0.5 s phases alternate
 (``tests/ab_phases.py``'s method, with longer phases): two CPU hogs -- ``yes > /dev/null`` and a
 numpy matmul loop, one per core of the test machine -- run in the even phases and are stopped
 (SIGSTOP) in the odd ones. The test reads the command's counters from its shared block
@@ -164,10 +165,11 @@ def test_live_keeps_up_under_two_cpu_hogs(jack_server, channels, seconds):
     name = f"vqload-{os.getpid()}-{channels}"
     log0 = jack_server.log_size()
     # with a MIDI port and an OSC server open, as on stage (both idle: their threads still wake)
+    extra = os.environ.get("VQTEST_LOAD_ARGS", "").split()  # e.g. "--prefill-blocks 2"
     live = subprocess.Popen([sys.executable, "-m", "vqblur", "live", "--preset", "mids",
                              "--channels", str(channels), "--duration", str(seconds),
                              "--jack-name", name, "--midi-virtual", "knobs", "--midi-api", "jack",
-                             "--osc", "0"], cwd=ROOT, stdout=subprocess.PIPE,
+                             "--osc", "0", *extra], cwd=ROOT, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     player = hogs = share = None
     try:

@@ -538,7 +538,8 @@ def _build(spec: dict):
                         output_device=spec.get("output"), knobs=knobs.read,
                         jack_client_name=spec.get("jack_name"),
                         worker_priority=int(spec.get("worker_priority", 0)),
-                        in_ring=in_ring, out_ring=out_ring, share=share)
+                        in_ring=in_ring, out_ring=out_ring, share=share,
+                        prefill_blocks=int(spec.get("prefill_blocks", 1)))
     share["engine_latency"] = runner.engine_latency
     share["samplerate"], share["channels"], share["blocksize"] = sr, channels, runner.blocksize
     share["pid_audio"] = os.getpid()

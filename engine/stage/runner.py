@@ -29,6 +29,10 @@ the block played in callback ``k + 1``, and the live latency is fixed:
 
     declared live latency = D + P   (engine latency + one host block)
 
+``prefill_blocks`` (default 1) makes ``P`` that many host blocks: the worker then has that many
+periods for a block, so a stall of the machine shorter than ``prefill_blocks - 1`` periods (plus
+what the block leaves of its own) costs no under-run, for that many blocks more latency.
+
 not counting the audio interface's own converter/driver buffers (PortAudio reports
 those as ``stream.latency``; on JACK they are the server's periods). The JACK test
 measures the latency from the port of a test client to the port of another, and it
@@ -97,7 +101,8 @@ class LiveRunner:
                  max_chunk: int = 2048, fade: int = 64, resync_s: float = 0.25,
                  capture_seconds: float = 0.0, jack_client_name: str | None = None,
                  latency: str | float = "low", worker_priority: int = 0,
-                 in_ring: Ring | None = None, out_ring: Ring | None = None, share=None) -> None:
+                 in_ring: Ring | None = None, out_ring: Ring | None = None, share=None,
+                 prefill_blocks: int = 1) -> None:
         self.processor = processor
         self.samplerate = int(samplerate)
         self.blocksize = int(blocksize or 0)
@@ -139,7 +144,10 @@ class LiveRunner:
         # the counters (one LiveStats: the callback writes its fields, the worker its own)
         self.counters = LiveStats(host_block=self.blocksize)
         # callback state (written by the callback only)
-        self.prefill = self.blocksize  # 0 = unknown until the first callback
+        self.prefill_blocks = int(prefill_blocks)
+        if self.prefill_blocks < 1:
+            raise ValueError(f"prefill_blocks must be >= 1, got {prefill_blocks}")
+        self.prefill = self.blocksize * self.prefill_blocks  # 0 = unknown until the first callback
         self._wet = True
         self._last_cb = 0.0  # when the last callback's cycle began (stream clock)
         self._late_after = 1e9  # a callback this long after the last one is late (1.5 periods)
@@ -167,9 +175,9 @@ class LiveRunner:
     # ------------------------------------------------------------------ info
     @property
     def latency_samples(self) -> int:
-        """Declared live latency: engine latency + prefill (one host block), plus one more
-        block where PortAudio adapts a fixed --blocksize to the host's (JACK with an
-        explicit blocksize: measured, see the module docstring)."""
+        """Declared live latency: engine latency + prefill (``prefill_blocks`` host blocks, by
+        default one), plus one more block where PortAudio adapts a fixed --blocksize to the
+        host's (JACK with an explicit blocksize: measured, see the module docstring)."""
         return self.engine_latency + self.prefill + self.adapter_latency
 
     @property
@@ -212,7 +220,7 @@ class LiveRunner:
             c.late_cycles += 1
         self._last_cb = now
         if self.prefill == 0:
-            self.prefill = frames
+            self.prefill = frames * self.prefill_blocks
             c.host_block = frames
             self._late_after = 1.5 * frames / self.samplerate
         c.callbacks += 1
@@ -309,7 +317,7 @@ class LiveRunner:
         while self._running and self.prefill == 0:
             self._wait_input(0.01)
         P = self.prefill
-        self._slow_chunk_s = P / self.samplerate
+        self._slow_chunk_s = P / self.prefill_blocks / self.samplerate  # one host period
         self._next_in = 0
         self.out_ring.set_write_pos(P)
         self._set_params = getattr(self.processor, "set_params", None)

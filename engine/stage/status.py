@@ -41,6 +41,11 @@ def format_status(runner, midi=None, cpu: float | None = None,
     return " | ".join(parts)
 
 
+def _prefill_text(prefill: int, host_block: int) -> str:
+    blocks = prefill // host_block if host_block else 1
+    return f"one host block {prefill}" if blocks <= 1 else f"{blocks} host blocks {prefill}"
+
+
 def run_live(runner, *, midi=None, duration_s: float | None = None,
              out=sys.stderr, refresh_s: float = 0.25, stall_s: float = 2.0, osc=None,
              view=None) -> int:
@@ -136,7 +141,8 @@ def run_live(runner, *, midi=None, duration_s: float | None = None,
         print("vqblur live: the audio stream did not close in time; abandoned it", file=out)
     print(f"vqblur live: {st.callbacks} callbacks, {st.frames / runner.samplerate:.1f} s of audio, "
           f"latency {runner.latency_samples} samples ({runner.latency_ms:.2f} ms = engine "
-          f"{runner.engine_latency} + one host block {runner.prefill}), under-runs {st.underruns}, "
+          f"{runner.engine_latency} + {_prefill_text(runner.prefill, st.host_block)}), "
+          f"under-runs {st.underruns}, "
           f"over-runs {st.overruns}, deadline misses {st.deadline_misses}, resyncs {st.resyncs}, "
           f"device xruns {st.status_flags}, late server cycles {st.late_cycles}"
           + (f", MIDI messages {midi.received} (ignored {midi.ignored})" if midi is not None else "")

@@ -44,7 +44,8 @@ def register(subparsers) -> None:
             "  malformed, out-of-range and unknown messages are counted and ignored\n"
             "\n"
             "latency: engine latency (8.3 ms for the default bundle at 48 kHz) + one host block "
-            "(--blocksize; on JACK the server's period), plus the interface's own buffers.\n"
+            "(--blocksize; on JACK the server's period; --prefill-blocks N: N blocks), plus the "
+            "interface's own buffers.\n"
             "On JACK leave --blocksize at 0: PortAudio then runs at the server's period; any "
             "other value adds one block of PortAudio buffering (counted in the latency shown)."
         ),
@@ -104,6 +105,10 @@ def register(subparsers) -> None:
                    help="onnxruntime intra-op threads (default 1)")
     p.add_argument("--jack-name", metavar="NAME", default="vqblur",
                    help="JACK client name when the device is on JACK (default vqblur)")
+    p.add_argument("--prefill-blocks", type=_positive_int, metavar="N", default=1,
+                   help="host blocks of slack the engine's worker gets (default 1); each one more "
+                        "adds one block of latency (2.67 ms at 128 frames / 48 kHz) and rides out a "
+                        "stall of the machine that long without an under-run")
     p.add_argument("--no-realtime", action="store_true",
                    help="do not ask for a real-time priority for the worker thread")
     p.set_defaults(func=run)
@@ -227,6 +232,7 @@ def run(args) -> int:
             params=params.as_dict(), seed=args.seed, threads=args.threads,
             worker_priority=0 if args.no_realtime else 3, view=bool(args.view),
             palette=preset.palette if preset is not None else None,
+            prefill_blocks=args.prefill_blocks,
         ), knobs=_knobs.NAMES)
         try:
             runner.start()  # the audio process loads the bundle and opens the stream
