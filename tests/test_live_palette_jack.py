@@ -14,6 +14,9 @@ between two code columns while the stream plays, with the blur open, and nothing
   ``/vqblur/palette /no/such/dir`` is refused (one clear line, the palette stays), and
   ``/vqblur/preset <the preset's file name>`` switches back; the status (the shared block, the
   summary on stderr) says which palette plays.
+* A/B, as ``tests/test_live_under_load.py`` measures: palette switches in alternate 0.5 s phases
+  (two per phase) cost no more under-runs than the phases without (measured: 21 switches, 0
+  under-runs in either).
 
 In both, what JACK carried is checked against the limiter's bounds: ``|y| <= 1``, and no
 sample-to-sample step at a switch larger than ``STEP_FACTOR`` times the largest step of the
@@ -277,3 +280,68 @@ def test_vqblur_live_switches_palettes_by_osc_and_preset(jack_server, reversed_p
     check_steps(rec, sig, [f - pos0 for f in frames_at], "vqblur live, two switches", before=4800)
     lines = [ln for ln in err.splitlines() if " callbacks, " in ln]
     print(lines[-1] if lines else err[-1000:])
+
+
+class _Switcher:
+    """Stands in for the hogs of ``tests/test_live_under_load.measure``: in the "on" phases it
+    asks for a palette switch every ``every_s`` (alternating two palettes), in the others none."""
+
+    def __init__(self, send, palettes, every_s: float = 0.25) -> None:
+        self.send, self.palettes, self.every_s = send, list(palettes), every_s
+        self.sent, self._last = 0, -1e9
+
+    def set(self, on: bool) -> None:
+        now = time.monotonic()
+        if on and now - self._last >= self.every_s:
+            self.send(self.palettes[self.sent % len(self.palettes)])
+            self.sent += 1
+            self._last = now
+
+
+def test_palette_switches_cost_no_underruns(jack_server, reversed_palette, tmp_path):
+    """A/B, as the under-load test measures it: 0.5 s phases, two palette switches in each even
+    phase (the audio process's main thread loading a palette, 10-40 ms of reading and numpy each),
+    none in the odd ones. No more under-runs with the switches than without, beyond the machine's
+    spread (``tests/ab_phases.excess_allowed``); every switch acknowledged."""
+    from pythonosc.udp_client import SimpleUDPClient
+
+    from tests.ab_phases import excess_allowed
+    from tests.test_live_under_load import PHASE_S, _attach, measure
+    from vqblur.engine.stage.osc import PALETTE_ADDRESS
+
+    seconds = 14.0
+    name = f"vqpalab-{os.getpid()}"
+    knobs = [a for k, v in KNOBS.items() for a in (f"--{k.replace('_', '-')}", str(v))]
+    live = subprocess.Popen([sys.executable, "-m", "vqblur", "live", *knobs, "--osc", "0",
+                             "--duration", str(seconds), "--jack-name", name],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    seen: list[str] = []
+    share = player = None
+    try:
+        port = int(_read_stderr_until(live, r"OSC on osc\.udp://127\.0\.0\.1:(\d+)", 60, seen).group(1))
+        share = _attach(live.pid, live)
+        player = subprocess.Popen([sys.executable, "-m", "tests.jack_server", "loop", CLIP,
+                                   "--dut", name, "--seconds", str(seconds + 30)],
+                                  cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        assert player.stdout.readline().strip() == "playing", player.communicate(timeout=30)[1][-2000:]
+        client = SimpleUDPClient("127.0.0.1", port)
+        sw = _Switcher(lambda p: client.send_message(PALETTE_ADDRESS, p), [str(reversed_palette), ""])
+        phases = 2 * int((seconds - 4.0) / (2 * PHASE_S))
+        ab, under, flags = measure(share, time.monotonic() + 1.0, phases, sw)
+        assert _wait(lambda: (share.palette_state() or {}).get("serial") == sw.sent, 5.0), \
+            (sw.sent, share.palette_state())
+        st = share.palette_state()
+        out, err = live.communicate(timeout=seconds + 60)
+    finally:
+        for p in (player, live):
+            if p is not None and p.poll() is None:
+                p.kill()
+                p.wait()
+        if share is not None:
+            share.close()
+    summary = (f"{sw.sent} palette switches in {phases // 2} phases of {PHASE_S} s: {ab.summary()}; "
+               f"server late {len(flags)} times; last: {st}")
+    print(summary)
+    assert live.returncode == 0, "".join(seen) + err[-3000:]
+    assert sw.sent >= phases // 2 and st["switches"] == sw.sent and st["error"] is None, summary
+    assert ab.excess <= excess_allowed(ab), summary
