@@ -76,7 +76,7 @@ INPUT_CLAMP = 1.0e6  # |input| beyond this (+120 dBFS) is clamped: keeps every F
 BLUR_EVIDENCE = 2.0  # nats for the input cell's own code (blur v2; vqblur.engine.blur.sampler)
 STEREO_MODES = ("linked", "independent")
 BLUR_PAST = "input"  # the sampler's past-column neighbours: the input's codes (no drift)
-BLUR_HOLD = 24  # columns a resampled code persists before it is redrawn (24 = 80 ms)
+BLUR_HOLD = 48  # columns a resampled code persists before it is redrawn (48 = 160 ms)
 
 KNOBS: tuple[str, ...] = _knobs.NAMES  # declared once, in vqblur.engine.knobs
 
@@ -273,6 +273,7 @@ class Engine:
                 for ch in range(streams)
             ]
         self.blur_available = self.samplers is not None
+        self._level_loop = self.blur_available and blur_version == 2  # ChangeShaper.feedback
         self._pending_palette: list | None = None  # tables load_palette prepared, swapped in by the worker
         self.palette = Path(b.root).name if b is not None else None  # whose NB tables the blur draws from
         self.tap = None  # optional vqblur.engine.stage.tap.ColumnTap: each column's codes before/after the blur
@@ -438,7 +439,19 @@ class Engine:
                 for ch in range(self.channels):
                     self._stream_column(ch, lm[ch], out[ch], zone, centre, temp, scale, detail)
             t0 = pc()
+            if self._level_loop:  # blur v2's output level loop: only while a shaper changes the output
+                stft.measure_levels = False
+                for sh in self.shapers:
+                    if sh.active:
+                        stft.measure_levels = True
             stft.synthesise_column(out)
+            if stft.measure_levels:
+                lo, li = stft.level_out, stft.level_in
+                if self.linked:  # one shaper feeds every channel
+                    self.shapers[0].feedback(float(lo.sum()), float(li.sum()))
+                else:
+                    for ch, sh in enumerate(self.shapers):
+                        sh.feedback(float(lo[ch]), float(li[ch]))
             t1 = pc()
             st.overlap_add += t1 - t0
             st.column_times[st.columns % len(st.column_times)] = t1 - tc

@@ -115,6 +115,7 @@ class StreamingStft:
         self.logmag_max = float(np.log(4.0 * self.window.sum()))
         self.logmag_min = float(np.log(self.eps))
         self.latency = cfg.latency_samples
+        self.measure_levels = False  # see level_out / level_in
         self.col_len = N + (F - 1) * R  # input samples one column's frames span
         self.col_hop = F * R
         self._alloc(max_block)
@@ -143,6 +144,11 @@ class StreamingStft:
         self._spec_f = self._spec.view(np.float64).reshape(C, F, nb, 2)
         self._spec_out_f = self._spec_out.view(np.float64).reshape(C, F, nb, 2)
         self._frames_out = np.zeros((C, F, N))
+        self._sq = np.zeros((C, self.col_hop))
+        #: with ``measure_levels``: after each ``synthesise_column``, the energy of the output
+        #: samples it completed and of the input samples they answer, per channel ([C])
+        self.level_out = np.zeros(C)
+        self.level_in = np.zeros(C)
 
     def reset(self) -> None:
         """Clear all audio history: as if freshly made."""
@@ -221,6 +227,13 @@ class StreamingStft:
         acc, R, N = self._acc, self.R, self.N
         for f in range(self.F):
             acc[:, f * R : f * R + N] += frames[:, f]
+        if self.measure_levels:  # the completed samples answer the column's first col_hop inputs
+            sq, h = self._sq, self.col_hop
+            np.multiply(acc[:, :h], acc[:, :h], out=sq)
+            np.add.reduce(sq, axis=1, out=self.level_out)
+            dry = self._in[:, self._in_read - h : self._in_read]
+            np.multiply(dry, dry, out=sq)
+            np.add.reduce(sq, axis=1, out=self.level_in)
         self._emit(acc[:, : self.col_hop])
         rest = self.col_len - self.col_hop
         acc[:, :rest] = acc[:, self.col_hop :]

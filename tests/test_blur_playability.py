@@ -66,7 +66,10 @@ def test_level_holds_and_the_limiter_stays_idle(engine, clips):
 @pytest.mark.parametrize("knobs", [dict(zone_size=0.3), dict(zone_size=0.5, scale=1.0), dict(zone_size=1.0)])
 def test_no_rougher_than_the_input(engine, clips, knobs):
     flux = [_fig(engine, P.normalise(x), **knobs)["flux_ratio"] for _, x in clips]
-    assert np.median(flux) <= 1.05 and max(flux) <= 1.3, flux  # the target is the median's
+    # the target is the median's; the per-clip cap catches a blur that flickers on any one clip.
+    # The roughest here is a sustained ambient piano (the least input flux of the five): 1.32 at
+    # zone 1 since the blur holds codes 160 ms and changes ~25 % more (1.25 before)
+    assert np.median(flux) <= 1.05 and max(flux) <= 1.4, flux
 
 
 @pytest.mark.parametrize("scale", [0.0, 1.0])

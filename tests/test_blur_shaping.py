@@ -131,3 +131,43 @@ def test_hold_keeps_a_drawn_code_for_its_columns():
     assert changes.max() <= 96 // 8 + 1, changes  # a row is redrawn every 8 columns at most
     with pytest.raises(ValueError):
         ZoneSampler(_table(), 6, hold=0)
+
+
+def test_the_level_loop_acts_on_the_zone_only_and_within_its_bounds():
+    """``feedback``: an output quieter than its reference raises the correction (louder ones
+    lower it), within LOOP_MIN..LOOP_MAX; it lands on the zone's bins only; nothing moves while
+    the shaper leaves the output alone."""
+    from vqblur.engine.blur import shaping as S
+
+    z = _zone(0.2, 0.4)
+    sh = ChangeShaper(2, z.position, 600.0)
+    sh.set_zone(z.bin_weight)
+    rng = np.random.default_rng(5)
+    lin, lc, lb = _frames(rng, 2)
+    out0, out = np.zeros((2, 160)), np.zeros((2, 160))
+    sh.apply(lb[0], lc[0], lin[0], 1.0, out0)
+    assert sh.active and sh.correction == 0.0
+    for _ in range(200):  # the output stays 6 dB short of its reference: the loop climbs to its top
+        sh.feedback(0.25, 1.0)
+    assert sh.correction == S.LOOP_MAX
+    sh2 = ChangeShaper(2, z.position, 600.0)
+    sh2.set_zone(z.bin_weight)
+    sh2.apply(lb[0], lc[0], lin[0], 1.0, out)
+    for _ in range(200):
+        sh2.feedback(4.0, 1.0)
+    assert sh2.correction == S.LOOP_MIN
+    c = 0.4
+    sh2.reset()
+    sh2.correction = c
+    sh2.apply(lb[0], lc[0], lin[0], 1.0, out)
+    sh.reset()
+    sh.apply(lb[0], lc[0], lin[0], 1.0, out0)
+    outside = z.bin_weight == 0
+    assert np.array_equal(out[:, outside], lin[0][:, outside])
+    m = np.minimum(z.bin_weight / S.GAIN_EDGE, 1.0)
+    np.testing.assert_allclose(out - out0, np.broadcast_to(c * m, out.shape), atol=1e-12)
+    shut = ChangeShaper(2, z.position, 600.0)  # a shut zone: apply leaves the output alone, no loop
+    shut.set_zone(np.zeros(160))
+    shut.apply(lb[0], lc[0], lin[0], 1.0, out)
+    shut.feedback(0.25, 1.0)
+    assert not shut.active and shut.correction == 0.0

@@ -1,31 +1,40 @@
 """Blur v2: what the decoder's change becomes before it reaches the output.
 
-numpy only, one :class:`ChangeShaper` per channel, per code column, in log-magnitude at the
-model's bins (``[F, bins]``). With ``lb = dec(b)`` (the blurred codes), ``lc = dec(c)`` (the
-encoder's own codes) and ``L_in`` the input, the detail formula splits into a *base* and the
-blur's *change*::
+numpy only, one :class:`ChangeShaper` per stream (a channel, or linked channels' shared
+analysis), per code column, in log-magnitude at the model's bins (``[F, bins]``). With
+``lb = dec(b)`` (the blurred codes), ``lc = dec(c)`` (the encoder's own codes) and ``L_in`` the
+input, the detail formula splits into a *base* and the blur's *change*::
 
     base   = lc + detail * (L_in - lc)          (detail 1: the input; 0: the codec)
     change = lb - lc
-    out    = base + w * smooth(change) + m * g
+    out    = base + w * smooth(change) + m * (g + c)
 
 * ``w [bins]``: the zone's weight per bin on the perceptual axis (:mod:`.zone`), so the change
   lies where the knobs put it, with soft edges;
 * ``change`` is held within -40..+20 dB per bin (a decoder that paints loud codes into
-  silence cannot), then ``smooth``: a one-pole per frame (``CHANGE_TAU`` = 60 ms): codes that switch crossfade
-  instead of clicking, and the blurred band is no rougher than the input;
-* ``g``: the level match. The bins are grouped into ``LEVEL_BANDS`` bands of equal width on
-  the perceptual axis (four: 0-530 Hz, 0.53-2.2 kHz, 2.2-7.4 kHz, 7.4-24 kHz). Per band, smoothed over ``LEVEL_TAU`` (15 ms): ``T`` the energy of
-  ``base``, ``O`` that of ``base + w * smooth(change)`` and ``Z`` the part of ``O`` in the bins the
-  gain acts on (weight ``m = min(1, w / 0.05)``: the zone, its faint outer edge only in part).
-  The gain on those bins is ``G = 1 + (T - O) / Z`` (so the band's energy comes out as ``T``),
-  ``g = 0.5 ln G`` on the band's bins, times ``m``. So within each band the blur
-  moves energy around and re-textures, but over a short window the band is as loud as the
-  input: the blur is level-true by design, at any input level.
+  silence cannot), then ``smooth``: a one-pole per frame (``CHANGE_TAU`` = 70 ms): codes that
+  switch crossfade instead of clicking, and the blurred band is no rougher than the input;
+* ``g``: the level match, per frame. The bins are grouped into ``LEVEL_BANDS`` bands of equal
+  width on the perceptual axis (four: 0-530 Hz, 0.53-2.2 kHz, 2.2-7.4 kHz, 7.4-24 kHz). Per
+  band and frame (``LEVEL_TAU`` = 0: no window; a window would let a band's loudness drift
+  over its length): ``T`` the energy of ``base``, ``O`` that of ``base + w * smooth(change)``
+  and ``Z`` the part of ``O`` in the bins the gain acts on (weight ``m = min(1, w / 0.05)``:
+  the zone, its faint outer edge only in part). The gain on those bins is
+  ``G = 1 + (T - O) / Z`` (so the band's energy comes out as ``T``), ``g = 0.5 ln G``. So within
+  each band the blur moves energy around and re-textures, but every frame's band is as loud as
+  the base's: the blur is level-true by design, at any input level;
+* ``c``: the output level loop. A spectrogram whose magnitudes were changed, resynthesised
+  with the input's phases, is not quite the spectrogram of any signal: the overlap-add loses
+  some energy where the change is rough in time (up to 2-3 dB on drums with a held zone). After
+  each column's overlap-add the engine hands :meth:`ChangeShaper.feedback` the energy of the
+  samples that column completed and of the input samples they answer; ``c`` (nats, on the
+  zone's bins, ``LOOP_MIN``..``LOOP_MAX``) integrates ``LOOP_RATE`` times the log ratio of the
+  two, smoothed over ``LOOP_TAU`` (20 ms), so what comes out is as loud as the base would be.
+  It acts in the zone only (never on the rest of the spectrum), one column late.
 
 With the zone shut (all weights 0), or once the change has died away (below ``CHANGE_SNAP``,
-at most about 0.55 s after the codes agree again), the output is ``base`` exactly: detail 1 and zone 0
-give the input back. ``apply`` allocates nothing.
+at most ``CHANGE_TAU`` x ln(4.6 / 3e-4) = 0.68 s after the codes agree again), the output is
+``base`` exactly (the loop starts afresh): detail 1 and zone 0 give the input back. ``apply`` allocates nothing.
 """
 
 from __future__ import annotations
@@ -34,14 +43,17 @@ import math
 
 import numpy as np
 
-CHANGE_TAU = 0.060  # s, one-pole on the decoder's change
-LEVEL_TAU = 0.015  # s, the window the band levels are matched over
+CHANGE_TAU = 0.070  # s, one-pole on the decoder's change
+LEVEL_TAU = 0.0  # s, the window the band levels are matched over (0: every frame on its own)
 LEVEL_BANDS = 4  # bands of equal width on the perceptual axis
 _EPS = 1e-30
 GAIN_EDGE = 0.05  # zone weight from which the level gain acts in full
 GAIN_FLOOR = 1e-8  # the level gain never cuts more than 80 dB
 CHANGE_MIN, CHANGE_MAX = -4.6, 2.3  # nats: the change per bin is held within -40..+20 dB
-CHANGE_SNAP = 3e-4  # nats (0.003 dB): a releasing change below this is zero (at most ~0.55 s after it stops)
+CHANGE_SNAP = 3e-4  # nats (0.003 dB): a releasing change below this is zero
+LOOP_RATE = 0.3  # the output level loop's step per column, of its log level error
+LOOP_TAU = 0.020  # s, the loop's energy smoothing
+LOOP_MIN, LOOP_MAX = -0.35, 1.5  # nats: the loop's correction, -3..+13 dB on the zone's bins
 
 
 def band_matrix(position: np.ndarray, bands: int = LEVEL_BANDS) -> np.ndarray:
@@ -69,13 +81,18 @@ class ChangeShaper:
 
     def __init__(self, frames: int, position: np.ndarray, frame_rate: float,
                  change_tau: float = CHANGE_TAU, level_tau: float = LEVEL_TAU,
-                 bands: int = LEVEL_BANDS):
+                 bands: int = LEVEL_BANDS, loop: bool = True):
         bins = len(position)
         self.frames, self.bins = int(frames), bins
         self._bands = band_matrix(np.asarray(position, np.float64), bands)  # [NB, bins]
         self._Mc, self._cc = _two_step(1.0 - math.exp(-1.0 / (change_tau * frame_rate)), frames)
-        Ml, cl = _two_step(1.0 - math.exp(-1.0 / (level_tau * frame_rate)), frames)
-        self._Ml, self._cl = Ml, cl[None, :, None]  # [F, F]; [1, F, 1]
+        self._level_window = level_tau > 0.0
+        if self._level_window:
+            Ml, cl = _two_step(1.0 - math.exp(-1.0 / (level_tau * frame_rate)), frames)
+            self._Ml, self._cl = Ml, cl[None, :, None]  # [F, F]; [1, F, 1]
+        #: the output level loop (:meth:`feedback`); off: ``c`` stays 0
+        self.loop = bool(loop)
+        self._loop_a = 1.0 - math.exp(-float(frames) / (LOOP_TAU * frame_rate))  # per column
         F, NB = self.frames, bands
         self._w = np.zeros(bins)
         self._m = np.zeros(bins)  # where the level gain acts: min(1, w / GAIN_EDGE)
@@ -87,16 +104,22 @@ class ChangeShaper:
         self._s0 = np.zeros(bins)  # smoothed change after the last frame
         self._X = np.zeros((2 * F, bins))  # 2 * log-magnitudes -> powers (base, then base + change)
         self._E = np.zeros((2, F, 2 * NB))  # band energies [base | out][frame][bands | bands x m]
-        self._Es = np.zeros((2, F, 2 * NB))  # smoothed: T = Es[0, :, :NB], O = Es[1, :, :NB], Z = Es[1, :, NB:]
+        self._Es = np.zeros((2, F, 2 * NB))  # (smoothed) T = Es[0, :, :NB], O = Es[1, :, :NB], Z = Es[1, :, NB:]
         self._Et = np.zeros((2, F, 2 * NB))
         self._e0 = np.zeros((2, 1, 2 * NB))  # smoothed energies after the last frame
         self._g = np.zeros((F, NB))
         self._gk = np.zeros((F, bins))
         self.is_open = False
+        self.active = False  # the last apply changed the output (the loop listens only then)
+        self._ratio = 1.0  # the base's energy over the input's in the last column (detail < 1)
+        self.reset()
 
     def reset(self) -> None:
         self._s0[:] = 0.0
         self._e0[:] = 0.0
+        self.correction = 0.0  # c, nats on the zone's bins
+        self._loop_out = self._loop_ref = 0.0  # smoothed output / reference energy per column
+        self.active = False
 
     def set_zone(self, weight: np.ndarray) -> None:
         """The zone's weight per bin (``PerceptualZone.bin_weight``); call when it changes."""
@@ -108,7 +131,7 @@ class ChangeShaper:
         self._Bt[:, :NB] = self._bands.T
         np.multiply(self._bands.T, self._m[:, None], out=self._Bt[:, NB:])
         np.multiply(self._bands, 0.5 * self._m[None, :], out=self._gain_bins)
-        if self.is_open and opening:  # a fresh start: no stale change or levels
+        if self.is_open and opening:  # a fresh start: no stale change, levels or loop
             self.reset()
 
     def apply(self, lb: np.ndarray, lc: np.ndarray, lin: np.ndarray, detail: float,
@@ -118,6 +141,7 @@ class ChangeShaper:
         if detail != 1.0:
             out *= detail
         out += lc
+        self.active = False
         if not self.is_open:
             return out
         F, NB = self.frames, self._g.shape[1]
@@ -129,10 +153,8 @@ class ChangeShaper:
         np.matmul(self._Mc, d, out=S)  # smoothed change, frame by frame
         np.multiply.outer(self._cc, self._s0, out=self._tmp)
         S += self._tmp
-        if not np.count_nonzero(d) and np.abs(S, out=self._tmp).max() < CHANGE_SNAP:  # released: ends exactly
-            S[:] = 0.0
-            self._s0[:] = 0.0
-            self._e0[:] = 0.0  # the levels start afresh
+        if not np.count_nonzero(d) and np.abs(S, out=self._tmp).max() < CHANGE_SNAP:
+            self.reset()  # released: the change ends exactly, levels and loop start afresh
             return out  # the input (base) itself
         self._s0[:] = S[-1]
         X = self._X
@@ -140,12 +162,22 @@ class ChangeShaper:
         np.add(out, S, out=X[F:])
         X[F:] *= 2.0
         np.exp(X, out=X)
-        E, Es = self._E, self._Es
+        E = self._E
         np.matmul(X, self._Bt, out=E.reshape(2 * F, 2 * NB))  # [base | out] x [bands | bands x m]
-        np.matmul(self._Ml, E, out=Es)  # smoothed per frame (both halves at once)
-        np.multiply(self._cl, self._e0, out=self._Et)
-        Es += self._Et
-        self._e0[:] = Es[:, -1:]
+        if self._level_window:  # smoothed per frame (both halves at once)
+            Es = self._Es
+            np.matmul(self._Ml, E, out=Es)
+            np.multiply(self._cl, self._e0, out=self._Et)
+            Es += self._Et
+            self._e0[:] = Es[:, -1:]
+        else:
+            Es = E
+        if detail != 1.0 and self.loop:  # the loop's reference: the base's level, not the input's
+            np.multiply(lin, 2.0, out=self._tmp)
+            np.exp(self._tmp, out=self._tmp)
+            self._ratio = float(E[0, :, :NB].sum()) / (float(self._tmp.sum()) + _EPS)
+        else:
+            self._ratio = 1.0
         g = self._g  # G = 1 + (T - O) / Z, at least GAIN_FLOOR
         Z = Es[1, :, NB:]
         np.subtract(Es[0, :, :NB], Es[1, :, :NB], out=g)
@@ -154,7 +186,24 @@ class ChangeShaper:
         g += 1.0
         np.maximum(g, GAIN_FLOOR, out=g)
         np.log(g, out=g)
+        if self.correction != 0.0:  # + c on the zone's bins (the bands' gain bins sum to m / 2)
+            g += 2.0 * self.correction
         np.matmul(g, self._gain_bins, out=self._gk)  # [F, bins]
         out += S
         out += self._gk
+        self.active = True
         return out
+
+    def feedback(self, energy_out: float, energy_in: float) -> None:
+        """After the column's overlap-add: the energy of the output samples it completed and of
+        the input samples they answer (summed over the channels this stream feeds). Moves the
+        loop's correction ``c`` for the next column (see the module doc); nothing while the last
+        :meth:`apply` left the output alone."""
+        if not (self.active and self.loop):
+            return
+        a = self._loop_a
+        self._loop_out += a * (energy_out - self._loop_out)
+        self._loop_ref += a * (self._ratio * energy_in - self._loop_ref)
+        if self._loop_out > 0.0 and self._loop_ref > 0.0:
+            c = self.correction + LOOP_RATE * 0.5 * math.log(self._loop_ref / self._loop_out)
+            self.correction = min(max(c, LOOP_MIN), LOOP_MAX)
