@@ -346,6 +346,12 @@ class Engine:
         self.palette = Path(b.root).name
         return self.palette
 
+    @property
+    def palette_pending(self) -> bool:
+        """True from :meth:`load_palette` until the engine has swapped the tables in (at the
+        start of the next ``process`` call that reaches a column boundary)."""
+        return self._pending_palette is not None
+
     def knob(self, name: str) -> float:
         """The current smoothed value of a per-column knob (what the last column used)."""
         return self._kcol[name]

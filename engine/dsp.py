@@ -144,7 +144,6 @@ class StreamingStft:
         self._spec_f = self._spec.view(np.float64).reshape(C, F, nb, 2)
         self._spec_out_f = self._spec_out.view(np.float64).reshape(C, F, nb, 2)
         self._frames_out = np.zeros((C, F, N))
-        self._sq = np.zeros((C, self.col_hop))
         #: with ``measure_levels``: after each ``synthesise_column``, the energy of the output
         #: samples it completed and of the input samples they answer, per channel ([C])
         self.level_out = np.zeros(C)
@@ -228,12 +227,11 @@ class StreamingStft:
         for f in range(self.F):
             acc[:, f * R : f * R + N] += frames[:, f]
         if self.measure_levels:  # the completed samples answer the column's first col_hop inputs
-            sq, h = self._sq, self.col_hop
-            np.multiply(acc[:, :h], acc[:, :h], out=sq)
-            np.add.reduce(sq, axis=1, out=self.level_out)
-            dry = self._in[:, self._in_read - h : self._in_read]
-            np.multiply(dry, dry, out=sq)
-            np.add.reduce(sq, axis=1, out=self.level_in)
+            h, a = self.col_hop, self._in_read
+            for c in range(self.channels):
+                done, dry = acc[c, :h], self._in[c, a - h : a]
+                self.level_out[c] = done @ done
+                self.level_in[c] = dry @ dry
         self._emit(acc[:, : self.col_hop])
         rest = self.col_len - self.col_hop
         acc[:, :rest] = acc[:, self.col_hop :]

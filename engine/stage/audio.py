@@ -510,7 +510,7 @@ class PaletteSwitcher:
         # "playing" means playing.
         eng = self.engine
         deadline = time.monotonic() + timeout_s
-        while getattr(eng, "_pending_palette", None) is not None and time.monotonic() < deadline:
+        while eng.palette_pending and time.monotonic() < deadline:
             time.sleep(0.002)
 
 

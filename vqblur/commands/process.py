@@ -200,6 +200,14 @@ def run(args) -> int:
     eng = make_engine(bundle, sample_rate=sr, params=params, channels=channels, seed=args.seed,
                       threads=args.threads, stereo=args.stereo)
     L = eng.latency_samples
+    palette = None
+    if args.preset and preset.palette is not None:  # the preset names a palette: its tables
+        from vqblur.common.errors import BundleError
+
+        try:
+            palette = getattr(eng, "engine", eng).load_palette(preset.palette)
+        except BundleError as exc:
+            raise UserError(f"preset {preset_name}: palette {preset.palette}: {exc}") from None
     tap = _attach_tap(eng, frames, sr) if args.png else None
 
     say = (lambda *a: None) if args.quiet else (lambda *a: print(*a, file=sys.stderr))
@@ -207,6 +215,7 @@ def run(args) -> int:
         + (f", {args.stereo}" if channels > 1 else "") + ", "
         f"{frames / sr:.2f} s, {subtype})")
     say(f"  bundle {bundle.root}  preset {preset_name or '-'}  "
+        + (f"palette {palette}  " if palette else "")
         + blur_state(eng.blur_available, eng.params.zone_size, automation))
     say(f"  latency {describe_latency(eng)}; compensated (OUT is aligned with IN)")
     p = eng.params
