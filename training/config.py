@@ -99,6 +99,7 @@ class TrainConfig:
     threads: int = 0  # torch threads (0 = torch's default)
     init_from: str = ""  # checkpoint whose weights start the run (fine-tuning); "" = fresh weights
     refit_normaliser: bool = False  # fine-tuning: refit the per-bin normalisation on this run's data
+    weight_ema: float = 0.0  # > 0: evaluate and save (best.pt, model.pt) an exponential average of the weights, this decay per step
     patience: int = 0  # stop when validation's patience_metric has not improved for this many evaluations (0 = off)
     patience_metric: str = "lsd_db"  # a key of the evaluation (lower is better; train()'s hooks may add keys)
     patience_min_delta: float = 0.0  # an improvement smaller than this does not count

@@ -274,7 +274,10 @@ def train(cfg: Config, out_dir: str | Path, resume: str | Path | None = None, pr
     stop_reason = "steps"
     # the stopping rule (train.patience): best figure so far, evaluations since, and whether it fired
     patience = dict(ckpt.get("patience") or {}) if ckpt else {}
+    # ("mark": the figure at the last improvement by patience_min_delta, which resets the count;
+    # best.pt is the best figure, however small its lead)
     patience = {"best": patience.get("best"), "best_step": patience.get("best_step", 0),
+                "mark": patience.get("mark", patience.get("best")),
                 "bad_evals": patience.get("bad_evals", 0), "stopped": bool(patience.get("stopped"))}
     if rank == 0 and hooks is not None:
         hooks.started(start_step, prior_wall)
@@ -290,26 +293,64 @@ def train(cfg: Config, out_dir: str | Path, resume: str | Path | None = None, pr
                 joules *= world
         return prior_energy + float(joules), reading.method, reading.source
 
-    def checkpoint(path: Path) -> None:
+    def checkpoint(path: Path, resumable: bool = False) -> None:
+        """``resumable`` (checkpoint.pt): the live weights (and their average, train.weight_ema);
+        otherwise (best.pt, model.pt) the weights evaluated: the average when there is one."""
         joules, _, _ = energy_total(reduce=False)
-        save_checkpoint(path, model, cfg, step, {"optimizer": opt.state_dict(), "energy_j": joules,
-                                                  "wall_seconds": prior_wall + time.perf_counter() - t_start,
-                                                  "cpu_seconds": prior_cpu + time.process_time() - c_start,
-                                                  "last_eval": last_eval, "patience": patience})
+        extra = {"optimizer": opt.state_dict(), "energy_j": joules,
+                 "wall_seconds": prior_wall + time.perf_counter() - t_start,
+                 "cpu_seconds": prior_cpu + time.process_time() - c_start,
+                 "last_eval": last_eval, "patience": patience}
+        if resumable and ema is not None:
+            extra["weight_ema"] = [e.clone() for e in ema]
+        with (averaged() if not resumable else _nothing()):
+            save_checkpoint(path, model, cfg, step, extra)
+
+    from contextlib import contextmanager, nullcontext as _nothing
+
+    params = [p for p in model.parameters()]
+    ema = None
+    if cfg.train.weight_ema:
+        ema = [p.detach().clone() for p in params]
+        if ckpt is not None and ckpt.get("weight_ema") is not None:
+            ema = [e.to(device) for e in ckpt["weight_ema"]]
+    in_average = [False]
+
+    @contextmanager
+    def averaged():
+        """The averaged weights in the model for the block (nothing to do without train.weight_ema)."""
+        if ema is None or in_average[0]:
+            yield
+            return
+        live = [p.detach().clone() for p in params]
+        with torch.no_grad():
+            for p, e in zip(params, ema):
+                p.copy_(e)
+        in_average[0] = True
+        try:
+            yield
+        finally:
+            in_average[0] = False
+            with torch.no_grad():
+                for p, v in zip(params, live):
+                    p.copy_(v)
 
     def run_eval(patience_stop: bool) -> dict[str, float]:
         """Rank 0: validation (plus the hooks' own figures), logged; the stopping rule's update."""
-        result = evaluate(model, valid_logmags, cfg.model.codebook_size)
-        if hooks is not None and hasattr(hooks, "validate"):
-            result.update(hooks.validate(model))
-            model.train()
+        with averaged():
+            result = evaluate(model, valid_logmags, cfg.model.codebook_size)
+            if hooks is not None and hasattr(hooks, "validate"):
+                result.update(hooks.validate(model))
+                model.train()
         log_file.write(json.dumps({"event": "eval", "step": step, **result}) + "\n")
         log_file.flush()
         if cfg.train.patience and not patience_stop:
             value = float(result[cfg.train.patience_metric])
-            if patience["best"] is None or value < patience["best"] - cfg.train.patience_min_delta:
-                patience.update(best=value, best_step=step, bad_evals=0)
-                checkpoint(out / "best.pt")
+            if patience["best"] is None or value < patience["best"]:
+                patience.update(best=value, best_step=step)
+                checkpoint(out / "best.pt")  # the averaged weights with train.weight_ema
+            if patience["mark"] is None or value < patience["mark"] - cfg.train.patience_min_delta:
+                patience.update(mark=value, bad_evals=0)
             else:
                 patience["bad_evals"] += 1
                 patience["stopped"] = patience["bad_evals"] >= cfg.train.patience
@@ -345,6 +386,10 @@ def train(cfg: Config, out_dir: str | Path, resume: str | Path | None = None, pr
         if cfg.train.grad_clip:
             torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.train.grad_clip)
         opt.step()
+        if ema is not None:
+            with torch.no_grad():
+                torch._foreach_mul_(ema, cfg.train.weight_ema)
+                torch._foreach_add_(ema, [p.detach() for p in params], alpha=1.0 - cfg.train.weight_ema)
         step += 1
 
         elapsed = time.perf_counter() - t_start
@@ -373,7 +418,7 @@ def train(cfg: Config, out_dir: str | Path, resume: str | Path | None = None, pr
         if do_eval and rank == 0 and valid_logmags:
             last_eval = run_eval(patience_stop)
         if rank == 0 and (step % cfg.train.checkpoint_every == 0 or over_time):
-            checkpoint(out / "checkpoint.pt")
+            checkpoint(out / "checkpoint.pt", resumable=True)
         if over_time:
             stop_reason = "patience" if patience_stop else "max_minutes"
             break
@@ -389,7 +434,7 @@ def train(cfg: Config, out_dir: str | Path, resume: str | Path | None = None, pr
     if rank == 0:
         if bar is not None:
             bar.close()
-        checkpoint(out / "checkpoint.pt")
+        checkpoint(out / "checkpoint.pt", resumable=True)
         checkpoint(out / "model.pt")
         summary = {
             "steps": step, "stop_reason": stop_reason, "world_size": world, "device": str(device),
