@@ -7,10 +7,15 @@ The steps (docs/OWN_SOUNDS.md is the user's page):
 1. **Read the folder** (:mod:`vqblur.training.data.own_folder`): every file libsndfile reads,
    mono, resampled with soxr to the model's rate; files skipped with a reason; a bad folder is
    refused in one line (exit 2) before anything is written.
-2. **Hold out whole files** by the sha1 of their names (the same ones on every rerun).
+2. **Hold out whole files** by the sha1 of their names (the same ones on every rerun), for the
+   card only; **validation** (checkpoint choice, stopping) is the last ``VALID_SHARE`` of each
+   training file, not trained on.
 3. **Train** in a work folder (default ``DIR.work``, beside ``--out``): fine-tune the shipped
    default model (its config comes from its checkpoint), or ``--from-scratch`` with that config
-   and fresh weights, until validation stops improving for ``train.patience`` evaluations or
+   and fresh weights, with the card's mel-LSD as a loss term (``train.mel_weight``), judged by
+   the card's mel-LSD + |level| of the offline pure codec (:func:`validate_mel`) on an
+   exponential average of the weights, from step 0 (the shipped model is a candidate), until
+   validation stops improving for ``train.patience`` evaluations or
    the ``--minutes`` budget is spent; a time-based progress bar shows the ETA and the current
    validation figure. Checkpoints every ``--eval-every`` steps; rerunning the same command
    resumes from the last one and says so (a changed folder or mode is refused, never

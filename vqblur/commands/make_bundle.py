@@ -13,9 +13,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="make a model bundle from a folder of your own audio (fine-tune, NB tables, export)",
         description=(
             "Read FOLDER (recursively; wav, flac, ogg, aiff, mp3, ... at any rate and channel count, "
-            "read as mono at the model's rate), hold out whole files for validation (fixed by name), "
+            "read as mono at the model's rate), hold out whole files for the card (fixed by name), "
             "fine-tune the shipped default model on the rest (or --from-scratch), until validation "
-            "stops improving or --minutes is spent, fit both Naive Bayes tables on the folder's codes, "
+            "(the mel-LSD + level error on the last 10 % of each training file) stops improving or "
+            "--minutes is spent, fit both Naive Bayes tables on the folder's codes, "
             "export and check the bundle, measure it against the shipped model on the held-out files "
             "and print its card. Resumable: after Ctrl-C or a kill, run the same command again and it "
             "continues from the last checkpoint in the work folder (DIR.work). --palette-only keeps "
