@@ -21,6 +21,7 @@ from typing import Sequence
 
 import numpy as np
 
+from vqblur.common.melscale import mel_filterbank as _mel_filterbank
 from vqblur.common.spectral import (EVAL_HOP, EVAL_N_FFT, LSD_RANGE_DB, level_change_db,
                                     lsd_range_db, spectral_convergence_db, stft_magnitude)
 
@@ -33,29 +34,11 @@ MEL_LSD_METHOD = (f"mel-LSD: power spectrogram (n_fft {EVAL_N_FFT}, hop {EVAL_HO
                   "detail 0) through the engine; median over the held-out files")
 
 
-def _hz_to_mel(f):
-    return 2595.0 * np.log10(1.0 + np.asarray(f, np.float64) / 700.0)
-
-
-def _mel_to_hz(m):
-    return 700.0 * (10.0 ** (np.asarray(m, np.float64) / 2595.0) - 1.0)
-
-
 @lru_cache(maxsize=8)
 def mel_filterbank(sample_rate: int, n_fft: int = EVAL_N_FFT, n_mels: int = N_MELS,
                    f_min: float = F_MIN, f_max: float | None = None) -> np.ndarray:
-    """Triangular mel filters [n_mels, n_fft/2+1] (peak 1; each band at least one bin wide)."""
-    f_max = sample_rate / 2 if f_max is None else f_max
-    freqs = np.arange(n_fft // 2 + 1) * sample_rate / n_fft
-    edges = _mel_to_hz(np.linspace(_hz_to_mel(f_min), _hz_to_mel(f_max), n_mels + 2))
-    fb = np.zeros((n_mels, freqs.size))
-    for m in range(n_mels):
-        lo, c, hi = edges[m], edges[m + 1], edges[m + 2]
-        up = (freqs - lo) / max(c - lo, 1e-9)
-        down = (hi - freqs) / max(hi - c, 1e-9)
-        fb[m] = np.clip(np.minimum(up, down), 0.0, None)
-        if not fb[m].any():  # a band narrower than a bin: the nearest bin
-            fb[m, int(np.argmin(np.abs(freqs - c)))] = 1.0
+    """Triangular mel filters [n_mels, n_fft/2+1] (``vqblur.common.melscale``; cached, read-only)."""
+    fb = _mel_filterbank(sample_rate, n_fft, n_mels, f_min, f_max)
     fb.setflags(write=False)
     return fb
 

@@ -14,9 +14,8 @@ training segment (the floor is 80 dB below the segment's loudest cell), differen
 ``mean_b mean_t sqrt(mean_m (max(P_dB, floor) - max(P_hat_dB, floor))^2)``. Below the floor
 no gradient flows (the card does not count those cells).
 
-The filterbank is :func:`vqblur.measure.mel.mel_filterbank`'s, repeated here because training
-may not import the measures (docs/ARCHITECTURE.md's layers); ``tests/test_train_mel_loss.py``
-checks that the two are equal.
+The filterbank is the card's own (:func:`vqblur.common.melscale.mel_filterbank`, which
+``vqblur.measure.mel`` uses too); ``tests/test_train_mel_loss.py`` checks that the two agree.
 """
 
 from __future__ import annotations
@@ -24,35 +23,17 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from vqblur.common.melscale import mel_filterbank as _mel_filterbank
+
 N_MELS = 80
 F_MIN = 20.0
 RANGE_DB = 80.0
 
 
-def _hz_to_mel(f):
-    return 2595.0 * np.log10(1.0 + np.asarray(f, np.float64) / 700.0)
-
-
-def _mel_to_hz(m):
-    return 700.0 * (10.0 ** (np.asarray(m, np.float64) / 2595.0) - 1.0)
-
-
 def mel_filterbank(sample_rate: int, n_fft: int, n_mels: int = N_MELS, f_min: float = F_MIN,
                    f_max: float | None = None) -> np.ndarray:
-    """Triangular mel filters [n_mels, n_fft/2+1] (peak 1; a band narrower than a bin takes the
-    nearest bin): the same as ``vqblur.measure.mel.mel_filterbank``."""
-    f_max = sample_rate / 2 if f_max is None else f_max
-    freqs = np.arange(n_fft // 2 + 1) * sample_rate / n_fft
-    edges = _mel_to_hz(np.linspace(_hz_to_mel(f_min), _hz_to_mel(f_max), n_mels + 2))
-    fb = np.zeros((n_mels, freqs.size))
-    for m in range(n_mels):
-        lo, c, hi = edges[m], edges[m + 1], edges[m + 2]
-        up = (freqs - lo) / max(c - lo, 1e-9)
-        down = (hi - freqs) / max(hi - c, 1e-9)
-        fb[m] = np.clip(np.minimum(up, down), 0.0, None)
-        if not fb[m].any():
-            fb[m, int(np.argmin(np.abs(freqs - c)))] = 1.0
-    return fb
+    """Triangular mel filters [n_mels, n_fft/2+1]: the card's (``vqblur.common.melscale``)."""
+    return _mel_filterbank(sample_rate, n_fft, n_mels, f_min, f_max)
 
 
 class MelLoss(torch.nn.Module):
