@@ -445,13 +445,13 @@ class Engine:
                 for ch in range(self.channels):
                     self._stream_column(ch, lm[ch], out[ch], zone, centre, temp, scale, detail)
             t0 = pc()
-            if self._level_loop:  # blur v2's output level loop: only while a shaper changes the output
-                stft.measure_levels = False
+            measure = False  # blur v2's output level loop: only while a shaper changes the output
+            if self._level_loop:
                 for sh in self.shapers:
                     if sh.active:
-                        stft.measure_levels = True
-            stft.synthesise_column(out)
-            if stft.measure_levels:
+                        measure = True
+            stft.synthesise_column(out, measure)
+            if measure:
                 lo, li = stft.level_out, stft.level_in
                 if self.linked:  # one shaper feeds every channel
                     self.shapers[0].feedback(float(lo.sum()), float(li.sum()))

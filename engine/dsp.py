@@ -115,7 +115,6 @@ class StreamingStft:
         self.logmag_max = float(np.log(4.0 * self.window.sum()))
         self.logmag_min = float(np.log(self.eps))
         self.latency = cfg.latency_samples
-        self.measure_levels = False  # see level_out / level_in
         self.col_len = N + (F - 1) * R  # input samples one column's frames span
         self.col_hop = F * R
         self._alloc(max_block)
@@ -144,7 +143,7 @@ class StreamingStft:
         self._spec_f = self._spec.view(np.float64).reshape(C, F, nb, 2)
         self._spec_out_f = self._spec_out.view(np.float64).reshape(C, F, nb, 2)
         self._frames_out = np.zeros((C, F, N))
-        #: with ``measure_levels``: after each ``synthesise_column``, the energy of the output
+        #: after ``synthesise_column(..., measure_levels=True)``: the energy of the output
         #: samples it completed and of the input samples they answer, per channel ([C])
         self.level_out = np.zeros(C)
         self.level_in = np.zeros(C)
@@ -201,11 +200,12 @@ class StreamingStft:
         return self._logmag
 
     # ---- output side ------------------------------------------------------------------
-    def synthesise_column(self, logmag: np.ndarray) -> None:
+    def synthesise_column(self, logmag: np.ndarray, measure_levels: bool = False) -> None:
         """Decoded logmag [channels, F, model_bins] x kept phase -> irfft -> OLA -> output FIFO.
 
         Bins >= model_bins keep the input spectrum as it is. Where |X| is 0 there is no phase:
-        phase 0 is used (the analysis adds 1e-300 to every bin's real part)."""
+        phase 0 is used (the analysis adds 1e-300 to every bin's real part). ``measure_levels``:
+        also fill ``level_out`` / ``level_in`` (blur v2's output level loop)."""
         mb = self.mb
         m = self._mag
         # clamp: NaN and -inf go to the floor (fmax drops NaN), +inf to the ceiling
@@ -226,7 +226,7 @@ class StreamingStft:
         acc, R, N = self._acc, self.R, self.N
         for f in range(self.F):
             acc[:, f * R : f * R + N] += frames[:, f]
-        if self.measure_levels:  # the completed samples answer the column's first col_hop inputs
+        if measure_levels:  # the completed samples answer the column's first col_hop inputs
             h, a = self.col_hop, self._in_read
             for c in range(self.channels):
                 done, dry = acc[c, :h], self._in[c, a - h : a]

@@ -140,7 +140,7 @@ class ZoneSampler:
     POOL_REFRESH = 2048  # values refreshed ...
     POOL_REFRESH_EVERY = 4  # ... every this many steps (with T > 0)
     #: with ``hold``, a pass whose rows to draw (accepted, not kept) are at most this many draws
-    #: them one by one instead of the whole zone (the same draws; see :meth:`_draw_row`)
+    #: them one by one instead of the whole zone (the same draws; see :meth:`_draw_pass`)
     FEW_ROWS = 3
 
     def __init__(
@@ -368,21 +368,24 @@ class ZoneSampler:
             return self._pass_through(codes, out)
         return self._draw(codes, temperature, out)
 
-    def _draw_row(self, big, src, ooff, idx, G, L, res, i: int, code: int, ev: float,
-                  inv_t: float, o: int) -> None:
-        """One row of a pass on its own (row ``i`` of the pass's buffers), exactly as the whole
-        pass computes it: the same factors, evidence, temperature and noise values (row ``i``
-        of the pool window at ``o``), so the draw is the one the pass would make."""
-        self._ctx.take(src, out=idx, mode="clip")
+    def _draw_pass(self, big, src, ooff, idx, G, L, res, cur_rows, ev_off, ev_idx, ev_val,
+                   ev: float, inv_t: float, noise) -> None:
+        """The draws of one pass's rows (all of them, or a one-row slice of each buffer):
+        factors gathered and summed, the input's own code (still in ``cur_rows``) as evidence,
+        then ``argmax(logp / T + noise)`` (``noise`` ``[n, K]`` Gumbel, or None: T = 0) into ``res``."""
+        self._ctx.take(src, out=idx, mode="clip")  # methods: no numpy Python wrapper per call
         np.add(idx, ooff, out=idx)
         big.take(idx, axis=0, out=G, mode="clip")
-        np.add.reduce(G, axis=0, out=L)
+        np.add.reduce(G, axis=1, out=L)
         if ev > 0.0:
-            L[code] += np.float32(ev)
-        np.multiply(L, inv_t, out=L)
-        K = L.shape[0]
-        np.add(L, self._pool[o + i * K : o + (i + 1) * K], out=L)
-        res[i] = L.argmax()
+            np.add(ev_off, cur_rows, out=ev_idx)
+            L.take(ev_idx, out=ev_val)
+            ev_val += ev
+            L.put(ev_idx, ev_val)
+        if noise is not None:  # Gumbel-max: g ~ Gumbel i.i.d. per cell and code
+            np.multiply(L, inv_t, out=L)
+            np.add(L, noise, out=L)
+        L.argmax(axis=1, out=res)
 
     def _pass_through(self, codes, out):
         col = codes.reshape(-1)
@@ -418,8 +421,8 @@ class ZoneSampler:
             pool = self.noise == "pool"
             ev = self.evidence
             u = self._u_zone  # a uniform per zone row, and one per pass (pool)
+            inv_t = 1.0 / T if T > 0.0 else 0.0
             if T > 0.0:
-                inv_t = 1.0 / T
                 rng.random(out=u)
                 np.less(self._u_rows, self._prob_zone, out=self._acc_zone)
                 if pool:
@@ -434,36 +437,29 @@ class ZoneSampler:
             big = self._big
             for (src, ooff, idx, G, L, res, N, cur_rows, acc_rows, u_at,
                  ev_off, ev_idx, ev_val, keep_rows, last_rows, due) in passes:
+                few = False
                 if holding and pool and T > 0.0:  # a held zone redraws a row or two per column: those alone
                     np.greater(acc_rows, keep_rows, out=due)  # accepted and not kept
-                    if np.add.reduce(due) <= self.FEW_ROWS:
-                        o = int(u[u_at] * (self.POOL_SIZE + 1))
-                        while due.any():
-                            i = int(due.argmax())
-                            due[i] = False
-                            self._draw_row(big, src[i], ooff[i], idx[i], G[i], L[i], res, i,
-                                           int(cur_rows[i]), ev, inv_t, o)
-                        np.copyto(res, last_rows, where=keep_rows)
-                        np.copyto(cur_rows, res, where=acc_rows)
-                        continue
-                ctx.take(src, out=idx, mode="clip")  # methods: no numpy Python wrapper per call
-                np.add(idx, ooff, out=idx)
-                big.take(idx, axis=0, out=G, mode="clip")
-                np.add.reduce(G, axis=1, out=L)
-                if ev > 0.0:  # the input's own code (still in cur_rows) as evidence
-                    np.add(ev_off, cur_rows, out=ev_idx)
-                    L.take(ev_idx, out=ev_val)
-                    ev_val += ev
-                    L.put(ev_idx, ev_val)
-                if T > 0.0:
-                    # Gumbel-max: argmax(logp / T + g), g ~ Gumbel i.i.d. per cell and code
-                    np.multiply(L, inv_t, out=L)
-                    if pool:  # a contiguous window of the pool at a random offset
-                        o = int(u[u_at] * (self.POOL_SIZE + 1))
-                        np.add(L, self._pool[o : o + L.size].reshape(L.shape), out=L)
-                    else:
-                        np.add(L, _gumbel(rng, N), out=L)
-                L.argmax(axis=1, out=res)
+                    few = np.add.reduce(due) <= self.FEW_ROWS
+                if few:  # each due row as a one-row pass, with its row of the pass's pool window
+                    o, K = int(u[u_at] * (self.POOL_SIZE + 1)), L.shape[1]
+                    while due.any():
+                        i = int(due.argmax())
+                        due[i] = False
+                        r = slice(i, i + 1)
+                        self._draw_pass(big, src[r], ooff[r], idx[r], G[r], L[r], res[r], cur_rows[r],
+                                        ev_off[:1], ev_idx[r], ev_val[r], ev, inv_t,
+                                        self._pool[o + i * K : o + (i + 1) * K].reshape(1, K))
+                else:
+                    noise = None
+                    if T > 0.0:  # the pool: a contiguous window at a random offset
+                        if pool:
+                            o = int(u[u_at] * (self.POOL_SIZE + 1))
+                            noise = self._pool[o : o + L.size].reshape(L.shape)
+                        else:
+                            noise = _gumbel(rng, N)
+                    self._draw_pass(big, src, ooff, idx, G, L, res, cur_rows, ev_off, ev_idx, ev_val,
+                                    ev, inv_t, noise)
                 if holding:
                     np.copyto(res, last_rows, where=keep_rows)
                 np.copyto(cur_rows, res, where=acc_rows)

@@ -86,14 +86,17 @@ class ChangeShaper:
         self.frames, self.bins = int(frames), bins
         self._bands = band_matrix(np.asarray(position, np.float64), bands)  # [NB, bins]
         self._Mc, self._cc = _two_step(1.0 - math.exp(-1.0 / (change_tau * frame_rate)), frames)
+        F, NB = self.frames, bands
         self._level_window = level_tau > 0.0
-        if self._level_window:
+        if self._level_window:  # the band energies smoothed per frame over level_tau
             Ml, cl = _two_step(1.0 - math.exp(-1.0 / (level_tau * frame_rate)), frames)
             self._Ml, self._cl = Ml, cl[None, :, None]  # [F, F]; [1, F, 1]
+            self._Es = np.zeros((2, F, 2 * NB))  # T = Es[0, :, :NB], O = Es[1, :, :NB], Z = Es[1, :, NB:]
+            self._Et = np.zeros((2, F, 2 * NB))
+        self._e0 = np.zeros((2, 1, 2 * NB))  # smoothed energies after the last frame
         #: the output level loop (:meth:`feedback`); off: ``c`` stays 0
         self.loop = bool(loop)
         self._loop_a = 1.0 - math.exp(-float(frames) / (LOOP_TAU * frame_rate))  # per column
-        F, NB = self.frames, bands
         self._w = np.zeros(bins)
         self._m = np.zeros(bins)  # where the level gain acts: min(1, w / GAIN_EDGE)
         self._Bt = np.zeros((bins, 2 * NB))  # [bands | bands x m], transposed
@@ -104,13 +107,9 @@ class ChangeShaper:
         self._s0 = np.zeros(bins)  # smoothed change after the last frame
         self._X = np.zeros((2 * F, bins))  # 2 * log-magnitudes -> powers (base, then base + change)
         self._E = np.zeros((2, F, 2 * NB))  # band energies [base | out][frame][bands | bands x m]
-        self._Es = np.zeros((2, F, 2 * NB))  # (smoothed) T = Es[0, :, :NB], O = Es[1, :, :NB], Z = Es[1, :, NB:]
-        self._Et = np.zeros((2, F, 2 * NB))
-        self._e0 = np.zeros((2, 1, 2 * NB))  # smoothed energies after the last frame
         self._g = np.zeros((F, NB))
         self._gk = np.zeros((F, bins))
         self.is_open = False
-        self.active = False  # the last apply changed the output (the loop listens only then)
         self._ratio = 1.0  # the base's energy over the input's in the last column (detail < 1)
         self.reset()
 
@@ -119,7 +118,7 @@ class ChangeShaper:
         self._e0[:] = 0.0
         self.correction = 0.0  # c, nats on the zone's bins
         self._loop_out = self._loop_ref = 0.0  # smoothed output / reference energy per column
-        self.active = False
+        self.active = False  # the last apply changed the output (the loop listens only then)
 
     def set_zone(self, weight: np.ndarray) -> None:
         """The zone's weight per bin (``PerceptualZone.bin_weight``); call when it changes."""
