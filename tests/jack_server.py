@@ -418,12 +418,11 @@ def _playrec_main(argv=None) -> int:
     ap.add_argument("--lead", type=float, default=0.3)
     ap.add_argument("--timeout", type=float, default=60.0)
     a = ap.parse_args(argv)
+    from vqblur.engine.stage.realtime import try_realtime
+
     # Real-time priority for this thread too: if it were preempted while holding the GIL,
     # the player/recorder callbacks (JACK's real-time threads) would wait for it.
-    try:
-        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(1))
-    except (AttributeError, OSError):
-        pass
+    try_realtime(1)
     sig = np.load(a.signal)
     if sig.ndim == 1:
         sig = sig[:, None]
@@ -473,10 +472,9 @@ def _loop_main(argv) -> int:
     ap.add_argument("--channels", type=int, default=1)
     ap.add_argument("--seconds", type=float, default=60.0)
     a = ap.parse_args(argv)
-    try:
-        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(1))
-    except (AttributeError, OSError):
-        pass
+    from vqblur.engine.stage.realtime import try_realtime
+
+    try_realtime(1)
     x, _ = sf.read(a.clip, dtype="float32", always_2d=True)
     x = np.ascontiguousarray(np.repeat(x[:, :1], a.channels, axis=1))
     n = len(x)

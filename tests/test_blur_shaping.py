@@ -20,6 +20,13 @@ def _zone(size, centre):
     return z
 
 
+def _shaper(z, weight=None, **kw) -> ChangeShaper:
+    """A shaper on zone ``z``'s axis (600 frames/s), set to its weights (or ``weight``)."""
+    sh = ChangeShaper(2, z.position, 600.0, **kw)
+    sh.set_zone(z.bin_weight if weight is None else weight)
+    return sh
+
+
 def _frames(rng, n):
     """Input, dec(c) and dec(b) for n columns: the blurred codes' change is a fixed pattern
     (codes held) plus a little noise."""
@@ -30,8 +37,7 @@ def _frames(rng, n):
 
 
 def test_shut_zone_is_the_base_exactly():
-    sh = ChangeShaper(2, _zone(0.0, 0.5).position, 600.0)
-    sh.set_zone(_zone(0.0, 0.5).bin_weight)
+    sh = _shaper(_zone(0.0, 0.5))
     rng = np.random.default_rng(0)
     lin, lc, lb = _frames(rng, 3)
     out = np.zeros((2, 160))
@@ -42,11 +48,11 @@ def test_shut_zone_is_the_base_exactly():
         assert np.array_equal(out, lc[i])
 
 
+@pytest.mark.parametrize("level_tau", [0.0, 1e-6], ids=["default, no window", "window 1 us"])
 @pytest.mark.parametrize("size,centre", [(0.3, 0.5), (0.1, 0.15), (1.0, 0.5)])
-def test_bands_keep_their_energy_and_nothing_outside_moves(size, centre):
+def test_bands_keep_their_energy_and_nothing_outside_moves(size, centre, level_tau):
     z = _zone(size, centre)
-    sh = ChangeShaper(2, z.position, 600.0, level_tau=1e-6)  # no window: exact per frame
-    sh.set_zone(z.bin_weight)
+    sh = _shaper(z, level_tau=level_tau)  # every frame exact (no feedback: the loop stays at 0)
     B = band_matrix(z.position)
     rng = np.random.default_rng(1)
     lin, lc, lb = _frames(rng, 40)
@@ -63,8 +69,7 @@ def test_bands_keep_their_energy_and_nothing_outside_moves(size, centre):
 
 def test_the_change_releases_and_ends_exactly():
     z = _zone(0.3, 0.5)
-    sh = ChangeShaper(2, z.position, 600.0)
-    sh.set_zone(z.bin_weight)
+    sh = _shaper(z)
     rng = np.random.default_rng(2)
     lin, lc, lb = _frames(rng, 1)
     out = np.zeros((2, 160))
@@ -81,8 +86,7 @@ def test_the_change_releases_and_ends_exactly():
 
 def test_shaping_allocates_no_buffers():
     z = _zone(0.4, 0.4)
-    sh = ChangeShaper(2, z.position, 600.0)
-    sh.set_zone(z.bin_weight)
+    sh = _shaper(z)
     rng = np.random.default_rng(3)
     lin, lc, lb = _frames(rng, 60)
     cols = [(lb[i], lc[i], lin[i]) for i in range(60)]  # the views made before measuring
@@ -140,8 +144,7 @@ def test_the_level_loop_acts_on_the_zone_only_and_within_its_bounds():
     from vqblur.engine.blur import shaping as S
 
     z = _zone(0.2, 0.4)
-    sh = ChangeShaper(2, z.position, 600.0)
-    sh.set_zone(z.bin_weight)
+    sh = _shaper(z)
     rng = np.random.default_rng(5)
     lin, lc, lb = _frames(rng, 2)
     out0, out = np.zeros((2, 160)), np.zeros((2, 160))
@@ -150,8 +153,7 @@ def test_the_level_loop_acts_on_the_zone_only_and_within_its_bounds():
     for _ in range(200):  # the output stays 6 dB short of its reference: the loop climbs to its top
         sh.feedback(0.25, 1.0)
     assert sh.correction == S.LOOP_MAX
-    sh2 = ChangeShaper(2, z.position, 600.0)
-    sh2.set_zone(z.bin_weight)
+    sh2 = _shaper(z)
     sh2.apply(lb[0], lc[0], lin[0], 1.0, out)
     for _ in range(200):
         sh2.feedback(4.0, 1.0)
@@ -166,8 +168,7 @@ def test_the_level_loop_acts_on_the_zone_only_and_within_its_bounds():
     assert np.array_equal(out[:, outside], lin[0][:, outside])
     m = np.minimum(z.bin_weight / S.GAIN_EDGE, 1.0)
     np.testing.assert_allclose(out - out0, np.broadcast_to(c * m, out.shape), atol=1e-12)
-    shut = ChangeShaper(2, z.position, 600.0)  # a shut zone: apply leaves the output alone, no loop
-    shut.set_zone(np.zeros(160))
+    shut = _shaper(z, np.zeros(160))  # a shut zone: apply leaves the output alone, no loop
     shut.apply(lb[0], lc[0], lin[0], 1.0, out)
     shut.feedback(0.25, 1.0)
     assert not shut.active and shut.correction == 0.0

@@ -99,7 +99,8 @@ def measured_latency(x: np.ndarray, y: np.ndarray, max_lag: int) -> int:
 
 
 def run_through_jack(processor, signal: np.ndarray, *, blocksize: int = BLOCK,
-                     tail_s: float = 0.3, knobs=None, tmp_path=None, server=None):
+                     tail_s: float = 0.3, knobs=None, tmp_path=None, server=None,
+                     prefill_blocks: int = 1):
     """Play ``signal`` through a LiveRunner(processor) on the JACK server, with the JACK
     player/recorder in a process of their own. Returns (runner, stats, record, xruns);
     ``record[i]`` is the runner's output during the JACK cycle that played ``signal[i]``."""
@@ -112,7 +113,7 @@ def run_through_jack(processor, signal: np.ndarray, *, blocksize: int = BLOCK,
     runner = LiveRunner(processor, samplerate=SR, blocksize=blocksize, channels=channels,
                         input_device="system", output_device="system",
                         jack_client_name=name, capture_seconds=seconds + 5.0, knobs=knobs,
-                        worker_priority=3)
+                        worker_priority=3, prefill_blocks=prefill_blocks)
     sig_path = os.path.join(tmp_path, "signal.npy")
     out_path = os.path.join(tmp_path, "record.npz")
     np.save(sig_path, signal)

@@ -214,7 +214,7 @@ def _read_stderr_until(proc, pattern: str, timeout_s: float, seen: list[str]) ->
 def test_vqblur_live_switches_palettes_by_osc_and_preset(jack_server, reversed_palette, tmp_path):
     from pythonosc.udp_client import SimpleUDPClient
 
-    from tests.test_live_under_load import _attach
+    from tests.test_live_under_load import _attach, stop_processes
     from vqblur.engine.stage.osc import PALETTE_ADDRESS, PRESET_ADDRESS
 
     preset = tmp_path / "presets" / "reversal.toml"
@@ -264,10 +264,7 @@ def test_vqblur_live_switches_palettes_by_osc_and_preset(jack_server, reversed_p
         assert play.returncode == 0, out + err[-2000:]
         out, err = live.communicate(timeout=60)
     finally:
-        for p in (play, live):
-            if p is not None and p.poll() is None:
-                p.kill()
-                p.wait()
+        stop_processes(play, live)
         if share is not None:
             share.close()
     err = "".join(seen) + err
@@ -306,7 +303,7 @@ def test_palette_switches_cost_no_underruns(jack_server, reversed_palette, tmp_p
     from pythonosc.udp_client import SimpleUDPClient
 
     from tests.ab_phases import excess_allowed
-    from tests.test_live_under_load import PHASE_S, _attach, measure
+    from tests.test_live_under_load import PHASE_S, _attach, measure, start_loop_player, stop_processes
     from vqblur.engine.stage.osc import PALETTE_ADDRESS
 
     seconds = 14.0
@@ -320,10 +317,7 @@ def test_palette_switches_cost_no_underruns(jack_server, reversed_palette, tmp_p
     try:
         port = int(_read_stderr_until(live, r"OSC on osc\.udp://127\.0\.0\.1:(\d+)", 60, seen).group(1))
         share = _attach(live.pid, live)
-        player = subprocess.Popen([sys.executable, "-m", "tests.jack_server", "loop", CLIP,
-                                   "--dut", name, "--seconds", str(seconds + 30)],
-                                  cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        assert player.stdout.readline().strip() == "playing", player.communicate(timeout=30)[1][-2000:]
+        player = start_loop_player(name, seconds + 30)
         client = SimpleUDPClient("127.0.0.1", port)
         sw = _Switcher(lambda p: client.send_message(PALETTE_ADDRESS, p), [str(reversed_palette), ""])
         phases = 2 * int((seconds - 4.0) / (2 * PHASE_S))
@@ -333,10 +327,7 @@ def test_palette_switches_cost_no_underruns(jack_server, reversed_palette, tmp_p
         st = share.palette_state()
         out, err = live.communicate(timeout=seconds + 60)
     finally:
-        for p in (player, live):
-            if p is not None and p.poll() is None:
-                p.kill()
-                p.wait()
+        stop_processes(player, live)
         if share is not None:
             share.close()
     summary = (f"{sw.sent} palette switches in {phases // 2} phases of {PHASE_S} s: {ab.summary()}; "

@@ -5,46 +5,13 @@ worker that stalls for more than one period but less than N now and then costs n
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-
 import numpy as np
 import pytest
 
-from tests.test_live_jack import (BLOCK, ROOT, SR, check_against_offline, check_clean, make_signal,
-                                  retry_once_after_machine_xruns)
+from tests.test_live_jack import (BLOCK, SR, check_against_offline, check_clean, make_signal,
+                                  retry_once_after_machine_xruns, run_through_jack)
 
 pytestmark = pytest.mark.jack
-
-
-def _run(processor, signal, tmp_path, server, prefill_blocks):
-    from vqblur.engine.stage.realtime import realtime_thread
-    from vqblur.engine.stage.runner import LiveRunner
-
-    name = f"vqprefill-{os.getpid()}"
-    runner = LiveRunner(processor, samplerate=SR, blocksize=0, channels=signal.shape[1],
-                        input_device="system", output_device="system", jack_client_name=name,
-                        capture_seconds=len(signal) / SR + 5.0, worker_priority=3,
-                        prefill_blocks=prefill_blocks)
-    sig_path, out_path = os.path.join(tmp_path, "signal.npy"), os.path.join(tmp_path, "record.npz")
-    np.save(sig_path, signal)
-    log0 = server.log_size()
-    runner.start()
-    try:
-        with realtime_thread(1):
-            proc = subprocess.run([sys.executable, "-m", "tests.jack_server", "playrec", sig_path,
-                                   out_path, "--dut", name], cwd=ROOT, capture_output=True, text=True,
-                                  timeout=len(signal) / SR + 60)
-        assert runner.active, "the live stream stopped"
-        stats = runner.stats()
-    finally:
-        runner.stop()
-    assert proc.returncode == 0, proc.stdout + proc.stderr[-2000:]
-    data = np.load(out_path)
-    xruns = {"total": int(data["xruns"])}
-    xruns.update(server.xrun_report(log0, dut=name, upstream="vqtest-player"))
-    return runner, stats, data["record"], xruns
 
 
 def test_two_prefill_blocks_add_one_block_of_latency(jack_server, tmp_path):
@@ -53,7 +20,8 @@ def test_two_prefill_blocks_add_one_block_of_latency(jack_server, tmp_path):
     sig = make_signal(2.0, channels=1, seed=5)
 
     def attempt(seen):
-        runner, stats, rec, xruns = _run(PassThrough(), sig, str(tmp_path), jack_server, 2)
+        runner, stats, rec, xruns = run_through_jack(PassThrough(), sig, blocksize=0, tmp_path=str(tmp_path),
+                                                     server=jack_server, prefill_blocks=2)
         seen["xruns"] = xruns
         assert runner.prefill == 2 * BLOCK and runner.latency_samples == 2 * BLOCK
         lat = check_against_offline(runner, stats, rec, sig, PassThrough(), atol=0.0, xruns=xruns)
@@ -85,7 +53,8 @@ def test_a_stall_longer_than_a_period_needs_the_second_block(jack_server, tmp_pa
     """With one block of slack a worker stalling 1.6 periods misses (nearly) every stall; with two
     it misses none beyond the machine's own."""
     sig = make_signal(3.0, channels=1, seed=6)
-    runner, stats, rec, xruns = _run(StallingPassThrough(), sig, str(tmp_path), jack_server, blocks)
+    runner, stats, rec, xruns = run_through_jack(StallingPassThrough(), sig, blocksize=0, tmp_path=str(tmp_path),
+                                                 server=jack_server, prefill_blocks=blocks)
     stalls = runner.processor.calls // 100
     print(f"{blocks} block(s): {stats.underruns} under-runs for {stalls} stalls; xruns {xruns}")
     if blocks == 1:

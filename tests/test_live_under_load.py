@@ -95,6 +95,25 @@ class Hogs:
             p.wait()
 
 
+def start_loop_player(dut: str, seconds: float, channels: int = 1) -> subprocess.Popen:
+    """``tests.jack_server loop``: the demo clip played over and over into ``dut``'s inputs (a
+    regular expression), in a process of its own, for ``seconds``; returns once it plays."""
+    player = subprocess.Popen([sys.executable, "-m", "tests.jack_server", "loop", CLIP, "--dut", dut,
+                               "--channels", str(channels), "--seconds", str(seconds)],
+                              cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    line = player.stdout.readline()
+    assert line.strip() == "playing", line + player.communicate(timeout=30)[1][-2000:]
+    return player
+
+
+def stop_processes(*procs) -> None:
+    """Kill (and reap) the given processes that still run; None entries are skipped."""
+    for p in procs:
+        if p is not None and p.poll() is None:
+            p.kill()
+            p.wait()
+
+
 def _attach(pid: int, proc, timeout_s: float = 120.0):
     """The running command's shared block, once its stream runs."""
     from vqblur.engine.stage.share import StageShare
@@ -176,23 +195,15 @@ def test_live_keeps_up_under_two_cpu_hogs(jack_server, channels, seconds):
     player = hogs = share = None
     try:
         share = _attach(live.pid, live)
-        # the MIDI port's JACK client took the name: the audio client is "<name>-01"
-        player = subprocess.Popen([sys.executable, "-m", "tests.jack_server", "loop", CLIP,
-                                   "--dut", f"{name}(-[0-9]+)?",
-                                   "--channels", str(channels), "--seconds", str(seconds + 30)],
-                                  cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         hogs = Hogs()
-        line = player.stdout.readline()
-        assert line.strip() == "playing", line + player.communicate(timeout=30)[1][-2000:]
+        # the MIDI port's JACK client took the name: the audio client is "<name>-01"
+        player = start_loop_player(f"{name}(-[0-9]+)?", seconds + 30, channels)
         t_start = time.monotonic() + 1.0  # from the first second on
         phases = 2 * int((seconds - 3.0) / (2 * PHASE_S))
         ab, under, flags = measure(share, t_start, phases, hogs)
         out, err = live.communicate(timeout=seconds + 60)
     finally:
-        for p in (player, live):
-            if p is not None and p.poll() is None:
-                p.kill()
-                p.wait()
+        stop_processes(player, live)
         if hogs is not None:
             hogs.close()
         if share is not None:
