@@ -43,26 +43,30 @@ def bin_hz(sample_rate: int, n_fft: int, bins: int) -> np.ndarray:
 
 
 def row_warp_matrices(sample_rate: int, n_fft: int, bins: int,
-                      break_hz: float = ROW_WARP_BREAK_HZ) -> tuple[np.ndarray, np.ndarray]:
-    """The model's fixed frequency warp: ``(analysis [bins, bins], synthesis [bins, bins])``.
+                      break_hz: float = ROW_WARP_BREAK_HZ,
+                      points: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """The model's fixed frequency warp: ``(analysis [points, bins], synthesis [bins, points])``
+    (``points`` 0: as many as ``bins``, the square warp of codec v3; codec v4 has 640 bins 37.5 Hz
+    apart and 160 points).
 
     ``warped = analysis @ linear`` (per frame, along the bin axis): warped point j sits at
-    ``warp_hz(j / (bins - 1))``; it is a triangle-weighted average of the linear bins around it,
+    ``warp_hz(j / (points - 1))``; it is a triangle-weighted average of the linear bins around it,
     a triangle as wide as the spacing of the warped points where they are sparser than the bins
     and as wide as one bin (linear interpolation) where they are denser. ``linear = synthesis @
     warped`` interpolates linearly between the warped points bracketing each bin. Rows sum to 1
     in both (a constant spectrum stays constant). float32.
     """
+    points = int(points) or int(bins)
     f_bins = bin_hz(sample_rate, n_fft, bins)
     f_max = float(f_bins[-1])
     bw = float(f_bins[1] - f_bins[0])
-    f_w = warp_hz(np.arange(bins) / (bins - 1), break_hz, f_max)
+    f_w = warp_hz(np.arange(points) / (points - 1), break_hz, f_max)
     spacing = np.gradient(f_w)
     half = np.maximum(spacing, bw)
     tri = np.maximum(0.0, 1.0 - np.abs(f_bins[None, :] - f_w[:, None]) / half[:, None])
     analysis = tri / tri.sum(axis=1, keepdims=True)
-    synthesis = np.zeros((bins, bins))
-    j = np.clip(np.searchsorted(f_w, f_bins, side="right") - 1, 0, bins - 2)
+    synthesis = np.zeros((bins, points))
+    j = np.clip(np.searchsorted(f_w, f_bins, side="right") - 1, 0, points - 2)
     frac = np.clip((f_bins - f_w[j]) / (f_w[j + 1] - f_w[j]), 0.0, 1.0)
     synthesis[np.arange(bins), j] = 1.0 - frac
     synthesis[np.arange(bins), j + 1] += frac
