@@ -12,6 +12,11 @@ The output FIFO starts with ``D = N - 1 + (F - 1) R`` zeros and the reconstructi
 times (frames overlapping the zeros before the first sample) is dropped, so that
 ``y[n] = x[n - D]`` exactly for an identity codec, whatever the host block sizes are.
 
+Codec v4 (``synthesis_len`` M < N, ``vqblur.common.windows``): the analysis window is a long
+asymmetric one (bins ``sample_rate / N`` apart), the synthesis window spans only each frame's
+last M samples, the overlap-add runs over those, and ``D = M - 1 + (F - 1) R``: the latency of
+an M-sample frame with the frequency resolution of an N-sample one.
+
 All channels are processed together (arrays ``[channels, ...]``); every channel has its own
 history. Computation is float64; buffers are preallocated (they grow only if a caller pushes
 more than ``max_block`` samples at once, which :class:`vqblur.engine.core.Engine` never does).
@@ -22,6 +27,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+
+from vqblur.common.windows import analysis_window, is_asymmetric, sqrt_hann, synthesis_window
+from vqblur.common.windows import ola_gain as _ola_gain
+
+__all__ = ["SignalConfig", "StreamingStft", "ola_gain", "sqrt_hann"]
 
 
 @dataclass(frozen=True)
@@ -36,10 +46,18 @@ class SignalConfig:
     log_eps: float = 1e-5
     rows: int = 20
     codebook_size: int = 256
+    #: codec v4: the synthesis window spans the frame's last ``synthesis_len`` samples of an
+    #: ``n_fft``-long analysis frame (``vqblur.common.windows``); 0: symmetric (= n_fft)
+    synthesis_len: int = 0
+
+    @property
+    def synthesis_samples(self) -> int:
+        """How many of a frame's samples the synthesis window spans (n_fft when symmetric)."""
+        return self.synthesis_len if is_asymmetric(self.n_fft, self.synthesis_len) else self.n_fft
 
     @property
     def latency_samples(self) -> int:
-        return self.n_fft - 1 + (self.frames_per_column - 1) * self.hop
+        return self.synthesis_samples - 1 + (self.frames_per_column - 1) * self.hop
 
     @property
     def column_samples(self) -> int:
@@ -60,24 +78,14 @@ class SignalConfig:
             log_eps=bundle.log_eps,
             rows=bundle.rows,
             codebook_size=bundle.codebook_size,
+            synthesis_len=int(getattr(bundle, "synthesis_len", 0) or 0),
         )
 
 
-def sqrt_hann(n: int) -> np.ndarray:
-    """Periodic sqrt-Hann window of length n (float64)."""
-    return np.sqrt(0.5 - 0.5 * np.cos(2.0 * np.pi * np.arange(n) / n))
-
-
 def ola_gain(window: np.ndarray, hop: int) -> float:
-    """Synthesis gain so that analysis * synthesis windows overlap-add to exactly 1."""
-    n = len(window)
-    w2 = window * window
-    s = np.zeros(hop)
-    for k in range(n // hop):
-        s += w2[k * hop : (k + 1) * hop]
-    if not np.allclose(s, s[0], rtol=1e-9, atol=1e-12):
-        raise ValueError("window/hop pair does not overlap-add to a constant")
-    return 1.0 / float(s[0])
+    """Synthesis gain so that a symmetric window used for analysis and synthesis overlap-adds to
+    exactly 1 (``vqblur.common.windows.ola_gain`` of its square)."""
+    return _ola_gain(np.asarray(window) * np.asarray(window), hop)
 
 
 class StreamingStft:
@@ -109,13 +117,16 @@ class StreamingStft:
         self.N, self.R, self.F = N, R, F
         self.mb = cfg.model_bins
         self.eps = float(cfg.log_eps)
-        self.window = sqrt_hann(N)
-        self.gain = ola_gain(self.window, R)
-        self.syn_window = self.window * self.gain
+        M = cfg.synthesis_samples
+        self.M = M
+        self.window = analysis_window(N, cfg.synthesis_len)
+        # only the synthesis window's last M samples are not zero (all N when symmetric)
+        self.syn_window = synthesis_window(N, R, cfg.synthesis_len)[N - M:]
         self.logmag_max = float(np.log(4.0 * self.window.sum()))
         self.logmag_min = float(np.log(self.eps))
         self.latency = cfg.latency_samples
         self.col_len = N + (F - 1) * R  # input samples one column's frames span
+        self.acc_len = M + (F - 1) * R  # output samples one column's synthesis windows span
         self.col_hop = F * R
         self._alloc(max_block)
         self.reset()
@@ -132,7 +143,7 @@ class StreamingStft:
         self._windows = np.lib.stride_tricks.as_strided(
             self._in, (C, n_in // R - N // R + 1, N), (s0, R * s1, s1), writeable=False)
         self._out = np.zeros((C, self.latency + self.max_block + 2 * self.col_hop + self.N))
-        self._acc = np.zeros((C, self.col_len))
+        self._acc = np.zeros((C, self.acc_len))
         self._spec = np.zeros((C, F, nb), np.complex128)
         self._absx = np.zeros((C, F, nb))
         self._logmag = np.zeros((C, F, self.mb))
@@ -158,7 +169,7 @@ class StreamingStft:
         self._out[:, : self.latency] = 0.0
         self._out_len = self.latency
         # Overlap-added samples of negative time (frames over the leading zeros) are dropped.
-        self._discard = self.N - self.R
+        self._discard = self.M - self.R
 
     # ---- input side -------------------------------------------------------------------
     def push(self, x: np.ndarray) -> None:
@@ -221,19 +232,19 @@ class StreamingStft:
         np.multiply(sx[..., :mb, 0], ratio, out=so[..., :mb, 0])
         np.multiply(sx[..., :mb, 1], ratio, out=so[..., :mb, 1])
         so[..., mb:, :] = sx[..., mb:, :]
-        frames = _irfft(self._spec_out, self.N, self._frames_out)
+        frames = _irfft(self._spec_out, self.N, self._frames_out)[..., self.N - self.M:]
         frames *= self.syn_window
-        acc, R, N = self._acc, self.R, self.N
+        acc, R, M = self._acc, self.R, self.M
         for f in range(self.F):
-            acc[:, f * R : f * R + N] += frames[:, f]
+            acc[:, f * R : f * R + M] += frames[:, f]
         if measure_levels:  # the completed samples answer the column's first col_hop inputs
-            h, a = self.col_hop, self._in_read
+            h, a = self.col_hop, self._in_read + self.N - self.M  # (of its synthesis spans)
             for c in range(self.channels):
                 done, dry = acc[c, :h], self._in[c, a - h : a]
                 self.level_out[c] = done @ done
                 self.level_in[c] = dry @ dry
         self._emit(acc[:, : self.col_hop])
-        rest = self.col_len - self.col_hop
+        rest = self.acc_len - self.col_hop
         acc[:, :rest] = acc[:, self.col_hop :]
         acc[:, rest:] = 0.0
 
