@@ -9,11 +9,13 @@ from pathlib import Path
 from typing import Any
 
 from vqblur.common.errors import UserError
+from vqblur.common.windows import is_asymmetric
 
 
 @dataclass
 class AudioConfig:
-    """Signal parameters; see docs/ARCHITECTURE.md (latency = n_fft - 1 + (F - 1) * hop)."""
+    """Signal parameters; see docs/ARCHITECTURE.md (latency = S - 1 + (F - 1) * hop, S the
+    synthesis length: n_fft, or synthesis_len in the asymmetric framing)."""
 
     sample_rate: int = 48000
     n_fft: int = 320
@@ -21,6 +23,18 @@ class AudioConfig:
     model_bins: int = 160
     frames_per_column: int = 2
     log_eps: float = 1e-5
+    # codec v4: the asymmetric framing (common/windows.py): an n_fft-long analysis window, the
+    # synthesis window over the frame's last synthesis_len samples (0 = symmetric sqrt-Hann)
+    synthesis_len: int = 0
+
+    @property
+    def asymmetric(self) -> bool:
+        return is_asymmetric(self.n_fft, self.synthesis_len)
+
+    @property
+    def synthesis_samples(self) -> int:
+        """Samples the synthesis window spans (n_fft in the symmetric framing)."""
+        return self.synthesis_len if self.asymmetric else self.n_fft
 
 
 @dataclass
@@ -45,6 +59,9 @@ class ModelConfig:
     # encoder and back after the decoder (rows of equal perceptual width; common/freqaxis.py)
     row_warp: str = "linear"
     row_warp_break_hz: float = 1000.0
+    # codec v4: points of the warped axis the encoder sees (0 = model_bins, the square warp of
+    # v3); rows = points / freq_downsample. Fewer points than bins needs row_warp "log"
+    row_points: int = 0
 
     @property
     def freq_downsample(self) -> int:
@@ -115,13 +132,18 @@ class Config:
     train: TrainConfig = field(default_factory=TrainConfig)
 
     @property
+    def row_points(self) -> int:
+        """Height of the encoder's input: model.row_points, or model_bins when 0."""
+        return int(self.model.row_points) or self.audio.model_bins
+
+    @property
     def rows(self) -> int:
-        return self.audio.model_bins // self.model.freq_downsample
+        return self.row_points // self.model.freq_downsample
 
     @property
     def latency_samples(self) -> int:
         a = self.audio
-        return a.n_fft - 1 + (a.frames_per_column - 1) * a.hop
+        return a.synthesis_samples - 1 + (a.frames_per_column - 1) * a.hop
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -208,13 +230,33 @@ def load_config(path: str | Path | None, overrides: list[str] | None = None) -> 
 
 def validate(cfg: Config) -> None:
     a = cfg.audio
-    if a.model_bins % cfg.model.freq_downsample:
-        raise UserError(f"audio.model_bins ({a.model_bins}) must be divisible by {cfg.model.freq_downsample}")
+    m = cfg.model
     if a.model_bins > a.n_fft // 2 + 1:
         raise UserError("audio.model_bins exceeds n_fft/2+1")
+    if m.row_points < 0 or m.row_points > a.model_bins:
+        raise UserError(f"model.row_points ({m.row_points}) must be 0 (= audio.model_bins) or at most "
+                        f"audio.model_bins ({a.model_bins})")
+    if cfg.row_points != a.model_bins and m.row_warp != "log":
+        raise UserError(f"model.row_points ({m.row_points}) differs from audio.model_bins ({a.model_bins}): "
+                        "that needs model.row_warp = \"log\" (the linear rows have one point per bin)")
+    if cfg.row_points % m.freq_downsample:
+        what = "model.row_points" if m.row_points else "audio.model_bins"
+        raise UserError(f"{what} ({cfg.row_points}) must be divisible by {m.freq_downsample} "
+                        f"(2 ** len(model.channels))")
+    if a.synthesis_len < 0 or a.synthesis_len > a.n_fft:
+        raise UserError(f"audio.synthesis_len ({a.synthesis_len}) must be 0 (symmetric) or less than "
+                        f"audio.n_fft ({a.n_fft})")
+    if a.asymmetric:
+        if a.synthesis_len % 2:
+            raise UserError(f"audio.synthesis_len ({a.synthesis_len}) must be even")
+        if a.synthesis_len % a.hop or a.synthesis_len // a.hop < 2:
+            raise UserError(f"audio.hop ({a.hop}) must divide audio.synthesis_len ({a.synthesis_len}) "
+                            "at least twice")
+        if m.row_warp != "log":
+            raise UserError("the asymmetric framing (audio.synthesis_len < audio.n_fft) needs "
+                            "model.row_warp = \"log\" (its fine bins are warped onto model.row_points points)")
     if cfg.data.segment_frames % a.frames_per_column:
         raise UserError("data.segment_frames must be a multiple of audio.frames_per_column")
-    m = cfg.model
     if m.rvq_levels < 1:
         raise UserError("model.rvq_levels must be at least 1")
     if m.macro_factor and cfg.rows % m.macro_factor:
