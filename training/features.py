@@ -1,7 +1,9 @@
 """Log-magnitude STFT features, identical to what the engine computes with numpy.
 
 Frame k of a clip covers samples [(k+1)R - N, (k+1)R - 1] of the clip left-padded with
-N - R zeros (docs/ARCHITECTURE.md), windowed by a periodic sqrt-Hann, no centre padding.
+N - R zeros (docs/ARCHITECTURE.md), no centre padding, windowed by the analysis window of
+``common/windows.py``: a periodic sqrt-Hann (symmetric framing), or codec v4's long asymmetric
+window (``synthesis_len < n_fft``).
 """
 
 from __future__ import annotations
@@ -9,11 +11,24 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from vqblur.common.windows import analysis_window as _analysis_window
+from vqblur.common.windows import is_asymmetric
 from vqblur.training.config import AudioConfig
 
 
 def sqrt_hann(n_fft: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:
     return torch.hann_window(n_fft, periodic=True, dtype=dtype).sqrt()
+
+
+def analysis_window(cfg: AudioConfig, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """The analysis window [n_fft] as a tensor of ``dtype``: ``common.windows.analysis_window``.
+
+    The symmetric framing keeps torch's own sqrt-Hann (the values the v1-v3 models were trained
+    on: bit-identical features; numpy's float64 window rounded to float32 differs from it in the
+    last bit at about half the samples)."""
+    if not is_asymmetric(cfg.n_fft, cfg.synthesis_len):
+        return sqrt_hann(cfg.n_fft, dtype)
+    return torch.from_numpy(_analysis_window(cfg.n_fft, cfg.synthesis_len)).to(dtype)
 
 
 def stft(audio: torch.Tensor, cfg: AudioConfig, pad_left: bool = True) -> torch.Tensor:
@@ -25,7 +40,7 @@ def stft(audio: torch.Tensor, cfg: AudioConfig, pad_left: bool = True) -> torch.
         n_fft=cfg.n_fft,
         hop_length=cfg.hop,
         win_length=cfg.n_fft,
-        window=sqrt_hann(cfg.n_fft, audio.dtype).to(audio.device),
+        window=analysis_window(cfg, audio.dtype).to(audio.device),
         center=False,
         return_complex=True,
     )
@@ -64,6 +79,6 @@ def numpy_log_magnitude(audio: np.ndarray, cfg: AudioConfig) -> np.ndarray:
     x = np.concatenate([np.zeros(cfg.n_fft - cfg.hop, dtype=np.float64), audio.astype(np.float64)])
     n_frames = (len(x) - cfg.n_fft) // cfg.hop + 1
     idx = np.arange(cfg.n_fft)[None, :] + cfg.hop * np.arange(n_frames)[:, None]
-    win = np.sqrt(0.5 - 0.5 * np.cos(2 * np.pi * np.arange(cfg.n_fft) / cfg.n_fft))
+    win = _analysis_window(cfg.n_fft, cfg.synthesis_len)  # float64 (the symmetric one as before)
     spec = np.fft.rfft(x[idx] * win, axis=1)[:, : cfg.model_bins]
     return np.log(np.abs(spec) + cfg.log_eps).T.astype(np.float32)
