@@ -48,3 +48,25 @@ def load_checkpoint(path: str | Path) -> tuple[VQVAE, Config, dict[str, Any]]:
     model.load_state_dict(ckpt["model"])
     model.eval()
     return model, cfg, ckpt
+
+
+def init_weights_from(model: VQVAE, checkpoint: str | Path) -> list[str]:
+    """Fine-tuning start (``train.init_from``): copy into ``model`` every tensor of the checkpoint's
+    model whose name and shape match; returns the names skipped for a shape that differs (e.g. a
+    codec-v3 model into a codec-v4 one: the per-bin normaliser, 160 -> 640 bins; the caller
+    refits what it can, the rest keeps its fresh initialisation).
+
+    A tensor missing on either side means another architecture: a UserError naming them."""
+    src, _, _ = load_checkpoint(resolve_checkpoint(checkpoint))
+    theirs = src.state_dict()
+    mine = model.state_dict()
+    missing = [k for k in mine if k not in theirs]
+    unexpected = [k for k in theirs if k not in mine]
+    if missing or unexpected:
+        raise UserError(f"{checkpoint}: weights do not fit this config "
+                        f"(missing {missing}, unexpected {unexpected})")
+    skipped = [f"{k} {list(theirs[k].shape)} -> {list(v.shape)}" for k, v in mine.items()
+               if theirs[k].shape != v.shape]
+    fitting = {k: t for k, t in theirs.items() if t.shape == mine[k].shape}
+    model.load_state_dict(fitting, strict=False)
+    return skipped

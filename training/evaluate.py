@@ -1,7 +1,8 @@
 """Offline listening-grade evaluation of a trained model (PyTorch), used by the ablation.
 
 The model's log-magnitudes are put back with the input's own phase (as the engine does),
-overlap-added with the sqrt-Hann pair, and compared with the input on audio:
+overlap-added with the framing's synthesis window (the sqrt-Hann pair, or codec v4's asymmetric
+one), and compared with the input on audio:
 
 * spectral convergence (dB) and log-spectral distance over an 80 dB range below the clip's
   loudest bin (dB), both on a Hann STFT with n_fft 2048, hop 512, and the level change
@@ -17,6 +18,7 @@ import numpy as np
 import torch
 
 from vqblur.common.spectral import audio_quality
+from vqblur.common.windows import is_asymmetric, synthesis_window
 from vqblur.training.features import log_magnitude, stft
 from vqblur.training.model import VQVAE
 
@@ -44,14 +46,18 @@ def resynthesise(model: VQVAE, audio: np.ndarray) -> np.ndarray:
     mag[: cfg.model_bins] = torch.clamp(torch.exp(dec) - cfg.log_eps, min=0.0)
     out_spec = torch.polar(mag, torch.angle(spec)).numpy()
     frames = np.fft.irfft(out_spec.T, n=cfg.n_fft, axis=1)  # [T, n_fft]
-    win = np.sqrt(0.5 - 0.5 * np.cos(2 * np.pi * np.arange(cfg.n_fft) / cfg.n_fft))
-    frames *= win
     T = frames.shape[0]
     total = (T - 1) * cfg.hop + cfg.n_fft
     y = np.zeros(total)
     idx = np.arange(cfg.n_fft)[None, :] + cfg.hop * np.arange(T)[:, None]
-    np.add.at(y, idx, frames)
-    y /= (cfg.n_fft / cfg.hop) / 2.0  # OLA gain of the sqrt-Hann pair
+    if is_asymmetric(cfg.n_fft, cfg.synthesis_len):  # codec v4: common/windows.py (gain included)
+        frames *= synthesis_window(cfg.n_fft, cfg.hop, cfg.synthesis_len)
+        np.add.at(y, idx, frames)
+    else:
+        win = np.sqrt(0.5 - 0.5 * np.cos(2 * np.pi * np.arange(cfg.n_fft) / cfg.n_fft))
+        frames *= win
+        np.add.at(y, idx, frames)
+        y /= (cfg.n_fft / cfg.hop) / 2.0  # OLA gain of the sqrt-Hann pair
     return y[cfg.n_fft - cfg.hop: cfg.n_fft - cfg.hop + n].astype(np.float32)
 
 

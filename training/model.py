@@ -1,10 +1,12 @@
 """2-D convolutional VQ-VAE over (frequency x time), causal in time, streamable.
 
 Offline, the encoder takes normalised log-magnitudes [B, bins, T] (T a multiple of F, the
-frames per code column) and folds each column's F frames into channels:
-[B, F, bins, C] (C = T / F columns). Frequency is downsampled by 2 per scale, so a code
-column has rows = bins / 2**scales. Time convolutions are causal (left padding), so no
-input frame changes an earlier output.
+frames per code column), resampled onto the rows' axis (``row_warp`` "log": ``points`` warped
+points, ``model.row_points``, 0 = as many as the bins; "linear": the bins themselves), and folds
+each column's F frames into channels: [B, F, points, C] (C = T / F columns). Frequency is
+downsampled by 2 per scale, so a code column has rows = points / 2**scales. The decoder gives
+[B, F, points, C] back, warped back onto the model bins. The normaliser is per model bin.
+Time convolutions are causal (left padding), so no input frame changes an earlier output.
 
 Streaming, every stateful layer (a causal conv with time kernel kt > 1) keeps its last
 kt - 1 input columns as an explicit state tensor [1, C_in, H, kt - 1]; `step` takes one
@@ -130,7 +132,8 @@ def _unfold(x: torch.Tensor) -> torch.Tensor:
 
 
 class Encoder(nn.Module):
-    """Normalised log-magnitude columns [B, F, bins, C] -> latents [B, code_dim, rows, C]."""
+    """Normalised log-magnitude columns on the rows' axis [B, F, points, C] -> latents
+    [B, code_dim, rows, C] (rows = points / 2**scales)."""
 
     def __init__(self, cfg: ModelConfig, frames: int) -> None:
         super().__init__()
@@ -149,7 +152,8 @@ class Encoder(nn.Module):
 
 
 class Decoder(nn.Module):
-    """Code vectors [B, code_dim, rows, C] -> normalised log-magnitude columns [B, F, bins, C]."""
+    """Code vectors [B, code_dim, rows, C] -> normalised log-magnitude columns on the rows' axis
+    [B, F, points, C]."""
 
     def __init__(self, cfg: ModelConfig, frames: int) -> None:
         super().__init__()
@@ -209,6 +213,7 @@ class VQVAE(nn.Module):
         m = cfg.model
         self.frames = cfg.audio.frames_per_column
         self.bins = cfg.audio.model_bins
+        self.points = cfg.row_points  # height of the encoder's input (= bins unless warped onto fewer)
         self.rows = cfg.rows
         self.levels = int(m.rvq_levels)
         self.K = int(m.codebook_size)
@@ -230,28 +235,30 @@ class VQVAE(nn.Module):
             raise ValueError(f"model.row_warp must be 'linear' or 'log', not {m.row_warp!r}")
         if m.row_warp == "log":
             a = cfg.audio
-            ana, syn = row_warp_matrices(a.sample_rate, a.n_fft, self.bins, m.row_warp_break_hz)
+            ana, syn = row_warp_matrices(a.sample_rate, a.n_fft, self.bins, m.row_warp_break_hz,
+                                         points=self.points)  # [points, bins], [bins, points]
             self.register_buffer("warp_in", torch.from_numpy(ana), persistent=False)
             self.register_buffer("warp_out", torch.from_numpy(syn), persistent=False)
 
     def normalise_column(self, logmag_col: torch.Tensor) -> torch.Tensor:
         """One streaming column: raw logmag [B, F, bins] -> what the encoder sees (normalised, on
-        the rows' axis), [B, F, bins]."""
+        the rows' axis), [B, F, points]."""
         x = (logmag_col - self.normaliser.mean) / self.normaliser.std
         return x if self.row_warp == "linear" else torch.matmul(x, self.warp_in.T)
 
     def denormalise_column(self, y: torch.Tensor) -> torch.Tensor:
-        """The inverse of :meth:`normalise_column` for the decoder's output [B, F, bins]."""
+        """The inverse of :meth:`normalise_column` for the decoder's output [B, F, points]
+        -> raw logmag [B, F, bins]."""
         if self.row_warp != "linear":
             y = torch.matmul(y, self.warp_out.T)
         return y * self.normaliser.std + self.normaliser.mean
 
     def _to_rows_axis(self, x: torch.Tensor) -> torch.Tensor:
-        """Normalised log-magnitudes, bins on dim -2 ([B, bins, T]) -> the warped axis."""
+        """Normalised log-magnitudes, bins on dim -2 ([B, bins, T]) -> the warped axis [B, points, T]."""
         return x if self.row_warp == "linear" else torch.matmul(self.warp_in, x)
 
     def _from_rows_axis(self, x: torch.Tensor) -> torch.Tensor:
-        """The inverse of :meth:`_to_rows_axis` (bins on dim -2)."""
+        """The inverse of :meth:`_to_rows_axis`: [B, points, T] -> [B, bins, T]."""
         return x if self.row_warp == "linear" else torch.matmul(self.warp_out, x)
 
     @property
@@ -365,7 +372,7 @@ class VQVAE(nn.Module):
 
     # -- streaming -------------------------------------------------------------------------------
     def encoder_state_shapes(self) -> list[tuple[int, ...]]:
-        return self.encoder.net.state_shapes(self.bins)
+        return self.encoder.net.state_shapes(self.points)
 
     def decoder_state_shapes(self) -> list[tuple[int, ...]]:
         return self.decoder.net.state_shapes(self.rows)
@@ -374,7 +381,7 @@ class VQVAE(nn.Module):
                      ) -> tuple[torch.Tensor, torch.Tensor | None, list[torch.Tensor]]:
         """One column: raw logmag [1, F, bins] -> micro codes [1, L, rows], macro codes
         [1, Rm] (or None) and the new states."""
-        x = self.normalise_column(logmag_col)  # [1, F, bins]
+        x = self.normalise_column(logmag_col)  # [1, F, points]
         new: list[torch.Tensor] = []
         z = self.encoder.net.step(x[..., None], iter(states), new)  # [1, D, rows, 1]
         macro, base = self._macro_codes(z)
@@ -389,7 +396,7 @@ class VQVAE(nn.Module):
         if self.macro_factor:
             z = z + self.macro_up(self.macro_quantizer.lookup(macro[..., None]))
         new: list[torch.Tensor] = []
-        y = self.decoder.net.step(z, iter(states), new)[..., 0]  # [B, F, bins]
+        y = self.decoder.net.step(z, iter(states), new)[..., 0]  # [B, F, points]
         return self.denormalise_column(y), new
 
 

@@ -206,19 +206,25 @@ def train(cfg: Config, out_dir: str | Path, resume: str | Path | None = None, pr
     sampler = SegmentSampler(train_clips, n_seg, seed=cfg.train.seed * 1000 + rank + start_step)
 
     model = VQVAE(cfg).to(device)
+    refit = ckpt is None and (not cfg.train.init_from or cfg.train.refit_normaliser)
     if ckpt is not None:
         model.load_state_dict(ckpt["model"])
     elif cfg.train.init_from:  # fine-tuning: weights (and normaliser) from another run
-        from vqblur.training.checkpoint import load_checkpoint
+        from vqblur.training.checkpoint import init_weights_from
 
-        src, _, _ = load_checkpoint(cfg.train.init_from)
-        missing, unexpected = model.load_state_dict(src.state_dict(), strict=False)
-        if missing or unexpected:
-            raise ValueError(f"{cfg.train.init_from}: weights do not fit this config "
-                             f"(missing {missing}, unexpected {unexpected})")
-    if ckpt is None and (not cfg.train.init_from or cfg.train.refit_normaliser):
+        skipped = init_weights_from(model, cfg.train.init_from)
+        if skipped:
+            # e.g. codec v3 -> v4 (160 -> 640 model bins): the per-bin normaliser does not fit
+            refit = refit or any(s.startswith("normaliser.") for s in skipped)
+            if rank == 0:
+                import sys
+
+                note = "; the normaliser is refitted on this run's data" if refit else ""
+                print(f"init_from {cfg.train.init_from}: skipped {len(skipped)} tensor(s) whose shape "
+                      f"differs (left freshly initialised{note}): {', '.join(skipped)}", file=sys.stderr)
+    if refit:
         # normalisation statistics from the same segments on every rank (a fine-tune keeps the
-        # starting model's unless train.refit_normaliser)
+        # starting model's unless train.refit_normaliser, or unless they do not fit this model)
         stats_sampler = SegmentSampler(train_clips, n_seg, seed=cfg.train.seed + 12345)
         with torch.no_grad():
             lm = log_magnitude(torch.from_numpy(stats_sampler.sample(512 if cfg.train.init_from else 128)),
