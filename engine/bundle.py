@@ -31,7 +31,8 @@ from vqblur.common.errors import BundleError
 FORMAT_NAME = "vqblur-bundle"
 FORMAT_VERSION = 2  # 2: codec v2 (levels, macro map, batched decoder); 1 still loads
 MANIFEST_NAME = "manifest.json"
-WINDOW_NAME = "sqrt_hann_periodic"
+WINDOW_NAME = "sqrt_hann_periodic"  # the symmetric framing (codec v1-v3)
+ASYM_WINDOW_NAME = "asym_sqrt_hann"  # codec v4: long analysis window, synthesis over the last synthesis_len
 
 # Plausibility bounds: a manifest outside them is refused before anything is allocated from
 # it (a hostile or corrupted manifest must not turn into a MemoryError or a hang).
@@ -103,9 +104,27 @@ class Bundle:
     nb_macro_path: Path | None = None
     row_warp: str = "linear"  # "linear" (rows of bins/rows bins) or "log" (codec v3, equal perceptual width)
     row_warp_break_hz: float = 1000.0
+    # codec v4 (vqblur.common.windows): the synthesis window spans the frame's last synthesis_len
+    # samples (0 = the symmetric sqrt-Hann framing, synthesis over all n_fft)
+    synthesis_len: int = 0
+    row_points: int = 0  # points of the warped axis the encoder sees (0 here: as many as model_bins)
+
+    def __post_init__(self) -> None:
+        if not self.row_points:
+            object.__setattr__(self, "row_points", self.model_bins)
+
+    @property
+    def asymmetric(self) -> bool:
+        return 0 < self.synthesis_len < self.n_fft
+
+    @property
+    def synthesis_samples(self) -> int:
+        """Samples the synthesis window spans (``n_fft`` in the symmetric framing)."""
+        return self.synthesis_len if self.asymmetric else self.n_fft
 
     def row_edges_hz(self):
-        """Frequency edges of the micro rows, [rows + 1] Hz."""
+        """Frequency edges of the micro rows, [rows + 1] Hz (the log warp spans 0 Hz to the top
+        model bin, ``(model_bins - 1) * sample_rate / n_fft``, whatever the number of points)."""
         from vqblur.common.freqaxis import row_edges_hz
 
         return row_edges_hz(self.rows, self.sample_rate, self.n_fft, self.model_bins,
@@ -133,9 +152,17 @@ class Bundle:
         return self.frames_per_column * self.hop
 
 
-def framing_latency(n_fft: int, hop: int, frames_per_column: int) -> int:
-    """The engine's latency for this framing: ``N - 1 + (F - 1) * R`` (ARCHITECTURE.md)."""
-    return n_fft - 1 + (frames_per_column - 1) * hop
+def framing_latency(n_fft: int, hop: int, frames_per_column: int, synthesis_len: int = 0) -> int:
+    """The engine's latency for this framing: ``S - 1 + (F - 1) * R`` (ARCHITECTURE.md), S the
+    synthesis window's length: ``N``, or ``synthesis_len`` in the asymmetric framing (codec v4)."""
+    S = synthesis_len if 0 < synthesis_len < n_fft else n_fft
+    return S - 1 + (frames_per_column - 1) * hop
+
+
+def window_name(n_fft: int, synthesis_len: int = 0) -> str:
+    """The manifest's ``window`` for a framing: ``asym_sqrt_hann`` when asymmetric, else
+    ``sqrt_hann_periodic``."""
+    return ASYM_WINDOW_NAME if 0 < synthesis_len < n_fft else WINDOW_NAME
 
 
 def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
@@ -289,16 +316,39 @@ def load_bundle(path: str | Path, verify_hashes: bool = True) -> Bundle:
     K = _int_key(m, "codebook_size", mpath, 2)
     model_bins = _int_key(m, "model_bins", mpath)
     latency = _int_key(m, "latency_samples", mpath, 0)
-    if m["window"] != WINDOW_NAME:
-        raise BundleError(f"{mpath}: 'window' is {m['window']!r}, this engine supports {WINDOW_NAME!r}")
     if n_fft % hop != 0 or n_fft // hop < 2:
         raise BundleError(f"{mpath}: 'hop' {hop} must divide 'n_fft' {n_fft} at least twice")
+    synthesis_len = _int_key(m, "synthesis_len", mpath, 0) if "synthesis_len" in m else 0
+    if synthesis_len > n_fft:
+        raise BundleError(f"{mpath}: 'synthesis_len' {synthesis_len} exceeds 'n_fft' {n_fft}")
+    if synthesis_len == n_fft:
+        synthesis_len = 0  # the symmetric framing
+    asymmetric = synthesis_len > 0
+    if asymmetric and (synthesis_len % 2 or synthesis_len % hop or synthesis_len // hop < 2):
+        raise BundleError(f"{mpath}: 'synthesis_len' {synthesis_len} must be even and a multiple of "
+                          f"'hop' {hop}, at least twice")
+    window = m["window"]
+    if window not in (WINDOW_NAME, ASYM_WINDOW_NAME):
+        raise BundleError(f"{mpath}: 'window' is {window!r}, this engine supports {WINDOW_NAME!r} "
+                          f"and {ASYM_WINDOW_NAME!r}")
+    if window != window_name(n_fft, synthesis_len):
+        if asymmetric:
+            raise BundleError(f"{mpath}: 'window' is {window!r}, but 'synthesis_len' {synthesis_len} < "
+                              f"'n_fft' {n_fft} is the asymmetric framing: its window is {ASYM_WINDOW_NAME!r}")
+        raise BundleError(f"{mpath}: 'window' is {window!r}, which needs an asymmetric 'synthesis_len' "
+                          f"(more than 0, less than 'n_fft' {n_fft}); this manifest has "
+                          f"{m.get('synthesis_len', 'none')}")
     if model_bins > n_fft // 2 + 1:
         raise BundleError(f"{mpath}: 'model_bins' {model_bins} exceeds n_fft/2+1 = {n_fft // 2 + 1}")
-    want = framing_latency(n_fft, hop, F)
+    row_points = _int_key(m, "row_points", mpath) if "row_points" in m else model_bins
+    if not rows <= row_points <= model_bins:
+        raise BundleError(f"{mpath}: 'row_points' {row_points} must lie between 'rows' {rows} and "
+                          f"'model_bins' {model_bins}")
+    want = framing_latency(n_fft, hop, F, synthesis_len)
     if latency != want:
+        how = "S-1+(F-1)R, S = synthesis_len" if asymmetric else "N-1+(F-1)R"
         raise BundleError(
-            f"{mpath}: 'latency_samples' is {latency}, but the framing (N-1+(F-1)R) gives {want}"
+            f"{mpath}: 'latency_samples' is {latency}, but the framing ({how}) gives {want}"
         )
     try:
         log_eps = float(m["log_eps"])
@@ -362,6 +412,9 @@ def load_bundle(path: str | Path, verify_hashes: bool = True) -> Bundle:
     row_warp = m.get("row_warp", "linear")
     if row_warp not in ("linear", "log"):
         raise BundleError(f"{mpath}: 'row_warp' must be 'linear' or 'log', not {row_warp!r}")
+    if row_warp == "linear" and row_points != model_bins:
+        raise BundleError(f"{mpath}: 'row_points' {row_points} differs from 'model_bins' {model_bins}: "
+                          "that needs 'row_warp' 'log'")
     try:
         warp_break = float(m.get("row_warp_break_hz", 1000.0))
     except (TypeError, ValueError):
@@ -393,6 +446,8 @@ def load_bundle(path: str | Path, verify_hashes: bool = True) -> Bundle:
         nb_macro_path=nb_macro_path,
         row_warp=row_warp,
         row_warp_break_hz=warp_break,
+        synthesis_len=synthesis_len,
+        row_points=row_points,
     )
 
 

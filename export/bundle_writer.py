@@ -147,7 +147,7 @@ def export_bundle(checkpoint: str | Path, nb_path: str | Path, out_dir: str | Pa
     ``calibration_audio`` (float32 at the model's rate) defaults to the rendered test/valid
     split when cached, else a synthetic signal.
     """
-    from vqblur.engine.bundle import load_bundle, write_manifest
+    from vqblur.engine.bundle import load_bundle, window_name, write_manifest
     from vqblur.export.onnx_export import (DECODER_FILE, DEFAULT_REWRITES, ENCODER_FILE, OPSET,
                                            export_step_graphs)
     from vqblur.training.checkpoint import load_checkpoint, resolve_checkpoint
@@ -211,9 +211,11 @@ def export_bundle(checkpoint: str | Path, nb_path: str | Path, out_dir: str | Pa
             "sample_rate": a.sample_rate,
             "n_fft": a.n_fft,
             "hop": a.hop,
-            "window": "sqrt_hann_periodic",
+            "synthesis_len": a.synthesis_len if a.asymmetric else 0,
+            "window": window_name(a.n_fft, a.synthesis_len),
             "log_eps": a.log_eps,
             "model_bins": a.model_bins,
+            "row_points": model.points,
             "frames_per_column": a.frames_per_column,
             "rows": rows,
             "codebook_size": K,

@@ -211,11 +211,14 @@ def compare_bundles(reference_dir: str | Path, other_dir: str | Path, audio: np.
 
 
 def _numpy_logmag(audio: np.ndarray, b) -> np.ndarray:
-    """The engine's framing (left-padded, sqrt-Hann, no centre): audio -> [model_bins, T]."""
+    """The engine's framing (left-padded, the bundle's analysis window, no centre): audio ->
+    [model_bins, T]."""
+    from vqblur.common.windows import analysis_window
+
     x = np.concatenate([np.zeros(b.n_fft - b.hop), np.asarray(audio, np.float64)])
     n = (len(x) - b.n_fft) // b.hop + 1
     idx = np.arange(b.n_fft)[None, :] + b.hop * np.arange(n)[:, None]
-    win = np.sqrt(0.5 - 0.5 * np.cos(2 * np.pi * np.arange(b.n_fft) / b.n_fft))
+    win = analysis_window(b.n_fft, b.synthesis_len)
     spec = np.fft.rfft(x[idx] * win, axis=1)[:, : b.model_bins]
     lm = np.log(np.abs(spec) + b.log_eps).T.astype(np.float32)
     F = b.frames_per_column

@@ -48,22 +48,35 @@ TINY_V2 = {"rvq_levels": 3, "macro_factor": 4, "down_time_kernel": 2, "res_dilat
            "code_dim": 8, "l2_normalise": False}
 
 
-def tiny_config(channels=(8, 12, 16), codebook_size: int = 32, **model):
-    from vqblur.training.config import Config
+#: codec v4's framing (asymmetric windows: 641 bins 37.5 Hz apart, latency of a 320 frame) and
+#: its warp (640 model bins onto 160 points: 20 rows with 3 scales); pass as ``audio=TINY_V4_AUDIO,
+#: **TINY_V4_MODEL``
+TINY_V4_AUDIO = {"n_fft": 1280, "synthesis_len": 320, "model_bins": 640}
+TINY_V4_MODEL = {"row_warp": "log", "row_points": 160}
+
+
+def tiny_config(channels=(8, 12, 16), codebook_size: int = 32, audio: dict | None = None, **model):
+    """A tiny Config: ``model`` overrides ModelConfig fields, ``audio`` AudioConfig fields."""
+    from vqblur.training.config import Config, validate
 
     cfg = Config()
     cfg.model.channels = list(channels)
     cfg.model.codebook_size = int(codebook_size)
     for k, v in model.items():
         setattr(cfg.model, k, v)
+    for k, v in (audio or {}).items():
+        setattr(cfg.audio, k, v)
     cfg.train.batch_size = 2
+    validate(cfg)
     return cfg
 
 
 def make_tiny_checkpoint(path: str | Path, channels=(8, 12, 16), codebook_size: int = 32,
-                         seed: int = 0, run_folder: bool = True, **model) -> Path:
+                         seed: int = 0, run_folder: bool = True, audio: dict | None = None,
+                         **model) -> Path:
     """Write an untrained tiny model (normaliser fitted, codebook k-means initialised);
-    ``model`` overrides ModelConfig fields (e.g. ``**TINY_V2``).
+    ``model`` overrides ModelConfig fields (e.g. ``**TINY_V2``), ``audio`` AudioConfig fields
+    (e.g. ``TINY_V4_AUDIO``).
 
     ``path`` is a folder (a run folder: model.pt + config.json, and with ``run_folder`` a
     metrics.jsonl / summary.json like a training run leaves). Returns the checkpoint path.
@@ -77,7 +90,7 @@ def make_tiny_checkpoint(path: str | Path, channels=(8, 12, 16), codebook_size: 
     from vqblur.training.model import VQVAE
 
     torch.manual_seed(seed)
-    cfg = tiny_config(channels, codebook_size, **model)
+    cfg = tiny_config(channels, codebook_size, audio, **model)
     root = Path(path)
     root.mkdir(parents=True, exist_ok=True)
     model = VQVAE(cfg)
