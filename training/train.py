@@ -192,13 +192,13 @@ def train(cfg: Config, out_dir: str | Path, resume: str | Path | None = None, pr
     out = Path(out_dir)
     if rank == 0:
         out.mkdir(parents=True, exist_ok=True)
-    if cfg.train.threads:
-        torch.set_num_threads(cfg.train.threads)
     start_step, ckpt = 0, None
     if resume:
         ckpt = torch.load(resume, map_location="cpu", weights_only=False)
         cfg = from_dict(ckpt["config"], str(resume))
         start_step = int(ckpt["step"])
+    if cfg.train.threads:  # the resumed run's own setting (not the defaults --resume is given with)
+        torch.set_num_threads(cfg.train.threads)
     torch.manual_seed(cfg.train.seed)  # identical initial weights on every rank
 
     train_clips, report, valid_clips, SegmentSampler = _load_data(cfg, rank)
