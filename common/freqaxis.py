@@ -58,11 +58,21 @@ def row_warp_matrices(sample_rate: int, n_fft: int, bins: int,
     """
     points = int(points) or int(bins)
     f_bins = bin_hz(sample_rate, n_fft, bins)
+    return warp_matrices_for_bins(f_bins, np.full(bins, sample_rate / n_fft), points, break_hz)
+
+
+def warp_matrices_for_bins(f_bins: np.ndarray, width_hz: np.ndarray, points: int,
+                           break_hz: float = ROW_WARP_BREAK_HZ) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`row_warp_matrices` for model bins at any increasing frequencies ``f_bins [bins]``
+    with spacings ``width_hz [bins]`` (the split framing's 37.5 Hz and 150 Hz bins,
+    ``vqblur.common.framing``): ``(analysis [points, bins], synthesis [bins, points])``, the
+    points from 0 Hz to the top bin. float32."""
+    f_bins = np.asarray(f_bins, dtype=np.float64)
+    bins = len(f_bins)
     f_max = float(f_bins[-1])
-    bw = float(f_bins[1] - f_bins[0])
     f_w = warp_hz(np.arange(points) / (points - 1), break_hz, f_max)
     spacing = np.gradient(f_w)
-    half = np.maximum(spacing, bw)
+    half = np.maximum(spacing, np.interp(f_w, f_bins, np.asarray(width_hz, dtype=np.float64)))
     tri = np.maximum(0.0, 1.0 - np.abs(f_bins[None, :] - f_w[:, None]) / half[:, None])
     analysis = tri / tri.sum(axis=1, keepdims=True)
     synthesis = np.zeros((bins, points))
