@@ -95,12 +95,18 @@ def row_edges_hz(rows: int, sample_rate: int, n_fft: int, bins: int,
     raise ValueError(f"unknown row warp {row_warp!r} (expected 'linear' or 'log')")
 
 
-def row_bin_weights(edges_hz: np.ndarray, sample_rate: int, n_fft: int, bins: int) -> np.ndarray:
+def row_bin_weights(edges_hz: np.ndarray, sample_rate: int, n_fft: int, bins: int,
+                    bin_freqs: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
     """How much of each model bin lies in each row: [rows, bins], columns summing to 1.
 
-    A bin covers its centre +- half a bin; a row covers edges[r]..edges[r+1]."""
-    f = bin_hz(sample_rate, n_fft, bins)
-    bw = sample_rate / n_fft
+    A bin covers its centre +- half a bin; a row covers edges[r]..edges[r+1]. ``bin_freqs``:
+    (centre, spacing) of each model bin when they are not ``sample_rate / n_fft`` apart (the
+    split framing: ``SignalConfig.model_bin_hz``)."""
+    if bin_freqs is None:
+        f = bin_hz(sample_rate, n_fft, bins)
+        bw = sample_rate / n_fft
+    else:
+        f, bw = (np.asarray(a, dtype=np.float64) for a in bin_freqs)
     lo = np.maximum(edges_hz[:-1, None], f[None, :] - bw / 2)
     hi = np.minimum(edges_hz[1:, None], f[None, :] + bw / 2)
     w = np.maximum(hi - lo, 0.0)

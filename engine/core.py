@@ -66,7 +66,7 @@ from vqblur.engine.blur.codeblur import CodeBlur
 from vqblur.engine.blur.shaping import ChangeShaper
 from vqblur.engine.blur.zone import PerceptualZone
 from vqblur.engine.bundle import Bundle, load_bundle
-from vqblur.engine.dsp import StreamingStft
+from vqblur.engine.dsp import make_stft
 
 CHUNK = 4096  # largest piece of a host block processed at once (buffers are sized for it)
 CODEC_KNOB_TAU = 0.020  # s, one-pole per column for zone_size / temperature / centre
@@ -242,7 +242,7 @@ class Engine:
         self.seed = int(seed)
         if self.seed < 0:
             raise ValueError(f"seed must be an integer >= 0, got {seed}")
-        self.stft = StreamingStft(self.config, channels, max_block=CHUNK)
+        self.stft = make_stft(self.config, channels, max_block=CHUNK)
         self._lock = threading.Lock()  # only set_params takes it; never the audio path
         self._params = params if params is not None else Params()
         if not isinstance(self._params, Params):
@@ -253,10 +253,16 @@ class Engine:
         self.samplers: list[CodeBlur] | None = None
         b = self.bundle
         cfg = self.config
-        edges = (b.row_edges_hz() if b is not None
-                 else row_edges_hz(cfg.rows, cfg.sample_rate, cfg.n_fft, cfg.model_bins))
+        split = cfg.long_n_fft > 0  # codec v5: model bins 37.5 Hz apart below the crossover
+        bin_freqs = cfg.model_bin_hz() if split else None
+        if b is not None:
+            edges = b.row_edges_hz()
+        elif split:  # a bare codec on the split framing: linear rows up to the top bin
+            edges = np.linspace(0.0, float(bin_freqs[0][-1]), cfg.rows + 1)
+        else:
+            edges = row_edges_hz(cfg.rows, cfg.sample_rate, cfg.n_fft, cfg.model_bins)
         self.zone = PerceptualZone(cfg.sample_rate, cfg.n_fft, cfg.model_bins, edges,
-                                   b.macro_factor if b is not None else 0)
+                                   b.macro_factor if b is not None else 0, bin_freqs=bin_freqs)
         frame_rate = cfg.sample_rate / cfg.hop
         self.shapers = [ChangeShaper(cfg.frames_per_column, self.zone.position, frame_rate)
                         for _ in range(streams)]

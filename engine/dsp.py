@@ -49,6 +49,24 @@ class SignalConfig:
     #: codec v4: the synthesis window spans the frame's last ``synthesis_len`` samples of an
     #: ``n_fft``-long analysis frame (``vqblur.common.windows``); 0: symmetric (= n_fft)
     synthesis_len: int = 0
+    #: codec v5's split framing (``vqblur.common.framing``): the long window's length (0: off)
+    #: and the crossover between its bins and the ``n_fft`` window's
+    long_n_fft: int = 0
+    crossover_hz: float = 1500.0
+
+    def split_layout(self):
+        """The split framing's :class:`~vqblur.common.framing.SplitLayout`, or None."""
+        from vqblur.common.framing import split_layout
+
+        return split_layout(self.sample_rate, self.n_fft, self.long_n_fft, self.crossover_hz)
+
+    def model_bin_hz(self) -> tuple[np.ndarray, np.ndarray]:
+        """(centre frequency, spacing) of each model bin, both [model_bins] Hz."""
+        lay = self.split_layout()
+        if lay is not None:
+            return lay.bin_hz(), lay.bin_width_hz()
+        df = self.sample_rate / self.n_fft
+        return np.arange(self.model_bins) * df, np.full(self.model_bins, df)
 
     @property
     def synthesis_samples(self) -> int:
@@ -79,6 +97,8 @@ class SignalConfig:
             rows=bundle.rows,
             codebook_size=bundle.codebook_size,
             synthesis_len=int(getattr(bundle, "synthesis_len", 0) or 0),
+            long_n_fft=int(getattr(bundle, "long_n_fft", 0) or 0),
+            crossover_hz=float(getattr(bundle, "crossover_hz", 1500.0) or 1500.0),
         )
 
 
@@ -133,7 +153,7 @@ class StreamingStft:
 
     def _alloc(self, max_block: int) -> None:
         C, N, R, F = self.channels, self.N, self.R, self.F
-        nb = self.cfg.n_bins
+        nb = self.N // 2 + 1  # the (long) frame's rfft bins
         self.max_block = int(max_block)
         n_in = self.col_len + self.max_block
         n_in += -n_in % R
@@ -314,3 +334,13 @@ def _pocketfft_ufuncs():
 
 
 _rfft, _irfft = _pocketfft_ufuncs() or (_np_rfft, _np_irfft)
+
+
+def make_stft(cfg: SignalConfig, channels: int = 1, max_block: int = 4096) -> StreamingStft:
+    """The streaming STFT for ``cfg``'s framing (the split one of codec v5 when it has a long
+    window: :class:`vqblur.engine.split_stft.SplitStft`)."""
+    if cfg.long_n_fft:
+        from vqblur.engine.split_stft import SplitStft
+
+        return SplitStft(cfg, channels, max_block)
+    return StreamingStft(cfg, channels, max_block)

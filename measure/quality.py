@@ -102,9 +102,12 @@ def zone_bins(bundle: Bundle, zone_size: float, centre: float,
     from vqblur.engine.blur.sampler import zone_profile
     from vqblur.engine.knobs import knob_axis_position
 
-    f_max = (bundle.model_bins - 1) * bundle.sample_rate / bundle.n_fft
+    from vqblur.engine.dsp import SignalConfig
+
+    f_bins, width = SignalConfig.from_bundle(bundle).model_bin_hz()
+    f_max = float(f_bins[-1])
     freqs = np.arange(n_fft // 2 + 1) * bundle.sample_rate / n_fft
-    ok = freqs <= f_max + 0.5 * bundle.sample_rate / bundle.n_fft
+    ok = freqs <= f_max + 0.5 * float(width[-1])
     w = zone_profile(knob_axis_position(freqs, f_max) - float(centre), float(zone_size), zone_size / 2.0)
     return (w >= 0.5) & ok, ok
 

@@ -30,16 +30,19 @@ class PerceptualZone:
     """
 
     def __init__(self, sample_rate: int, n_fft: int, bins: int, row_edges_hz: np.ndarray,
-                 macro_factor: int = 0):
-        f = bin_hz(sample_rate, n_fft, bins)
+                 macro_factor: int = 0, bin_freqs: tuple[np.ndarray, np.ndarray] | None = None):
+        """``bin_freqs``: (centre, spacing) [bins] of the model bins when they are not
+        ``sample_rate / n_fft`` apart (``SignalConfig.model_bin_hz``: the split framing)."""
+        self._bin_freqs = bin_freqs
+        f = bin_hz(sample_rate, n_fft, bins) if bin_freqs is None else np.asarray(bin_freqs[0], np.float64)
         self.bin_hz = f
         self.position = knob_axis_position(f, float(f[-1]))  # [bins] on the knob axis, 0..1
         edges = np.asarray(row_edges_hz, dtype=np.float64)
         self.row_edges_hz = edges  # [rows + 1]
         self.rows = len(edges) - 1
-        self._micro = self._row_members(edges, sample_rate, n_fft, bins)
+        self._micro = self._row_members(edges, sample_rate, n_fft, bins, bin_freqs)
         self.rows_macro = self.rows // macro_factor if macro_factor else 0
-        self._macro = (self._row_members(edges[::macro_factor], sample_rate, n_fft, bins)
+        self._macro = (self._row_members(edges[::macro_factor], sample_rate, n_fft, bins, bin_freqs)
                        if self.rows_macro else np.zeros((0, bins)))
         self.bin_weight = np.zeros(bins)
         self.micro_rows = np.zeros(self.rows)
@@ -49,9 +52,9 @@ class PerceptualZone:
         self._key: tuple[float, float] | None = None
 
     @staticmethod
-    def _row_members(edges: np.ndarray, sr: int, n_fft: int, bins: int) -> np.ndarray:
+    def _row_members(edges: np.ndarray, sr: int, n_fft: int, bins: int, bin_freqs=None) -> np.ndarray:
         """[rows, bins] float: 1 where a row holds at least a quarter of a bin, else 0."""
-        return (row_bin_weights(edges, sr, n_fft, bins) >= 0.25).astype(np.float64)
+        return (row_bin_weights(edges, sr, n_fft, bins, bin_freqs) >= 0.25).astype(np.float64)
 
     def centre_row(self, centre: float) -> int:
         """The row that holds the centre knob's frequency."""

@@ -545,12 +545,17 @@ def _build(spec: dict):
     share["pid_audio"] = os.getpid()
     inner = getattr(engine, "engine", engine)
     cfg = inner.config
+    top_hz = float(cfg.model_bin_hz()[0][-1])
+    # the view outlines the zone on a uniform bin grid up to the top model bin (the split
+    # framing's model bins are not uniform: its long window's 37.5 Hz grid stands in for them)
+    axis_fft = cfg.long_n_fft or cfg.n_fft
+    axis_bins = int(round(top_hz * axis_fft / cfg.sample_rate)) + 1
     info = {"engine_latency": runner.engine_latency, "rows": cfg.rows,
             "codebook_size": cfg.codebook_size,
             "columns_per_second": cfg.sample_rate / cfg.column_samples,
-            "band_hz": cfg.sample_rate / cfg.n_fft * cfg.model_bins / cfg.rows, "tap": None,
+            "band_hz": (top_hz + cfg.sample_rate / cfg.n_fft) / cfg.rows, "tap": None,
             # the view labels the rows and outlines the zone on the engine's own axes
-            "zone_axis": [cfg.sample_rate, cfg.n_fft, cfg.model_bins,
+            "zone_axis": [cfg.sample_rate, axis_fft, axis_bins,
                           [float(e) for e in inner.zone.row_edges_hz]]}
     tap = None
     if spec.get("view"):

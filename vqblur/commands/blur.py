@@ -290,7 +290,7 @@ def run(args) -> int:
     which = "macro map" if use_macro else ("micro level 0" if L > 1 or bundle.rows_macro else "codemap")
     say(f"  bundle {bundle.root}; {which} {grid_rows} rows x {C} columns per channel")
     t_b = min(b * cfg.column_samples / msr, duration)
-    f_max = (bundle.model_bins - 1) * msr / bundle.n_fft
+    f_max = float(cfg.model_bin_hz()[0][-1])  # the top model bin
     rows_on = np.flatnonzero(rows)
     rows_text = f"rows {rows_on[0]}..{rows_on[-1]}" if len(rows_on) else "no rows"
     say(f"  zone: columns {a}..{b} ({a * cfg.column_samples / msr:.3f}-{t_b:.3f} s), "
