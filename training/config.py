@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from vqblur.common.errors import UserError
+from vqblur.common.framing import SplitLayout, split_layout
 from vqblur.common.windows import is_asymmetric
 
 
@@ -26,10 +27,22 @@ class AudioConfig:
     # codec v4: the asymmetric framing (common/windows.py): an n_fft-long analysis window, the
     # synthesis window over the frame's last synthesis_len samples (0 = symmetric sqrt-Hann)
     synthesis_len: int = 0
+    # codec v5: the split framing (common/framing.py): a long_n_fft-sample asymmetric window's
+    # bins below crossover_hz, the n_fft window's above (0 = off: one window)
+    long_n_fft: int = 0
+    crossover_hz: float = 1500.0
 
     @property
     def asymmetric(self) -> bool:
         return is_asymmetric(self.n_fft, self.synthesis_len)
+
+    @property
+    def split(self) -> bool:
+        return bool(self.long_n_fft)
+
+    def split_layout(self) -> SplitLayout | None:
+        """The split framing's layout (None when long_n_fft is 0)."""
+        return split_layout(self.sample_rate, self.n_fft, self.long_n_fft, self.crossover_hz)
 
     @property
     def synthesis_samples(self) -> int:
@@ -228,10 +241,37 @@ def load_config(path: str | Path | None, overrides: list[str] | None = None) -> 
     return cfg
 
 
+def _validate_split(cfg: Config) -> None:
+    """codec v5's split framing: audio.long_n_fft > 0."""
+    a = cfg.audio
+    if a.long_n_fft < 0:
+        raise UserError(f"audio.long_n_fft ({a.long_n_fft}) must be 0 (one window) or the long window's length")
+    if a.synthesis_len:
+        raise UserError(f"audio.synthesis_len ({a.synthesis_len}) must be 0 with the split framing "
+                        f"(audio.long_n_fft {a.long_n_fft}): its long window's synthesis spans the last "
+                        f"audio.n_fft ({a.n_fft}) samples already")
+    try:
+        layout = a.split_layout()
+    except ValueError as exc:
+        raise UserError(f"audio.long_n_fft / audio.crossover_hz: {exc}") from exc
+    if a.n_fft % a.hop or a.n_fft // a.hop < 2:
+        raise UserError("audio.hop must divide n_fft at least twice")
+    if a.model_bins != layout.model_bins:
+        raise UserError(f"audio.model_bins ({a.model_bins}) must be the split framing's "
+                        f"{layout.model_bins} ({len(layout.long_bins)} bins of the {a.long_n_fft}-sample "
+                        f"window below {a.crossover_hz:g} Hz, {len(layout.short_bins)} of the "
+                        f"{a.n_fft}-sample window above)")
+    if cfg.model.row_warp != "log":
+        raise UserError("the split framing (audio.long_n_fft > 0) needs model.row_warp = \"log\" "
+                        "(its bins are not evenly spaced)")
+
+
 def validate(cfg: Config) -> None:
     a = cfg.audio
     m = cfg.model
-    if a.model_bins > a.n_fft // 2 + 1:
+    if a.long_n_fft:
+        _validate_split(cfg)
+    elif a.model_bins > a.n_fft // 2 + 1:
         raise UserError("audio.model_bins exceeds n_fft/2+1")
     if m.row_points < 0 or m.row_points > a.model_bins:
         raise UserError(f"model.row_points ({m.row_points}) must be 0 (= audio.model_bins) or at most "
