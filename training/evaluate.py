@@ -2,7 +2,10 @@
 
 The model's log-magnitudes are put back with the input's own phase (as the engine does),
 overlap-added with the framing's synthesis window (the sqrt-Hann pair, or codec v4's asymmetric
-one), and compared with the input on audio:
+one), and compared with the input on audio. Codec v5's split framing is resynthesised as the
+engine does it (:func:`resynthesise_split`): the input plus each path's change, ``X (G - 1)``
+weighted by the crossover, G the decoded / input magnitude interpolated onto the path's bins.
+Then:
 
 * spectral convergence (dB) and log-spectral distance over an 80 dB range below the clip's
   loudest bin (dB), both on a Hann STFT with n_fft 2048, hop 512, and the level change
@@ -19,7 +22,7 @@ import torch
 
 from vqblur.common.spectral import audio_quality
 from vqblur.common.windows import is_asymmetric, synthesis_window
-from vqblur.training.features import log_magnitude, stft
+from vqblur.training.features import log_magnitude, long_stft, stft
 from vqblur.training.model import VQVAE
 
 
@@ -29,10 +32,81 @@ def measure_pair(ref: np.ndarray, est: np.ndarray) -> dict[str, float]:
     return {"sc_db": q["sc_db"], "lsd_db": q["lsd_db"], "level_db": q["level_change_db"]}
 
 
+def interp_matrix(f_out: np.ndarray, f_in: np.ndarray) -> np.ndarray:
+    """Linear interpolation in frequency as a matrix [len(f_out), len(f_in)] (``f_in``
+    increasing): ``M @ v`` = ``np.interp(f_out, f_in, v)`` for ``f_out`` inside ``f_in``'s range;
+    rows for frequencies above the top (or below the bottom) of ``f_in`` are zero."""
+    f_out = np.asarray(f_out, np.float64)
+    f_in = np.asarray(f_in, np.float64)
+    M = np.zeros((len(f_out), len(f_in)))
+    inside = (f_out >= f_in[0]) & (f_out <= f_in[-1])
+    j = np.clip(np.searchsorted(f_in, f_out, side="right") - 1, 0, len(f_in) - 2)
+    frac = np.clip((f_out - f_in[j]) / (f_in[j + 1] - f_in[j]), 0.0, 1.0)
+    r = np.arange(len(f_out))[inside]
+    M[r, j[inside]] = 1.0 - frac[inside]
+    M[r, j[inside] + 1] += frac[inside]
+    return M
+
+
+def _overlap_add(spec: np.ndarray, n_fft: int, hop: int, window: np.ndarray, n: int) -> np.ndarray:
+    """Complex frames [bins, T] -> audio [n] aligned with the analysis (frame k ends at sample
+    (k + 1) hop - 1 of the clip, left-padded by n_fft - hop): ``window`` includes the gain."""
+    frames = np.fft.irfft(spec.T, n=n_fft, axis=1) * window  # [T, n_fft]
+    T = frames.shape[0]
+    y = np.zeros((T - 1) * hop + n_fft)
+    idx = np.arange(n_fft)[None, :] + hop * np.arange(T)[:, None]
+    np.add.at(y, idx, frames)
+    return y[n_fft - hop: n_fft - hop + n]
+
+
+def split_changes(cfg, audio: np.ndarray, log_gain: np.ndarray) -> np.ndarray:
+    """The split framing's resynthesis of a change (codec v5, as the engine does it):
+    ``audio [n]`` (n a multiple of hop) and the per-model-bin log-gain ``[model_bins, T]``
+    (decoded - input log-magnitude, T = n / hop) -> ``audio + ISTFT_long(X_long (G_long - 1) c)
+    + ISTFT_short(X_short (G_short - 1) (1 - c))`` [n] (float64): G the gain interpolated (as a
+    log-gain, linearly in frequency) onto each path's rfft bins, 1 above the top model bin;
+    c the crossover weight (``SplitLayout.crossover_weight``) at each path's bins; the long
+    path's synthesis is the asymmetric window over each frame's last n_fft samples."""
+    layout = cfg.split_layout()
+    n = len(audio)
+    x = torch.from_numpy(np.asarray(audio, np.float32))[None]
+    out = np.asarray(audio, np.float64).copy()
+    f_model = layout.bin_hz()
+    for n_fft, spec, window, long_path in (
+            (cfg.long_n_fft, long_stft(x, cfg)[0].numpy(), synthesis_window(cfg.long_n_fft, cfg.hop, cfg.n_fft), True),
+            (cfg.n_fft, stft(x, cfg)[0].numpy(), synthesis_window(cfg.n_fft, cfg.hop), False)):
+        f = np.arange(n_fft // 2 + 1) * cfg.sample_rate / n_fft
+        c = layout.crossover_weight(f)
+        share = c if long_path else 1.0 - c
+        used = share > 0
+        g = np.exp(interp_matrix(f[used], f_model) @ log_gain)  # [used bins, T]
+        change = np.zeros(spec.shape, np.complex128)
+        change[used] = spec[used] * (g - 1.0) * share[used, None]
+        out += _overlap_add(change, n_fft, cfg.hop, window, n)
+    return out
+
+
+@torch.no_grad()
+def resynthesise_split(model: VQVAE, audio: np.ndarray) -> np.ndarray:
+    """:func:`resynthesise` for the split framing (codec v5): the input plus the two paths' changes
+    (:func:`split_changes`), the gain the decoded over the input log-magnitude."""
+    cfg = model.cfg.audio
+    F = cfg.frames_per_column
+    n = len(audio)
+    x = np.pad(np.asarray(audio, np.float32), (0, (-n) % (cfg.hop * F)))
+    lm = log_magnitude(torch.from_numpy(x)[None], cfg)  # [1, model_bins, T]
+    model.eval()
+    dec = model.decode_all(model.encode_all(lm))[0]
+    log_gain = (dec - lm[0]).double().numpy()
+    return split_changes(cfg, x, log_gain)[:n].astype(np.float32)
+
+
 @torch.no_grad()
 def resynthesise(model: VQVAE, audio: np.ndarray) -> np.ndarray:
     """audio [n] -> the codec's resynthesis [n] with the input's phase (zone 0, detail 0)."""
     cfg = model.cfg.audio
+    if cfg.long_n_fft:
+        return resynthesise_split(model, audio)
     F = cfg.frames_per_column
     x = torch.from_numpy(audio.astype(np.float32))[None]
     n = x.shape[1]

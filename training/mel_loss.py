@@ -36,13 +36,30 @@ def mel_filterbank(sample_rate: int, n_fft: int, n_mels: int = N_MELS, f_min: fl
     return _mel_filterbank(sample_rate, n_fft, n_mels, f_min, f_max)
 
 
+def split_mel_filterbank(layout, n_mels: int = N_MELS) -> np.ndarray:
+    """The mel filters [n_mels, model_bins] on the split framing's model bins (codec v5,
+    ``vqblur.common.framing.SplitLayout``): each path's columns from its own rfft's filterbank,
+    the long window's scaled by ``(n_fft / long_n_fft) * sum(w_short^2) / sum(w_long^2)`` so that
+    a band's power of white noise is the same whichever window's bins it sums."""
+    from vqblur.common.windows import analysis_window
+
+    sr, n, nl = layout.sample_rate, layout.n_fft, layout.long_n_fft
+    long_fb = mel_filterbank(sr, nl, n_mels)[:, layout.long_bins]
+    short_fb = mel_filterbank(sr, n, n_mels)[:, layout.short_bins]
+    scale = (n / nl) * float(np.sum(analysis_window(n) ** 2) / np.sum(analysis_window(nl, n) ** 2))
+    return np.concatenate([long_fb * scale, short_fb], axis=1)
+
+
 class MelLoss(torch.nn.Module):
     """Mel-scale LSD (dB) between two raw log-magnitude batches ln(|X| + eps) [B, bins, T]."""
 
     def __init__(self, sample_rate: int, n_fft: int, bins: int, n_mels: int = N_MELS,
-                 range_db: float = RANGE_DB) -> None:
+                 range_db: float = RANGE_DB, layout=None) -> None:
         super().__init__()
-        fb = mel_filterbank(sample_rate, n_fft, n_mels)[:, :bins]
+        if layout is None:
+            fb = mel_filterbank(sample_rate, n_fft, n_mels)[:, :bins]
+        else:
+            fb = split_mel_filterbank(layout, n_mels)
         self.register_buffer("fb", torch.from_numpy(fb.astype(np.float32)), persistent=False)
         self.range_db = float(range_db)
 

@@ -23,10 +23,23 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vqblur.common.freqaxis import row_warp_matrices
+from vqblur.common.freqaxis import row_warp_matrices, warp_matrices_for_bins
 from vqblur.training.config import Config, ModelConfig
 from vqblur.training.features import Normaliser
 from vqblur.training.vq import VectorQuantizer, VQOutput
+
+
+def model_warp_matrices(cfg: Config):
+    """The log row warp of a config: ``(analysis [points, bins], synthesis [bins, points])``
+    float32 numpy; the split framing's (codec v5) from its model bins' own frequencies
+    (``vqblur.common.framing``), the one-window framings' from the rfft's."""
+    a, m = cfg.audio, cfg.model
+    layout = a.split_layout()
+    if layout is not None:
+        return warp_matrices_for_bins(layout.bin_hz(), layout.bin_width_hz(), cfg.row_points,
+                                      m.row_warp_break_hz)
+    return row_warp_matrices(a.sample_rate, a.n_fft, a.model_bins, m.row_warp_break_hz,
+                             points=cfg.row_points)
 
 
 class CausalConv2d(nn.Module):
@@ -234,9 +247,7 @@ class VQVAE(nn.Module):
         if m.row_warp not in ("linear", "log"):
             raise ValueError(f"model.row_warp must be 'linear' or 'log', not {m.row_warp!r}")
         if m.row_warp == "log":
-            a = cfg.audio
-            ana, syn = row_warp_matrices(a.sample_rate, a.n_fft, self.bins, m.row_warp_break_hz,
-                                         points=self.points)  # [points, bins], [bins, points]
+            ana, syn = model_warp_matrices(cfg)  # [points, bins], [bins, points]
             self.register_buffer("warp_in", torch.from_numpy(ana), persistent=False)
             self.register_buffer("warp_out", torch.from_numpy(syn), persistent=False)
 

@@ -52,8 +52,11 @@ def state_sha256(model: torch.nn.Module) -> str:
 
 
 def segment_samples(cfg: Config) -> int:
-    """Audio samples per training segment: segment_frames hops plus one window of history."""
-    return cfg.data.segment_frames * cfg.audio.hop + cfg.audio.n_fft - cfg.audio.hop
+    """Audio samples per training segment: segment_frames hops plus one window of history (the
+    long window's in the split framing)."""
+    from vqblur.training.features import history_samples
+
+    return cfg.data.segment_frames * cfg.audio.hop + history_samples(cfg.audio)
 
 
 _MEL_LOSSES: dict[tuple, Any] = {}
@@ -63,9 +66,10 @@ def _mel_loss(cfg: Config, device: torch.device):
     from vqblur.training.mel_loss import MelLoss
 
     a = cfg.audio
-    key = (a.sample_rate, a.n_fft, a.model_bins, str(device))
+    key = (a.sample_rate, a.n_fft, a.model_bins, a.long_n_fft, a.crossover_hz, str(device))
     if key not in _MEL_LOSSES:
-        _MEL_LOSSES[key] = MelLoss(a.sample_rate, a.n_fft, a.model_bins).to(device)
+        _MEL_LOSSES[key] = MelLoss(a.sample_rate, a.n_fft, a.model_bins,
+                                   layout=a.split_layout()).to(device)
     return _MEL_LOSSES[key]
 
 
