@@ -33,6 +33,7 @@ FORMAT_VERSION = 2  # 2: codec v2 (levels, macro map, batched decoder); 1 still 
 MANIFEST_NAME = "manifest.json"
 WINDOW_NAME = "sqrt_hann_periodic"  # the symmetric framing (codec v1-v3)
 ASYM_WINDOW_NAME = "asym_sqrt_hann"  # codec v4: long analysis window, synthesis over the last synthesis_len
+SPLIT_WINDOW_NAME = "split_sqrt_hann"  # codec v5: the split framing (vqblur.common.framing)
 
 # Plausibility bounds: a manifest outside them is refused before anything is allocated from
 # it (a hostile or corrupted manifest must not turn into a MemoryError or a hang).
@@ -108,6 +109,10 @@ class Bundle:
     # samples (0 = the symmetric sqrt-Hann framing, synthesis over all n_fft)
     synthesis_len: int = 0
     row_points: int = 0  # points of the warped axis the encoder sees (0 here: as many as model_bins)
+    # codec v5 (vqblur.common.framing): the split framing's long window (0 = one window) and the
+    # crossover between its bins and the n_fft window's
+    long_n_fft: int = 0
+    crossover_hz: float = 1500.0
 
     def __post_init__(self) -> None:
         if not self.row_points:
@@ -122,11 +127,34 @@ class Bundle:
         """Samples the synthesis window spans (``n_fft`` in the symmetric framing)."""
         return self.synthesis_len if self.asymmetric else self.n_fft
 
+    @property
+    def split(self) -> bool:
+        return bool(self.long_n_fft)
+
+    def split_layout(self):
+        """The split framing's :class:`vqblur.common.framing.SplitLayout` (where each model bin
+        comes from), or None for a one-window bundle."""
+        from vqblur.common.framing import split_layout
+
+        return split_layout(self.sample_rate, self.n_fft, self.long_n_fft, self.crossover_hz)
+
+    def model_bin_hz(self) -> np.ndarray:
+        """Centre frequency of each model bin [model_bins] (the split framing's are not evenly
+        spaced)."""
+        layout = self.split_layout()
+        if layout is not None:
+            return layout.bin_hz()
+        return np.arange(self.model_bins, dtype=np.float64) * self.sample_rate / self.n_fft
+
     def row_edges_hz(self):
         """Frequency edges of the micro rows, [rows + 1] Hz (the log warp spans 0 Hz to the top
-        model bin, ``(model_bins - 1) * sample_rate / n_fft``, whatever the number of points)."""
-        from vqblur.common.freqaxis import row_edges_hz
+        model bin, ``(model_bins - 1) * sample_rate / n_fft``, or the split framing's top bin,
+        whatever the number of points)."""
+        from vqblur.common.freqaxis import row_edges_hz, warp_hz
 
+        if self.split:
+            u = np.arange(self.rows + 1) / self.rows
+            return warp_hz(u, self.row_warp_break_hz, float(self.model_bin_hz()[-1]))
         return row_edges_hz(self.rows, self.sample_rate, self.n_fft, self.model_bins,
                             self.row_warp, self.row_warp_break_hz)
 
@@ -159,9 +187,11 @@ def framing_latency(n_fft: int, hop: int, frames_per_column: int, synthesis_len:
     return S - 1 + (frames_per_column - 1) * hop
 
 
-def window_name(n_fft: int, synthesis_len: int = 0) -> str:
-    """The manifest's ``window`` for a framing: ``asym_sqrt_hann`` when asymmetric, else
-    ``sqrt_hann_periodic``."""
+def window_name(n_fft: int, synthesis_len: int = 0, long_n_fft: int = 0) -> str:
+    """The manifest's ``window`` for a framing: ``split_sqrt_hann`` for the split framing
+    (``long_n_fft`` > 0), ``asym_sqrt_hann`` when asymmetric, else ``sqrt_hann_periodic``."""
+    if long_n_fft:
+        return SPLIT_WINDOW_NAME
     return ASYM_WINDOW_NAME if 0 < synthesis_len < n_fft else WINDOW_NAME
 
 
@@ -328,17 +358,52 @@ def load_bundle(path: str | Path, verify_hashes: bool = True) -> Bundle:
         raise BundleError(f"{mpath}: 'synthesis_len' {synthesis_len} must be even and a multiple of "
                           f"'hop' {hop}, at least twice")
     window = m["window"]
-    if window not in (WINDOW_NAME, ASYM_WINDOW_NAME):
+    if window not in (WINDOW_NAME, ASYM_WINDOW_NAME, SPLIT_WINDOW_NAME):
         raise BundleError(f"{mpath}: 'window' is {window!r}, this engine supports {WINDOW_NAME!r} "
-                          f"and {ASYM_WINDOW_NAME!r}")
-    if window != window_name(n_fft, synthesis_len):
+                          f"and {ASYM_WINDOW_NAME!r} (one window) and {SPLIT_WINDOW_NAME!r} (the split "
+                          "framing)")
+    long_n_fft = _int_key(m, "long_n_fft", mpath, 0) if "long_n_fft" in m else 0
+    crossover_hz = 1500.0
+    if "crossover_hz" in m:
+        c = m["crossover_hz"]
+        if isinstance(c, bool) or not isinstance(c, (int, float)) or not np.isfinite(c):
+            raise BundleError(f"{mpath}: 'crossover_hz' must be a number, got {c!r}")
+        crossover_hz = float(c)
+    layout = None
+    if window == SPLIT_WINDOW_NAME and not long_n_fft:
+        raise BundleError(f"{mpath}: 'window' is {SPLIT_WINDOW_NAME!r}, which needs the split framing's "
+                          f"'long_n_fft' (more than 0); this manifest has {m.get('long_n_fft', 'none')}")
+    if long_n_fft:
+        if window != SPLIT_WINDOW_NAME:
+            raise BundleError(f"{mpath}: 'window' is {window!r}, but 'long_n_fft' {long_n_fft} is the "
+                              f"split framing: its window is {SPLIT_WINDOW_NAME!r}")
+        if synthesis_len:
+            raise BundleError(f"{mpath}: 'synthesis_len' {synthesis_len} must be 0 with the split framing "
+                              f"('long_n_fft' {long_n_fft})")
+        if long_n_fft > LIMITS["n_fft"][1]:
+            raise BundleError(f"{mpath}: 'long_n_fft' {long_n_fft} is outside the supported range "
+                              f"up to {LIMITS['n_fft'][1]}")
+        from vqblur.common.framing import split_layout
+
+        try:
+            layout = split_layout(sr, n_fft, long_n_fft, crossover_hz)
+        except ValueError as exc:
+            raise BundleError(f"{mpath}: 'long_n_fft' / 'crossover_hz': {exc}") from None
+        if model_bins != layout.model_bins:
+            raise BundleError(f"{mpath}: 'model_bins' is {model_bins}, but the split framing (n_fft {n_fft}, "
+                              f"long_n_fft {long_n_fft}, crossover {crossover_hz:g} Hz) has "
+                              f"{layout.model_bins}")
+        if m.get("row_warp", "linear") != "log":
+            raise BundleError(f"{mpath}: the split framing needs 'row_warp' 'log' (its bins are not "
+                              f"evenly spaced), not {m.get('row_warp', 'linear')!r}")
+    elif window != window_name(n_fft, synthesis_len):
         if asymmetric:
             raise BundleError(f"{mpath}: 'window' is {window!r}, but 'synthesis_len' {synthesis_len} < "
                               f"'n_fft' {n_fft} is the asymmetric framing: its window is {ASYM_WINDOW_NAME!r}")
         raise BundleError(f"{mpath}: 'window' is {window!r}, which needs an asymmetric 'synthesis_len' "
                           f"(more than 0, less than 'n_fft' {n_fft}); this manifest has "
                           f"{m.get('synthesis_len', 'none')}")
-    if model_bins > n_fft // 2 + 1:
+    if layout is None and model_bins > n_fft // 2 + 1:
         raise BundleError(f"{mpath}: 'model_bins' {model_bins} exceeds n_fft/2+1 = {n_fft // 2 + 1}")
     row_points = _int_key(m, "row_points", mpath) if "row_points" in m else model_bins
     if not rows <= row_points <= model_bins:
@@ -448,6 +513,8 @@ def load_bundle(path: str | Path, verify_hashes: bool = True) -> Bundle:
         row_warp_break_hz=warp_break,
         synthesis_len=synthesis_len,
         row_points=row_points,
+        long_n_fft=long_n_fft,
+        crossover_hz=crossover_hz,
     )
 
 

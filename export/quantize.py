@@ -215,11 +215,18 @@ def _numpy_logmag(audio: np.ndarray, b) -> np.ndarray:
     [model_bins, T]."""
     from vqblur.common.windows import analysis_window
 
-    x = np.concatenate([np.zeros(b.n_fft - b.hop), np.asarray(audio, np.float64)])
-    n = (len(x) - b.n_fft) // b.hop + 1
-    idx = np.arange(b.n_fft)[None, :] + b.hop * np.arange(n)[:, None]
-    win = analysis_window(b.n_fft, b.synthesis_len)
-    spec = np.fft.rfft(x[idx] * win, axis=1)[:, : b.model_bins]
-    lm = np.log(np.abs(spec) + b.log_eps).T.astype(np.float32)
+    def frames(n_fft: int, win: np.ndarray) -> np.ndarray:
+        x = np.concatenate([np.zeros(n_fft - b.hop), np.asarray(audio, np.float64)])
+        n = (len(x) - n_fft) // b.hop + 1
+        idx = np.arange(n_fft)[None, :] + b.hop * np.arange(n)[:, None]
+        return np.abs(np.fft.rfft(x[idx] * win, axis=1))
+
+    layout = b.split_layout() if hasattr(b, "split_layout") else None
+    if layout is not None:  # codec v5: the long window's bins below the crossover, the short's above
+        mag = np.concatenate([frames(b.long_n_fft, analysis_window(b.long_n_fft, b.n_fft))[:, layout.long_bins],
+                              frames(b.n_fft, analysis_window(b.n_fft))[:, layout.short_bins]], axis=1)
+    else:
+        mag = frames(b.n_fft, analysis_window(b.n_fft, b.synthesis_len))[:, : b.model_bins]
+    lm = np.log(mag + b.log_eps).T.astype(np.float32)
     F = b.frames_per_column
     return lm[:, : lm.shape[1] - lm.shape[1] % F]

@@ -54,6 +54,12 @@ TINY_V2 = {"rvq_levels": 3, "macro_factor": 4, "down_time_kernel": 2, "res_dilat
 TINY_V4_AUDIO = {"n_fft": 1280, "synthesis_len": 320, "model_bins": 640}
 TINY_V4_MODEL = {"row_warp": "log", "row_points": 160}
 
+#: codec v5's split framing (the 1280 window's 40 bins below 1.5 kHz, the 320 window's 150 above:
+#: 190 model bins onto 160 points, 20 rows with 3 scales; latency 399); pass as
+#: ``audio=TINY_V5_AUDIO, **TINY_V5_MODEL``
+TINY_V5_AUDIO = {"n_fft": 320, "long_n_fft": 1280, "crossover_hz": 1500.0, "model_bins": 190}
+TINY_V5_MODEL = {"row_warp": "log", "row_points": 160}
+
 
 def tiny_config(channels=(8, 12, 16), codebook_size: int = 32, audio: dict | None = None, **model):
     """A tiny Config: ``model`` overrides ModelConfig fields, ``audio`` AudioConfig fields."""
