@@ -22,7 +22,7 @@ import torch
 
 from vqblur.common.spectral import audio_quality
 from vqblur.common.windows import is_asymmetric, synthesis_window
-from vqblur.training.features import log_magnitude, long_stft, stft
+from vqblur.training.features import log_magnitude, long_stft, split_magnitude, stft
 from vqblur.training.model import VQVAE
 
 
@@ -59,17 +59,18 @@ def _overlap_add(spec: np.ndarray, n_fft: int, hop: int, window: np.ndarray, n: 
     return y[n_fft - hop: n_fft - hop + n]
 
 
-def split_changes(cfg, audio: np.ndarray, log_gain: np.ndarray) -> np.ndarray:
-    """The split framing's resynthesis of a change (codec v5, as the engine does it):
-    ``audio [n]`` (n a multiple of hop) and the per-model-bin log-gain ``[model_bins, T]``
-    (decoded - input log-magnitude, T = n / hop) -> ``audio + ISTFT_long(X_long (G_long - 1) c)
-    + ISTFT_short(X_short (G_short - 1) (1 - c))`` [n] (float64): G the gain interpolated (as a
-    log-gain, linearly in frequency) onto each path's rfft bins, 1 above the top model bin;
-    c the crossover weight (``SplitLayout.crossover_weight``) at each path's bins; the long
-    path's synthesis is the asymmetric window over each frame's last n_fft samples."""
+def split_changes(cfg, audio: np.ndarray, ratio: np.ndarray) -> np.ndarray:
+    """The split framing's resynthesis of a change (codec v5), as the engine does it
+    (``vqblur.engine.split_stft.SplitStft``): ``audio [n]`` (n a multiple of hop) and the gain
+    per model bin ``ratio [model_bins, T]`` (decoded over input magnitude, T = n / hop) ->
+    ``audio + ISTFT_long(X_long (G_long - 1) c) + ISTFT_short(X_short (G_short - 1) (1 - c))``
+    [n] (float64): G the gain interpolated linearly in frequency onto each path's rfft bins (the
+    long path's up to where c ends, the short path's from where 1 - c starts to its last model
+    bin; the Nyquist bin keeps gain 1), c the crossover weight (``SplitLayout.crossover_weight``);
+    the long path's synthesis is the asymmetric window over each frame's last n_fft samples."""
     layout = cfg.split_layout()
     n = len(audio)
-    x = torch.from_numpy(np.asarray(audio, np.float32))[None]
+    x = torch.from_numpy(np.asarray(audio, np.float64))[None]  # the engine's STFTs are float64
     out = np.asarray(audio, np.float64).copy()
     f_model = layout.bin_hz()
     for n_fft, spec, window, long_path in (
@@ -78,8 +79,8 @@ def split_changes(cfg, audio: np.ndarray, log_gain: np.ndarray) -> np.ndarray:
         f = np.arange(n_fft // 2 + 1) * cfg.sample_rate / n_fft
         c = layout.crossover_weight(f)
         share = c if long_path else 1.0 - c
-        used = share > 0
-        g = np.exp(interp_matrix(f[used], f_model) @ log_gain)  # [used bins, T]
+        used = (share > 0) & (f <= f_model[-1])
+        g = interp_matrix(f[used], f_model) @ ratio  # [used bins, T]
         change = np.zeros(spec.shape, np.complex128)
         change[used] = spec[used] * (g - 1.0) * share[used, None]
         out += _overlap_add(change, n_fft, cfg.hop, window, n)
@@ -89,16 +90,23 @@ def split_changes(cfg, audio: np.ndarray, log_gain: np.ndarray) -> np.ndarray:
 @torch.no_grad()
 def resynthesise_split(model: VQVAE, audio: np.ndarray) -> np.ndarray:
     """:func:`resynthesise` for the split framing (codec v5): the input plus the two paths' changes
-    (:func:`split_changes`), the gain the decoded over the input log-magnitude."""
+    (:func:`split_changes`), the gain the decoded magnitude (``exp(logmag) - eps``, the engine's
+    clamps) over the input's, at most the engine's ``RATIO_MAX``."""
+    from vqblur.common.windows import analysis_window
+    from vqblur.engine.split_stft import RATIO_MAX
+
     cfg = model.cfg.audio
     F = cfg.frames_per_column
     n = len(audio)
     x = np.pad(np.asarray(audio, np.float32), (0, (-n) % (cfg.hop * F)))
     lm = log_magnitude(torch.from_numpy(x)[None], cfg)  # [1, model_bins, T]
     model.eval()
-    dec = model.decode_all(model.encode_all(lm))[0]
-    log_gain = (dec - lm[0]).double().numpy()
-    return split_changes(cfg, x, log_gain)[:n].astype(np.float32)
+    dec = model.decode_all(model.encode_all(lm))[0].double().numpy()
+    logmag_max = float(np.log(4.0 * analysis_window(cfg.long_n_fft, cfg.n_fft).sum()))
+    mag = np.maximum(np.exp(np.clip(dec, np.log(cfg.log_eps), logmag_max)) - cfg.log_eps, 0.0)
+    absx = np.maximum(split_magnitude(torch.from_numpy(x.astype(np.float64))[None], cfg)[0].numpy(), 1e-300)
+    ratio = np.minimum(mag / absx, RATIO_MAX)
+    return split_changes(cfg, x, ratio)[:n].astype(np.float32)
 
 
 @torch.no_grad()

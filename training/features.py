@@ -87,14 +87,20 @@ def long_stft(audio: torch.Tensor, cfg: AudioConfig, pad_left: bool = True) -> t
     )
 
 
+def split_magnitude(audio: torch.Tensor, cfg: AudioConfig, pad_left: bool = True) -> torch.Tensor:
+    """The split framing's model-bin magnitudes |X| [B, model_bins, T] (the long window's bins
+    below the crossover, then the short window's), in ``audio``'s dtype."""
+    layout = cfg.split_layout()
+    lo = long_stft(audio, cfg, pad_left)[:, : len(layout.long_bins)]
+    hi = stft(audio, cfg, pad_left)[:, int(layout.short_bins[0]): int(layout.short_bins[-1]) + 1]
+    return torch.cat([lo.abs(), hi.abs()], dim=1)
+
+
 def log_magnitude(audio: torch.Tensor, cfg: AudioConfig, pad_left: bool = True) -> torch.Tensor:
     """audio [B, n] -> model log-magnitude [B, model_bins, T] = ln(|X| + eps) (the split
     framing: the long window's bins below the crossover, then the short window's)."""
     if cfg.long_n_fft:
-        layout = cfg.split_layout()
-        lo = long_stft(audio, cfg, pad_left)[:, : len(layout.long_bins)]
-        hi = stft(audio, cfg, pad_left)[:, int(layout.short_bins[0]): int(layout.short_bins[-1]) + 1]
-        return torch.log(torch.cat([lo.abs(), hi.abs()], dim=1) + cfg.log_eps)
+        return torch.log(split_magnitude(audio, cfg, pad_left) + cfg.log_eps)
     spec = stft(audio, cfg, pad_left)[:, : cfg.model_bins]
     return torch.log(spec.abs() + cfg.log_eps)
 
