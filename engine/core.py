@@ -66,7 +66,7 @@ from vqblur.engine.blur.codeblur import CodeBlur
 from vqblur.engine.blur.shaping import ChangeShaper
 from vqblur.engine.blur.zone import PerceptualZone
 from vqblur.engine.bundle import Bundle, load_bundle
-from vqblur.engine.dsp import make_stft
+from vqblur.engine.split_stft import make_stft
 
 CHUNK = 4096  # largest piece of a host block processed at once (buffers are sized for it)
 CODEC_KNOB_TAU = 0.020  # s, one-pole per column for zone_size / temperature / centre

@@ -335,12 +335,3 @@ def _pocketfft_ufuncs():
 
 _rfft, _irfft = _pocketfft_ufuncs() or (_np_rfft, _np_irfft)
 
-
-def make_stft(cfg: SignalConfig, channels: int = 1, max_block: int = 4096) -> StreamingStft:
-    """The streaming STFT for ``cfg``'s framing (the split one of codec v5 when it has a long
-    window: :class:`vqblur.engine.split_stft.SplitStft`)."""
-    if cfg.long_n_fft:
-        from vqblur.engine.split_stft import SplitStft
-
-        return SplitStft(cfg, channels, max_block)
-    return StreamingStft(cfg, channels, max_block)

@@ -167,3 +167,11 @@ class SplitStft(StreamingStft):
         rest = self.acc_len - h
         acc[:, :rest] = acc[:, h:]
         acc[:, rest:] = 0.0
+
+
+def make_stft(cfg: SignalConfig, channels: int = 1, max_block: int = 4096) -> StreamingStft:
+    """The streaming STFT for ``cfg``'s framing: :class:`SplitStft` when it has a long window
+    (codec v5), else :class:`~vqblur.engine.dsp.StreamingStft`."""
+    if cfg.long_n_fft:
+        return SplitStft(cfg, channels, max_block)
+    return StreamingStft(cfg, channels, max_block)

@@ -8,8 +8,8 @@ import pytest
 
 from vqblur.engine.codec import IdentityCodec
 from vqblur.engine.core import Engine
-from vqblur.engine.dsp import SignalConfig, make_stft
-from vqblur.engine.split_stft import SplitStft
+from vqblur.engine.dsp import SignalConfig
+from vqblur.engine.split_stft import SplitStft, make_stft
 
 SR = 48000
 V5 = SignalConfig(model_bins=190, long_n_fft=1280, crossover_hz=1500.0)
