@@ -401,10 +401,11 @@ def encode_maps(model, cfg, audio: np.ndarray, chunk_columns: int = 2048, contex
     previous chunk's audio: the encoder sees 6 columns back, so the codes are the whole clip's)."""
     import torch
 
-    from vqblur.training.features import log_magnitude
+    from vqblur.training.features import history_samples, log_magnitude
 
     a = cfg.audio
-    F, R, N = a.frames_per_column, a.hop, a.n_fft
+    F, R = a.frames_per_column, a.hop
+    N = history_samples(a) + R  # the longest window (the split framing's long one)
     x = np.concatenate([np.zeros(N - R, np.float32), np.asarray(audio, np.float32)])
     frames = (len(x) - N) // R + 1 if len(x) >= N else 0
     C = frames // F
