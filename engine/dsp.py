@@ -231,6 +231,18 @@ class StreamingStft:
         return self._logmag
 
     # ---- output side ------------------------------------------------------------------
+    def _gain(self, logmag: np.ndarray, absx: np.ndarray) -> np.ndarray:
+        """Decoded magnitude over the input's, per model bin (``_ratio``, in place): the decoded
+        logmag is clamped (NaN and -inf to the floor, fmax dropping NaN; +inf to the ceiling),
+        ``exp - eps`` and at least 0, then divided by ``absx`` (the input's |X|, > 0)."""
+        m = self._mag
+        np.fmax(logmag, self.logmag_min, out=m)
+        np.minimum(m, self.logmag_max, out=m)
+        np.exp(m, out=m)
+        m -= self.eps
+        np.maximum(m, 0.0, out=m)
+        return np.divide(m, absx, out=self._ratio)
+
     def synthesise_column(self, logmag: np.ndarray, measure_levels: bool = False) -> None:
         """Decoded logmag [channels, F, model_bins] x kept phase -> irfft -> OLA -> output FIFO.
 
@@ -238,16 +250,8 @@ class StreamingStft:
         phase 0 is used (the analysis adds 1e-300 to every bin's real part). ``measure_levels``:
         also fill ``level_out`` / ``level_in`` (blur v2's output level loop)."""
         mb = self.mb
-        m = self._mag
-        # clamp: NaN and -inf go to the floor (fmax drops NaN), +inf to the ceiling
-        np.fmax(logmag, self.logmag_min, out=m)
-        np.minimum(m, self.logmag_max, out=m)
-        np.exp(m, out=m)
-        m -= self.eps
-        np.maximum(m, 0.0, out=m)
         # |X| >= 1e-300 (see analyse_column), so mag / |X| is finite
-        ratio = self._ratio
-        np.divide(m, self._absx[..., :mb], out=ratio)
+        ratio = self._gain(logmag, self._absx[..., :mb])
         so, sx = self._spec_out_f, self._spec_f  # complex spectra as [..., bins, (re, im)]
         np.multiply(sx[..., :mb, 0], ratio, out=so[..., :mb, 0])
         np.multiply(sx[..., :mb, 1], ratio, out=so[..., :mb, 1])

@@ -129,14 +129,7 @@ class SplitStft(StreamingStft):
 
     def synthesise_column(self, logmag: np.ndarray, measure_levels: bool = False) -> None:
         """Decoded logmag [channels, F, model_bins] -> the two change paths -> OLA + the input."""
-        m = self._mag
-        np.fmax(logmag, self.logmag_min, out=m)
-        np.minimum(m, self.logmag_max, out=m)
-        np.exp(m, out=m)
-        m -= self.eps
-        np.maximum(m, 0.0, out=m)
-        ratio = self._ratio
-        np.divide(m, self._absm, out=ratio)
+        ratio = self._gain(logmag, self._absm)
         np.minimum(ratio, RATIO_MAX, out=ratio)
         PL, S0, S1 = self.PL, self.S0, self.S1
         self._path_gain(ratio, self._il, self._cl, self._gl, self._gl1)

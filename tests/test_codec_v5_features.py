@@ -84,7 +84,8 @@ def test_split_bins_fine_below_and_v3_above():
 
 
 def test_split_features_match_the_engine_streaming_analysis():
-    from vqblur.engine.dsp import SignalConfig, make_stft
+    from vqblur.engine.dsp import SignalConfig
+    from vqblur.engine.split_stft import make_stft
 
     cfg = AudioConfig(**V5_AUDIO)
     audio = _audio(cfg.hop * 2 * 20, seed=1)

@@ -120,7 +120,8 @@ def test_split_resynthesis_of_a_unit_gain_is_the_input():
 def test_split_resynthesis_equals_the_engine():
     """A random gain per model bin and frame, through evaluate.split_changes offline and through
     the engine's streaming split STFT: the same samples (the engine 399 samples later)."""
-    from vqblur.engine.dsp import SignalConfig, make_stft
+    from vqblur.engine.dsp import SignalConfig
+    from vqblur.engine.split_stft import make_stft
     from vqblur.training.evaluate import split_changes
     from vqblur.training.features import split_magnitude
 
