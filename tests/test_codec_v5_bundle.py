@@ -19,18 +19,12 @@ pytest.importorskip("onnx")
 from vqblur.common.errors import BundleError  # noqa: E402
 from vqblur.common.freqaxis import warp_hz  # noqa: E402
 from vqblur.engine.bundle import MANIFEST_NAME, load_bundle, load_default_bundle, write_manifest  # noqa: E402
-from vqblur.export.bundle_writer import export_bundle  # noqa: E402
-from vqblur.export.testing import (TINY_V2, TINY_V5_AUDIO, TINY_V5_MODEL, harmonic_signal,  # noqa: E402
-                                   make_nb_table, make_tiny_checkpoint)
+from vqblur.export.testing import TINY_V5_AUDIO, TINY_V5_MODEL, export_tiny_bundle, harmonic_signal  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def v5(tmp_path_factory):
-    root = tmp_path_factory.mktemp("v5")
-    ckpt = make_tiny_checkpoint(root / "run", audio=TINY_V5_AUDIO, **TINY_V2, **TINY_V5_MODEL)
-    nb = make_nb_table(root / "nb_table.npz", rows=20, K=32)
-    nbm = make_nb_table(root / "nb_macro.npz", rows=5, K=32)
-    return ckpt, export_bundle(ckpt, nb, root / "bundle", nb_macro_path=nbm)
+    return export_tiny_bundle(tmp_path_factory.mktemp("v5"), audio=TINY_V5_AUDIO, **TINY_V5_MODEL)
 
 
 def test_v5_manifest_and_bundle_fields(v5):
