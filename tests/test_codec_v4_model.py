@@ -12,6 +12,8 @@ import torch
 from vqblur.export.testing import TINY_V2, TINY_V4_AUDIO, TINY_V4_MODEL, make_tiny_checkpoint, tiny_config
 from vqblur.training.model import VQVAE
 
+from tests.model_checks import check_init_from_v3, check_shapes_offline_and_streaming
+
 
 def _v4_model(seed: int = 0) -> VQVAE:
     torch.manual_seed(seed)
@@ -19,47 +21,11 @@ def _v4_model(seed: int = 0) -> VQVAE:
 
 
 def test_v4_shapes_offline_and_streaming():
-    m = _v4_model().eval()
-    assert (m.bins, m.points, m.rows, m.rows_macro) == (640, 160, 20, 5)
-    assert tuple(m.warp_in.shape) == (160, 640) and tuple(m.warp_out.shape) == (640, 160)
-    assert tuple(m.normaliser.mean.shape) == (640,)
-    assert all(s[2] in (160, 80, 40, 20) for s in m.encoder_state_shapes())  # heights of the points' axis
-    lm = torch.randn(2, 640, 12) - 4.0
-    y, fo = m.train()(lm)
-    assert y.shape == (2, 640, 12)
-    m.eval()
-    codes = m.encode_all(lm)
-    assert codes.micro.shape == (2, 3, 20, 6) and codes.macro.shape == (2, 5, 6)
-    dec = m.decode_all(codes)
-    assert dec.shape == (2, 640, 12)
-    # streaming, one column at a time from zero states, gives the offline codes and output
-    enc = [torch.zeros(s) for s in m.encoder_state_shapes()]
-    decs = [torch.zeros(s) for s in m.decoder_state_shapes()]
-    with torch.no_grad():
-        for c in range(6):
-            col = lm[:1, :, 2 * c:2 * c + 2].transpose(1, 2)  # [1, F, bins]
-            micro, macro, enc = m.encoder_step(col, enc)
-            assert torch.equal(micro[0], codes.micro[0, :, :, c]) and torch.equal(macro[0], codes.macro[0, :, c])
-            out, decs = m.decoder_step(micro, macro, decs)
-            assert out.shape == (1, 2, 640)
-            torch.testing.assert_close(out[0].T, dec[0, :, 2 * c:2 * c + 2], atol=1e-4, rtol=1e-4)
+    check_shapes_offline_and_streaming(_v4_model().eval(), 640)
 
 
 def test_init_from_a_v3_checkpoint_copies_what_fits(tmp_path):
-    from vqblur.training.checkpoint import init_weights_from
-
-    v3 = make_tiny_checkpoint(tmp_path / "v3", run_folder=False, **TINY_V2, row_warp="log")
-    src = torch.load(v3, weights_only=False)["model"]
-    m = _v4_model(seed=1)
-    fresh_mean = m.normaliser.mean.clone()
-    skipped = init_weights_from(m, v3)
-    assert skipped == ["normaliser.mean [160] -> [640]", "normaliser.std [160] -> [640]"]
-    state = m.state_dict()
-    copied = [k for k in state if not k.startswith("normaliser.")]
-    assert len(copied) > 20
-    for k in copied:
-        assert torch.equal(state[k], src[k]), k
-    assert torch.equal(m.normaliser.mean, fresh_mean)  # left as it was (the run refits it)
+    check_init_from_v3(_v4_model(seed=1), tmp_path, 640)
 
 
 def test_init_from_another_architecture_is_refused(tmp_path):

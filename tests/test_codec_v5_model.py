@@ -9,7 +9,6 @@ split bins."""
 from __future__ import annotations
 
 import numpy as np
-import pytest
 import torch
 
 from vqblur.common.framing import split_layout
@@ -17,6 +16,8 @@ from vqblur.common.freqaxis import warp_matrices_for_bins
 from vqblur.export.testing import (TINY_V2, TINY_V5_AUDIO, TINY_V5_MODEL, harmonic_signal,
                                    make_tiny_checkpoint, tiny_config)
 from vqblur.training.model import VQVAE
+
+from tests.model_checks import check_init_from_v3, check_shapes_offline_and_streaming
 
 
 def _v5_model(seed: int = 0) -> VQVAE:
@@ -36,45 +37,11 @@ def test_v5_warp_is_the_split_bins_own():
 
 
 def test_v5_shapes_offline_and_streaming():
-    m = _v5_model().eval()
-    assert (m.bins, m.points, m.rows, m.rows_macro) == (190, 160, 20, 5)
-    assert tuple(m.normaliser.mean.shape) == (190,)
-    assert all(s[2] in (160, 80, 40, 20) for s in m.encoder_state_shapes())
-    lm = torch.randn(2, 190, 12) - 4.0
-    y, fo = m.train()(lm)
-    assert y.shape == (2, 190, 12)
-    m.eval()
-    codes = m.encode_all(lm)
-    assert codes.micro.shape == (2, 3, 20, 6) and codes.macro.shape == (2, 5, 6)
-    dec = m.decode_all(codes)
-    assert dec.shape == (2, 190, 12)
-    enc = [torch.zeros(s) for s in m.encoder_state_shapes()]
-    decs = [torch.zeros(s) for s in m.decoder_state_shapes()]
-    with torch.no_grad():
-        for c in range(6):
-            col = lm[:1, :, 2 * c:2 * c + 2].transpose(1, 2)  # [1, F, bins]
-            micro, macro, enc = m.encoder_step(col, enc)
-            assert torch.equal(micro[0], codes.micro[0, :, :, c]) and torch.equal(macro[0], codes.macro[0, :, c])
-            out, decs = m.decoder_step(micro, macro, decs)
-            assert out.shape == (1, 2, 190)
-            torch.testing.assert_close(out[0].T, dec[0, :, 2 * c:2 * c + 2], atol=1e-4, rtol=1e-4)
+    check_shapes_offline_and_streaming(_v5_model().eval(), 190)
 
 
 def test_init_from_a_v3_checkpoint_copies_what_fits(tmp_path):
-    from vqblur.training.checkpoint import init_weights_from
-
-    v3 = make_tiny_checkpoint(tmp_path / "v3", run_folder=False, **TINY_V2, row_warp="log")
-    src = torch.load(v3, weights_only=False)["model"]
-    m = _v5_model(seed=1)
-    fresh_mean = m.normaliser.mean.clone()
-    skipped = init_weights_from(m, v3)
-    assert skipped == ["normaliser.mean [160] -> [190]", "normaliser.std [160] -> [190]"]
-    state = m.state_dict()
-    copied = [k for k in state if not k.startswith("normaliser.")]
-    assert len(copied) > 20
-    for k in copied:
-        assert torch.equal(state[k], src[k]), k
-    assert torch.equal(m.normaliser.mean, fresh_mean)
+    check_init_from_v3(_v5_model(seed=1), tmp_path, 190)
 
 
 def test_a_v5_fine_tune_from_v3_refits_the_normaliser_and_evaluates(tmp_path, capsys):
