@@ -151,18 +151,6 @@ def make_nb_table(path: str | Path, rows: int, K: int, seed: int = 0) -> Path:
     return Path(path)
 
 
-def export_tiny_bundle(root: str | Path, audio: dict | None = None, **model) -> tuple[Path, Path]:
-    """A tiny codec-v2 checkpoint on the framing ``audio`` (e.g. ``TINY_V5_AUDIO``) with its two
-    NB tables, exported: ``(checkpoint, bundle folder)`` under ``root``."""
-    from vqblur.export.bundle_writer import export_bundle
-
-    root = Path(root)
-    ckpt = make_tiny_checkpoint(root / "run", audio=audio, **TINY_V2, **model)
-    nb = make_nb_table(root / "nb_table.npz", rows=20, K=32)
-    nbm = make_nb_table(root / "nb_macro.npz", rows=5, K=32)
-    return ckpt, export_bundle(ckpt, nb, root / "bundle", nb_macro_path=nbm)
-
-
 def _takes_table_first(fn) -> bool:
     import inspect
 

@@ -1,8 +1,24 @@
-"""Shared by the codec-framing model tests: a tiny model's shapes offline and streaming."""
+"""Shared by the codec-framing tests (v4, v5): a tiny model's shapes offline and streaming,
+init_from a v3-shaped checkpoint, a tiny exported bundle."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
+
+
+def export_tiny_bundle(root, audio: dict | None = None, **model) -> tuple[Path, Path]:
+    """A tiny codec-v2 checkpoint on the framing ``audio`` (e.g. ``TINY_V5_AUDIO``) with its two
+    NB tables, exported: ``(checkpoint, bundle folder)`` under ``root``."""
+    from vqblur.export.bundle_writer import export_bundle
+    from vqblur.export.testing import TINY_V2, make_nb_table, make_tiny_checkpoint
+
+    root = Path(root)
+    ckpt = make_tiny_checkpoint(root / "run", audio=audio, **TINY_V2, **model)
+    nb = make_nb_table(root / "nb_table.npz", rows=20, K=32)
+    nbm = make_nb_table(root / "nb_macro.npz", rows=5, K=32)
+    return ckpt, export_bundle(ckpt, nb, root / "bundle", nb_macro_path=nbm)
 
 
 def check_shapes_offline_and_streaming(m, bins: int, points: int = 160) -> None:

@@ -19,7 +19,9 @@ pytest.importorskip("onnx")
 from vqblur.common.errors import BundleError  # noqa: E402
 from vqblur.common.freqaxis import warp_hz  # noqa: E402
 from vqblur.engine.bundle import MANIFEST_NAME, load_bundle, load_default_bundle, write_manifest  # noqa: E402
-from vqblur.export.testing import TINY_V5_AUDIO, TINY_V5_MODEL, export_tiny_bundle, harmonic_signal  # noqa: E402
+from vqblur.export.testing import TINY_V5_AUDIO, TINY_V5_MODEL, harmonic_signal  # noqa: E402
+
+from tests.model_checks import export_tiny_bundle  # noqa: E402
 
 
 @pytest.fixture(scope="module")
