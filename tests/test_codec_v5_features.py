@@ -53,6 +53,9 @@ def test_split_torch_numpy_and_hand_computation_agree():
     hand = _by_hand(audio)
     assert np.abs(n - hand).max() < 1e-5
     assert np.abs(t - hand).max() < 1e-3  # float32 STFTs
+    # the long window's bins are computed in float64, as the engine does (float32 rounding there
+    # flipped codes at near ties in export parity): only the result's float32 rounding is left
+    assert np.abs(t[:40] - hand[:40]).max() < 2e-6
     assert np.abs(t - n).max() < 1e-3
 
 

@@ -91,9 +91,11 @@ def split_magnitude(audio: torch.Tensor, cfg: AudioConfig, pad_left: bool = True
     """The split framing's model-bin magnitudes |X| [B, model_bins, T] (the long window's bins
     below the crossover, then the short window's), in ``audio``'s dtype."""
     layout = cfg.split_layout()
-    lo = long_stft(audio, cfg, pad_left)[:, : len(layout.long_bins)]
+    # the long window in float64, as the engine computes it: in float32 its 1280-point sums
+    # round enough (up to 1.7e-5) to flip codes at near ties (export parity)
+    lo = long_stft(audio.to(torch.float64), cfg, pad_left)[:, : len(layout.long_bins)].abs().to(audio.dtype)
     hi = stft(audio, cfg, pad_left)[:, int(layout.short_bins[0]): int(layout.short_bins[-1]) + 1]
-    return torch.cat([lo.abs(), hi.abs()], dim=1)
+    return torch.cat([lo, hi.abs()], dim=1)
 
 
 def log_magnitude(audio: torch.Tensor, cfg: AudioConfig, pad_left: bool = True) -> torch.Tensor:
