@@ -253,11 +253,10 @@ class Engine:
         self.samplers: list[CodeBlur] | None = None
         b = self.bundle
         cfg = self.config
-        split = cfg.long_n_fft > 0  # codec v5: model bins 37.5 Hz apart below the crossover
-        bin_freqs = cfg.model_bin_hz() if split else None
+        bin_freqs = cfg.model_bin_hz()  # (split framing: 37.5 Hz apart below the crossover)
         if b is not None:
             edges = b.row_edges_hz()
-        elif split:  # a bare codec on the split framing: linear rows up to the top bin
+        elif cfg.long_n_fft:  # a bare codec on the split framing: linear rows up to the top bin
             edges = np.linspace(0.0, float(bin_freqs[0][-1]), cfg.rows + 1)
         else:
             edges = row_edges_hz(cfg.rows, cfg.sample_rate, cfg.n_fft, cfg.model_bins)

@@ -258,18 +258,27 @@ class StreamingStft:
         so[..., mb:, :] = sx[..., mb:, :]
         frames = _irfft(self._spec_out, self.N, self._frames_out)[..., self.N - self.M:]
         frames *= self.syn_window
-        acc, R, M = self._acc, self.R, self.M
+        self._overlap_add(frames, measure_levels)
+
+    def _overlap_add(self, frames: np.ndarray, measure_levels: bool, add_input: bool = False) -> None:
+        """The column's synthesised frames [channels, F, M] -> overlap-add -> the samples they
+        complete (``col_hop``) to the output FIFO; ``add_input``: the input samples those answer
+        are added first (the split framing resynthesises only the change). ``measure_levels``:
+        ``level_out`` / ``level_in`` of the completed samples and of those input samples."""
+        acc, R, M, h = self._acc, self.R, self.M, self.col_hop
         for f in range(self.F):
             acc[:, f * R : f * R + M] += frames[:, f]
-        if measure_levels:  # the completed samples answer the column's first col_hop inputs
-            h, a = self.col_hop, self._in_read + self.N - self.M  # (of its synthesis spans)
+        a = self._in_read + self.N - M  # the completed samples answer inputs a - h .. a - 1
+        if add_input:
+            acc[:, :h] += self._in[:, a - h : a]
+        if measure_levels:
             for c in range(self.channels):
                 done, dry = acc[c, :h], self._in[c, a - h : a]
                 self.level_out[c] = done @ done
                 self.level_in[c] = dry @ dry
-        self._emit(acc[:, : self.col_hop])
-        rest = self.acc_len - self.col_hop
-        acc[:, :rest] = acc[:, self.col_hop :]
+        self._emit(acc[:, :h])
+        rest = self.acc_len - h
+        acc[:, :rest] = acc[:, h:]
         acc[:, rest:] = 0.0
 
     def _emit(self, block: np.ndarray) -> None:

@@ -140,26 +140,13 @@ class SplitStft(StreamingStft):
         so, sx = self._out_s_f, self._spec_s_f
         np.multiply(sx[..., S0:S1, 0], self._gs, out=so[..., S0:S1, 0])
         np.multiply(sx[..., S0:S1, 1], self._gs, out=so[..., S0:S1, 1])
-        NL, M, R = self.N, self.M, self.R
+        NL, M = self.N, self.M
         long_part = _irfft(self._spec_out, NL, self._frames_out)[..., NL - M:]
         long_part *= self.syn_window
         short_part = _irfft(self._out_s, M, self._frames_out_s)
         short_part *= self.syn_window_short
         short_part += long_part
-        acc = self._acc
-        for f in range(self.F):
-            acc[:, f * R : f * R + M] += short_part[:, f]
-        h, a = self.col_hop, self._in_read + NL - M  # the completed samples answer these inputs
-        acc[:, :h] += self._in[:, a - h : a]
-        if measure_levels:
-            for c in range(self.channels):
-                done, dry = acc[c, :h], self._in[c, a - h : a]
-                self.level_out[c] = done @ done
-                self.level_in[c] = dry @ dry
-        self._emit(acc[:, :h])
-        rest = self.acc_len - h
-        acc[:, :rest] = acc[:, h:]
-        acc[:, rest:] = 0.0
+        self._overlap_add(short_part, measure_levels, add_input=True)
 
 
 def make_stft(cfg: SignalConfig, channels: int = 1, max_block: int = 4096) -> StreamingStft:

@@ -40,9 +40,8 @@ def encode_codes(bundle: Bundle, audio: np.ndarray, threads: int = 1, codec=None
         return g, np.zeros((bundle.rows, 0))
     from vqblur.engine.dsp import SignalConfig
 
-    cfg = SignalConfig.from_bundle(bundle)
     w = row_bin_weights(bundle.row_edges_hz(), bundle.sample_rate, bundle.n_fft, bundle.model_bins,
-                        cfg.model_bin_hz() if cfg.long_n_fft else None)
+                        SignalConfig.from_bundle(bundle).model_bin_hz())
     w = w / np.maximum(w.sum(axis=1, keepdims=True), 1e-12)  # [rows, bins], each row's mean
     bands = w @ lms[0].mean(axis=1).T  # [rows, C]
     return g, bands

@@ -33,7 +33,6 @@ class PerceptualZone:
                  macro_factor: int = 0, bin_freqs: tuple[np.ndarray, np.ndarray] | None = None):
         """``bin_freqs``: (centre, spacing) [bins] of the model bins when they are not
         ``sample_rate / n_fft`` apart (``SignalConfig.model_bin_hz``: the split framing)."""
-        self._bin_freqs = bin_freqs
         f = bin_hz(sample_rate, n_fft, bins) if bin_freqs is None else np.asarray(bin_freqs[0], np.float64)
         self.bin_hz = f
         self.position = knob_axis_position(f, float(f[-1]))  # [bins] on the knob axis, 0..1

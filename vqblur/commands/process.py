@@ -372,8 +372,7 @@ def _draw_codemap(args, eng, tap, n_read: int, sr: int, preset_name, automation)
     bnd = inner.bundle
     edges = bnd.row_edges_hz() if bnd is not None else row_edges_hz(cfg.rows, cfg.sample_rate, cfg.n_fft,
                                                                       cfg.model_bins)
-    pz = PerceptualZone(cfg.sample_rate, cfg.n_fft, cfg.model_bins, edges,
-                        bin_freqs=cfg.model_bin_hz() if cfg.long_n_fft else None)
+    pz = PerceptualZone(cfg.sample_rate, cfg.n_fft, cfg.model_bins, edges, bin_freqs=cfg.model_bin_hz())
     prob = np.zeros((cfg.rows, n_cols))  # each row's zone weight (its strongest bin), column by column
     for c in range(n_cols):
         pz.update(float(zone[c]), float(centre[c]))
