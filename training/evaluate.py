@@ -51,7 +51,8 @@ def interp_matrix(f_out: np.ndarray, f_in: np.ndarray) -> np.ndarray:
 def _overlap_add(spec: np.ndarray, n_fft: int, hop: int, window: np.ndarray, n: int) -> np.ndarray:
     """Complex frames [bins, T] -> audio [n] aligned with the analysis (frame k ends at sample
     (k + 1) hop - 1 of the clip, left-padded by n_fft - hop): ``window`` includes the gain."""
-    frames = np.fft.irfft(spec.T, n=n_fft, axis=1) * window  # [T, n_fft]
+    frames = np.fft.irfft(spec.T, n=n_fft, axis=1)  # [T, n_fft] (in the spectrum's precision)
+    frames *= window
     T = frames.shape[0]
     y = np.zeros((T - 1) * hop + n_fft)
     idx = np.arange(n_fft)[None, :] + hop * np.arange(T)[:, None]
@@ -127,20 +128,12 @@ def resynthesise(model: VQVAE, audio: np.ndarray) -> np.ndarray:
     mag = spec.abs().clone()
     mag[: cfg.model_bins] = torch.clamp(torch.exp(dec) - cfg.log_eps, min=0.0)
     out_spec = torch.polar(mag, torch.angle(spec)).numpy()
-    frames = np.fft.irfft(out_spec.T, n=cfg.n_fft, axis=1)  # [T, n_fft]
-    T = frames.shape[0]
-    total = (T - 1) * cfg.hop + cfg.n_fft
-    y = np.zeros(total)
-    idx = np.arange(cfg.n_fft)[None, :] + cfg.hop * np.arange(T)[:, None]
     if is_asymmetric(cfg.n_fft, cfg.synthesis_len):  # codec v4: common/windows.py (gain included)
-        frames *= synthesis_window(cfg.n_fft, cfg.hop, cfg.synthesis_len)
-        np.add.at(y, idx, frames)
+        y = _overlap_add(out_spec, cfg.n_fft, cfg.hop, synthesis_window(cfg.n_fft, cfg.hop, cfg.synthesis_len), n)
     else:
         win = np.sqrt(0.5 - 0.5 * np.cos(2 * np.pi * np.arange(cfg.n_fft) / cfg.n_fft))
-        frames *= win
-        np.add.at(y, idx, frames)
-        y /= (cfg.n_fft / cfg.hop) / 2.0  # OLA gain of the sqrt-Hann pair
-    return y[cfg.n_fft - cfg.hop: cfg.n_fft - cfg.hop + n].astype(np.float32)
+        y = _overlap_add(out_spec, cfg.n_fft, cfg.hop, win, n) / ((cfg.n_fft / cfg.hop) / 2.0)  # the pair's OLA gain
+    return y.astype(np.float32)
 
 
 def evaluate_clips(model: VQVAE, clips: list[np.ndarray]) -> dict[str, float]:

@@ -52,17 +52,16 @@ def stft(audio: torch.Tensor, cfg: AudioConfig, pad_left: bool = True) -> torch.
     :func:`long_stft` gives the long one's."""
     if cfg.long_n_fft and not pad_left:
         audio = audio[..., cfg.long_n_fft - cfg.n_fft:]
+    return _framed_stft(audio, cfg.n_fft, cfg.hop, analysis_window(cfg, audio.dtype), pad_left)
+
+
+def _framed_stft(audio: torch.Tensor, n_fft: int, hop: int, window: torch.Tensor, pad_left: bool) -> torch.Tensor:
+    """torch.stft with the engine's framing: frame k ends at sample (k + 1) hop - 1 (``pad_left``:
+    of the clip left-padded with n_fft - hop zeros), no centre padding: [B, n_fft/2+1, T]."""
     if pad_left:
-        audio = torch.nn.functional.pad(audio, (cfg.n_fft - cfg.hop, 0))
-    return torch.stft(
-        audio,
-        n_fft=cfg.n_fft,
-        hop_length=cfg.hop,
-        win_length=cfg.n_fft,
-        window=analysis_window(cfg, audio.dtype).to(audio.device),
-        center=False,
-        return_complex=True,
-    )
+        audio = torch.nn.functional.pad(audio, (n_fft - hop, 0))
+    return torch.stft(audio, n_fft=n_fft, hop_length=hop, win_length=n_fft, window=window.to(audio.device),
+                      center=False, return_complex=True)
 
 
 def long_window(cfg: AudioConfig, dtype: torch.dtype = torch.float32) -> torch.Tensor:
@@ -74,17 +73,7 @@ def long_window(cfg: AudioConfig, dtype: torch.dtype = torch.float32) -> torch.T
 def long_stft(audio: torch.Tensor, cfg: AudioConfig, pad_left: bool = True) -> torch.Tensor:
     """The split framing's long-window STFT: audio [B, n] -> [B, long_n_fft/2+1, T], frames
     ending where :func:`stft`'s do."""
-    if pad_left:
-        audio = torch.nn.functional.pad(audio, (cfg.long_n_fft - cfg.hop, 0))
-    return torch.stft(
-        audio,
-        n_fft=cfg.long_n_fft,
-        hop_length=cfg.hop,
-        win_length=cfg.long_n_fft,
-        window=long_window(cfg, audio.dtype).to(audio.device),
-        center=False,
-        return_complex=True,
-    )
+    return _framed_stft(audio, cfg.long_n_fft, cfg.hop, long_window(cfg, audio.dtype), pad_left)
 
 
 def split_magnitude(audio: torch.Tensor, cfg: AudioConfig, pad_left: bool = True) -> torch.Tensor:
