@@ -22,7 +22,7 @@ def test_two_prefill_blocks_add_one_block_of_latency(jack_server, tmp_path):
     def attempt(seen):
         runner, stats, rec, xruns = run_through_jack(PassThrough(), sig, blocksize=0, tmp_path=str(tmp_path),
                                                      server=jack_server, prefill_blocks=2)
-        seen["xruns"] = xruns
+        seen["xruns"], seen["stats"] = xruns, stats
         assert runner.prefill == 2 * BLOCK and runner.latency_samples == 2 * BLOCK
         lat = check_against_offline(runner, stats, rec, sig, PassThrough(), atol=0.0, xruns=xruns)
         assert lat == 2 * BLOCK

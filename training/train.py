@@ -458,4 +458,7 @@ def train(cfg: Config, out_dir: str | Path, resume: str | Path | None = None, pr
         log_file.close()
     if dist.is_initialized():
         dist.barrier()
+        # Torn down here, not left to the interpreter's exit: there gloo's worker threads may still
+        # hold tensors and abort the process (SIGABRT, "terminate called without an active exception").
+        dist.destroy_process_group()
     return summary

@@ -53,6 +53,7 @@ had not consumed when the callback had to overwrite it.
 from __future__ import annotations
 
 import gc
+import math
 import os
 import select
 import sys
@@ -384,6 +385,7 @@ class LiveRunner:
                     if self._set_params is not None:
                         self._set_params(**self._last_knobs)
             t0 = time.perf_counter()
+            cpu0 = time.thread_time()
             y = proc.process(x)
             dt = time.perf_counter() - t0
             if not isinstance(y, np.ndarray) or y.dtype != np.float32:
@@ -402,6 +404,11 @@ class LiveRunner:
             c.worker_busy_s += dt
             if dt > self._slow_chunk_s:
                 c.slow_chunks += 1
+                # The worker's thread ran for under half of the chunk's wall time: it was held
+                # off its core (the machine or another thread), not slowed by the engine's work.
+                if time.thread_time() - cpu0 < 0.5 * dt:
+                    c.stalled_chunks += 1
+                    c.stall_periods += math.ceil(dt / self._slow_chunk_s)
             if dt > c.worker_max_chunk_s:
                 c.worker_max_chunk_s = dt
         self._next_in = next_in
