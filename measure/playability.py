@@ -11,7 +11,12 @@ floored 80 dB below the input's loudest cell (the same floor for both):
   over the input's: above 1 the blur roughens, below 1 it smooths;
 * ``change_db``: mean |dB_out - dB_in| over bands and frames: how audible the blur is;
 * ``centroid_hz``: where the change lies: the mel band centroid of the per-band mean change
-  (in mel, then in Hz); ``width_oct``: its spread, the weighted standard deviation in octaves.
+  (in mel, then in Hz); ``width_oct``: its spread, the weighted standard deviation in octaves;
+* ``zone_change_db``: the change over the zone's own mel bands only (those the knobs' zone
+  weight, on the knob axis, covers by at least half): how much the zone itself is changed,
+  whatever its width (``change_db`` averages over all 64 bands, so a zone of a few bands needs
+  a change of ``64 / bands`` times that inside it); ``zone_centroid_hz``: the centroid of the
+  zone's own weights, the place a change spread evenly over the zone would have.
 
 A *setting* is a knob dict; :data:`GRID` is the grid of issue 18 (scale x centre x zone size at
 temperature 0.5, detail 1; plus detail 0, other temperatures, low centres) and
@@ -165,17 +170,40 @@ class SettingSummary:
     change_median_db: float
     centroid_hz: float
     width_oct: float
+    zone_change_median_db: float = float("nan")  # over the zone's own mel bands (nan: zone shut)
+    zone_bands: int = 0  # the mel bands the zone covers by at least half
+    zone_centroid_hz: float = float("nan")  # the zone weights' own centroid
 
 
-def summarise(runs: list[RunFigures], knobs: dict, centres_hz: np.ndarray) -> SettingSummary:
+def zone_band_weights(knobs: dict, centres_hz: np.ndarray, f_max: float) -> np.ndarray:
+    """The zone's weight at each mel band centre ``[n_mels]`` for a setting's ``zone_size`` and
+    ``centre``, on the engine's knob axis (top ``f_max``, the top model bin)."""
+    from vqblur.engine.blur.sampler import zone_profile
+    from vqblur.engine.knobs import knob_axis_position
+
+    h = float(knobs.get("zone_size", 0.0))
+    u = knob_axis_position(np.asarray(centres_hz, np.float64), f_max)
+    return zone_profile(u - float(knobs.get("centre", 0.5)), h, h / 2.0)
+
+
+def summarise(runs: list[RunFigures], knobs: dict, centres_hz: np.ndarray,
+              f_max: float | None = None) -> SettingSummary:
+    """Medians over one setting's runs; ``f_max`` (the top model bin; default the top mel
+    centre) places the zone for the in-zone figures."""
     lv = np.array([r.level_db for r in runs])
     hz, width = centroid(np.median(np.stack([r.band_change_db for r in runs]), axis=0), centres_hz)
+    w = zone_band_weights(knobs, centres_hz, float(f_max if f_max else centres_hz[-1]))
+    inside = w >= 0.5
+    zone_change = (float(np.median([np.mean(np.asarray(r.band_change_db)[inside]) for r in runs]))
+                   if inside.any() else float("nan"))
+    zone_hz = centroid(w, centres_hz)[0] if w.sum() > 0 else float("nan")
     return SettingSummary(
         setting=runs[0].setting, knobs=knobs, quiet=runs[0].quiet, runs=len(runs),
         level_median_abs_db=float(np.median(np.abs(lv))), level_worst_db=float(lv[np.argmax(np.abs(lv))]),
         limited_runs=int(sum(r.limited for r in runs)),
         flux_median=float(np.median([r.flux_ratio for r in runs])),
-        change_median_db=float(np.median([r.change_db for r in runs])), centroid_hz=hz, width_oct=width)
+        change_median_db=float(np.median([r.change_db for r in runs])), centroid_hz=hz, width_oct=width,
+        zone_change_median_db=zone_change, zone_bands=int(inside.sum()), zone_centroid_hz=zone_hz)
 
 
 def run_grid(bundle, clips: list[tuple[str, np.ndarray]], settings=None, quiet_settings=None,
@@ -191,6 +219,7 @@ def run_grid(bundle, clips: list[tuple[str, np.ndarray]], settings=None, quiet_s
            else bundle)
     sr = eng.sample_rate
     fb, centres = mel_filterbank(sr)
+    f_max = float(eng.zone.bin_hz[-1]) if getattr(eng, "zone", None) is not None else sr / 2.0
     clips = [(n, normalise(a)) for n, a in clips]
     jobs = [(s, False) for s in settings] + [(s, True) for s in quiet_settings]
     out = []
@@ -205,7 +234,7 @@ def run_grid(bundle, clips: list[tuple[str, np.ndarray]], settings=None, quiet_s
                                    change_db=f["change_db"], band_change_db=f["band_change_db"]))
             if progress is not None:
                 progress()
-        out.append(summarise(runs, s, centres))
+        out.append(summarise(runs, s, centres, f_max))
     return out
 
 
@@ -344,14 +373,17 @@ def format_table(section: dict) -> list[str]:
     n = len(section.get("clips", []))
     head = (f"playability: {n} real recordings x {section.get('seconds_per_clip', 0):.1f} s, peaks at -3 dBFS "
             f"(Q = a copy 30 dB down); mel 64 bands; level = median |dB| / worst, lim = runs above the knee, "
-            f"flux = output / input, change = mean |dB|, centroid of the change")
+            f"flux = output / input, change = mean |dB| over all bands (in the zone's own bands), "
+            f"centroid of the change (of the zone itself)")
     lines = [head]
     cols = "after (blur v2)" + ("                              before (v1)" if before else "")
     lines.append(f"  {'setting':46s}  {cols}")
     for i, r in enumerate(after):
         def cell(x):
+            zc, zh = x.get("zone_change_median_db", float("nan")), x.get("zone_centroid_hz", float("nan"))
             return (f"{x['level_median_abs_db']:4.1f}/{x['level_worst_db']:+5.1f} lim {x['limited_runs']:2d} "
-                    f"flux {x['flux_median']:4.2f} chg {x['change_median_db']:4.1f} @{x['centroid_hz']:5.0f} Hz")
+                    f"flux {x['flux_median']:4.2f} chg {x['change_median_db']:4.1f} ({zc:4.1f}) "
+                    f"@{x['centroid_hz']:5.0f} ({zh:5.0f}) Hz")
         lab = r["setting"] + (" Q" if r["quiet"] else "")
         lines.append(f"  {lab:46s}  {cell(r)}" + (f"   {cell(before[i])}" if before else ""))
     for t in vs["v2"]["targets"]:

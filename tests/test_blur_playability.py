@@ -94,6 +94,39 @@ def test_the_change_lies_where_the_centre_says(engine, clips):
     assert low < 1000 < mid < 4000 < high, (low, mid, high)
 
 
+@pytest.mark.parametrize("zone,centre", [(0.1, 0.2), (0.1, 0.5), (0.3, 0.15)])
+def test_the_change_stays_in_the_zone(engine, clips, zone, centre):
+    """Per band, the zone's own mel bands change several times more than the rest: the blur
+    re-textures where the knobs point and leaves the other bands (nearly) as they were."""
+    _, centres = P.mel_filterbank(SR)
+    inside = P.zone_band_weights({"zone_size": zone, "centre": centre}, centres,
+                                 float(engine.zone.bin_hz[-1])) >= 0.5
+    bands = np.median([_fig(engine, P.normalise(x), zone_size=zone, centre=centre)["band_change_db"]
+                       for _, x in clips], axis=0)
+    assert inside.sum() >= 5
+    assert bands[inside].mean() >= 4.0 * bands[~inside].mean(), (bands[inside].mean(), bands[~inside].mean())
+
+
+def test_in_zone_figures_read_the_zone_bands_only():
+    """``summarise``: the in-zone change is the mean over the bands the zone covers by half, the
+    zone centroid that of the zone's weights; an even change over the zone gives both exactly."""
+    _, centres = P.mel_filterbank(SR)
+    knobs = {"zone_size": 0.1, "centre": 0.2, "temperature": 0.5, "detail": 1.0, "scale": 0.0}
+    w = P.zone_band_weights(knobs, centres, 24000.0)
+    inside = w >= 0.5
+    runs = [P.RunFigures(clip=f"c{i}", setting="s", quiet=False, level_db=0.0, peak=0.5, limited=False,
+                         flux_ratio=1.0, change_db=float((3.0 * w).mean()), band_change_db=list(3.0 * w))
+            for i in range(3)]
+    row = P.summarise(runs, knobs, centres, 24000.0)
+    assert row.zone_bands == int(inside.sum()) and 5 <= row.zone_bands <= 10
+    assert row.zone_change_median_db == pytest.approx(3.0 * w[inside].mean())
+    assert row.change_median_db < 0.25 * row.zone_change_median_db  # a few of 64 bands
+    assert row.zone_centroid_hz == pytest.approx(row.centroid_hz)
+    assert 300 < row.zone_centroid_hz < 500  # centre 0.2 is 374 Hz
+    shut = P.summarise(runs, {**knobs, "zone_size": 0.0}, centres, 24000.0)
+    assert shut.zone_bands == 0 and np.isnan(shut.zone_change_median_db)
+
+
 def test_temperature_changes_character_not_level(engine, clips):
     name, x = clips[0]
     x = P.normalise(x)
