@@ -30,7 +30,13 @@ input, the detail formula splits into a *base* and the blur's *change*::
   samples that column completed and of the input samples they answer; ``c`` (nats, on the
   zone's bins, ``LOOP_MIN``..``LOOP_MAX``) integrates ``LOOP_RATE`` times the log ratio of the
   two, smoothed over ``LOOP_TAU`` (20 ms), so what comes out is as loud as the base would be.
-  It acts in the zone only (never on the rest of the spectrum), one column late.
+  It acts in the zone only (never on the rest of the spectrum), one column late. A boost it
+  learnt on quieter material does not land whole on an onset: when a column's base energy
+  rises above ``ONSET_RISE`` (2) times its recent average (smoothed as the loop's), a positive
+  ``c`` is scaled down by that rise, and the loop learns afresh from there (measured on 12
+  held-out recordings x 27 settings: limiter runs 8 -> 5 of 324, the levels unchanged within
+  0.03 dB; a sustained glass rub cut into a snare hit at zone 1 / temperature 1: the peak before
+  the limiter 1.42 -> about 1.0, of a 0.71 input).
 
 With the zone shut (all weights 0), or once the change has died away (below ``CHANGE_SNAP``,
 at most ``CHANGE_TAU`` x ln(4.6 / 3e-4) = 0.68 s after the codes agree again), the output is
@@ -54,6 +60,7 @@ CHANGE_SNAP = 3e-4  # nats (0.003 dB): a releasing change below this is zero
 LOOP_RATE = 0.3  # the output level loop's step per column, of its log level error
 LOOP_TAU = 0.020  # s, the loop's energy smoothing
 LOOP_MIN, LOOP_MAX = -0.35, 1.5  # nats: the loop's correction, -3..+13 dB on the zone's bins
+ONSET_RISE = 2.0  # a column whose base energy exceeds this times the recent average is an onset
 
 
 def band_matrix(position: np.ndarray, bands: int = LEVEL_BANDS) -> np.ndarray:
@@ -118,6 +125,7 @@ class ChangeShaper:
         self._e0[:] = 0.0
         self.correction = 0.0  # c, nats on the zone's bins
         self._loop_out = self._loop_ref = 0.0  # smoothed output / reference energy per column
+        self._base_avg = 0.0  # the base's energy per frame, smoothed as the loop's (onsets)
         self.active = False  # the last apply changed the output (the loop listens only then)
 
     def set_zone(self, weight: np.ndarray) -> None:
@@ -185,8 +193,19 @@ class ChangeShaper:
         g += 1.0
         np.maximum(g, GAIN_FLOOR, out=g)
         np.log(g, out=g)
-        if self.correction != 0.0:  # + c on the zone's bins (the bands' gain bins sum to m / 2)
-            g += 2.0 * self.correction
+        c = self.correction
+        if self.loop:
+            t_col = float(E[0, :, :NB].sum()) / F  # the base's energy per frame in this column
+            rise = ONSET_RISE * self._base_avg
+            if c > 0.0 and t_col > rise > 0.0:
+                # a rising input (an onset): the boost was learnt on the quieter past, so it
+                # shrinks with the rise instead of landing on the onset whole (the loop then
+                # learns afresh from there)
+                c *= rise / t_col
+                self.correction = c
+            self._base_avg += self._loop_a * (t_col - self._base_avg)
+        if c != 0.0:  # + c on the zone's bins (the bands' gain bins sum to m / 2)
+            g += 2.0 * c
         np.matmul(g, self._gain_bins, out=self._gk)  # [F, bins]
         out += S
         out += self._gk
