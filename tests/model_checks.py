@@ -1,10 +1,14 @@
 """Shared by the codec-framing tests (v4, v5): a tiny model's shapes offline and streaming,
-init_from a v3-shaped checkpoint, a tiny exported bundle."""
+init_from a v3-shaped checkpoint and a one-step fine-tune from it, a tiny exported bundle, its
+parity with the model and copies of it with an edited manifest."""
 
 from __future__ import annotations
 
+import json
+import shutil
 from pathlib import Path
 
+import numpy as np
 import torch
 
 
@@ -19,6 +23,62 @@ def export_tiny_bundle(root, audio: dict | None = None, **model) -> tuple[Path, 
     nb = make_nb_table(root / "nb_table.npz", rows=20, K=32)
     nbm = make_nb_table(root / "nb_macro.npz", rows=5, K=32)
     return ckpt, export_bundle(ckpt, nb, root / "bundle", nb_macro_path=nbm)
+
+
+def check_graphs_match_the_model(ckpt: Path, bundle: Path) -> None:
+    """The exported step graphs streamed against the PyTorch model on 1 s of a harmonic signal:
+    the export's parity check passes, no code differs but at ties."""
+    from vqblur.export.parity import check_parity
+    from vqblur.export.testing import harmonic_signal
+
+    p = check_parity(ckpt, bundle, harmonic_signal(1.0, 48000, seed=3), seconds=1.0)
+    assert p["max_abs_err_logmag"] <= 1e-4 and p["codes_differ_not_ties"] == 0 and p["passed"], p
+
+
+def edited_bundle(bundle: Path, tmp_path: Path, **changes) -> Path:
+    """A copy of ``bundle`` under ``tmp_path / "edited"`` whose manifest has ``changes`` (a key
+    set to None is removed), re-hashed, so only the edited fields can make it fail to load."""
+    from vqblur.engine.bundle import MANIFEST_NAME, write_manifest
+
+    out = tmp_path / "edited"
+    shutil.copytree(bundle, out)
+    m = json.loads((out / MANIFEST_NAME).read_text())
+    for k, v in changes.items():
+        if v is None:
+            m.pop(k, None)
+        else:
+            m[k] = v
+    write_manifest(out, m)
+    return out
+
+
+def fine_tune_from_v3(tmp_path: Path, audio: dict, model: dict, **train) -> tuple[Path, dict]:
+    """One training step (lr 1e-7) of a tiny model on the framing ``audio`` (and ``model``
+    options), started from a codec-v3-shaped tiny checkpoint, on two 2 s clips of tones and
+    noise; ``train`` sets more ``cfg.train`` fields. -> (the v3 checkpoint, the run's
+    ``model.pt`` weights); the run folder is ``tmp_path / "run"``."""
+    import soundfile as sf
+
+    from vqblur.export.testing import TINY_V2, make_tiny_checkpoint, tiny_config
+    from vqblur.training.train import train as run_training
+
+    v3 = make_tiny_checkpoint(tmp_path / "v3", run_folder=False, **TINY_V2, row_warp="log")
+    folder = tmp_path / "audio"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    t = np.arange(2 * 48000) / 48000
+    for i in range(2):
+        x = 0.3 * np.sin(2 * np.pi * (80 + 40 * i) * t) + 0.01 * rng.standard_normal(t.size)
+        sf.write(str(folder / f"x{i}.wav"), x.astype(np.float32), 48000)
+    cfg = tiny_config(audio=audio, **TINY_V2, **model)
+    cfg.data.source, cfg.data.path, cfg.data.workers, cfg.data.segment_frames = "folder", str(folder), 1, 8
+    t_ = cfg.train
+    t_.init_from, t_.steps, t_.lr, t_.lr_min, t_.threads = str(v3), 1, 1e-7, 1e-7, 1
+    t_.eval_every, t_.checkpoint_every, t_.eval_examples = 1, 1, 1
+    for k, v in train.items():
+        setattr(t_, k, v)
+    run_training(cfg, tmp_path / "run", progress=False)
+    return v3, torch.load(tmp_path / "run" / "model.pt", weights_only=False)["model"]
 
 
 def check_shapes_offline_and_streaming(m, bins: int, points: int = 160) -> None:

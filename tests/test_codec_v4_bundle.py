@@ -7,9 +7,6 @@ manifest whose window name, synthesis length or latency does not fit the framing
 
 from __future__ import annotations
 
-import json
-import shutil
-
 import numpy as np
 import pytest
 
@@ -18,10 +15,10 @@ pytest.importorskip("onnx")
 
 from vqblur.common.errors import BundleError  # noqa: E402
 from vqblur.common.freqaxis import warp_hz  # noqa: E402
-from vqblur.engine.bundle import MANIFEST_NAME, load_bundle, load_default_bundle, write_manifest  # noqa: E402
-from vqblur.export.testing import TINY_V4_AUDIO, TINY_V4_MODEL, harmonic_signal  # noqa: E402
+from vqblur.engine.bundle import load_bundle, load_default_bundle  # noqa: E402
+from vqblur.export.testing import TINY_V4_AUDIO, TINY_V4_MODEL  # noqa: E402
 
-from tests.model_checks import export_tiny_bundle  # noqa: E402
+from tests.model_checks import check_graphs_match_the_model, edited_bundle, export_tiny_bundle  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -53,24 +50,7 @@ def test_v4_manifest_and_bundle_fields(v4):
 
 
 def test_v4_graphs_match_the_model(v4):
-    from vqblur.export.parity import check_parity
-
-    ckpt, bundle = v4
-    p = check_parity(ckpt, bundle, harmonic_signal(1.0, 48000, seed=3), seconds=1.0)
-    assert p["max_abs_err_logmag"] <= 1e-4 and p["codes_differ_not_ties"] == 0 and p["passed"], p
-
-
-def _edited(bundle, tmp_path, **changes):
-    out = tmp_path / "edited"
-    shutil.copytree(bundle, out)
-    m = json.loads((out / MANIFEST_NAME).read_text())
-    for k, v in changes.items():
-        if v is None:
-            m.pop(k, None)
-        else:
-            m[k] = v
-    write_manifest(out, m)
-    return out
+    check_graphs_match_the_model(*v4)
 
 
 @pytest.mark.parametrize("changes, words", [
@@ -86,7 +66,7 @@ def _edited(bundle, tmp_path, **changes):
 def test_inconsistent_v4_manifests_are_refused(v4, tmp_path, changes, words):
     _, bundle = v4
     with pytest.raises(BundleError, match=words):
-        load_bundle(_edited(bundle, tmp_path, **changes))
+        load_bundle(edited_bundle(bundle, tmp_path, **changes))
 
 
 def test_the_shipped_v3_bundle_loads_unchanged():

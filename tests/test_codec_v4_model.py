@@ -5,14 +5,13 @@ normaliser (160 -> 640) is skipped, reported and refitted on the run's data."""
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 import torch
 
 from vqblur.export.testing import TINY_V2, TINY_V4_AUDIO, TINY_V4_MODEL, make_tiny_checkpoint, tiny_config
 from vqblur.training.model import VQVAE
 
-from tests.model_checks import check_init_from_v3, check_shapes_offline_and_streaming
+from tests.model_checks import check_init_from_v3, check_shapes_offline_and_streaming, fine_tune_from_v3
 
 
 def _v4_model(seed: int = 0) -> VQVAE:
@@ -38,28 +37,10 @@ def test_init_from_another_architecture_is_refused(tmp_path):
 
 
 def test_a_v4_fine_tune_from_v3_refits_the_normaliser(tmp_path, capsys):
-    import soundfile as sf
-
-    from vqblur.training.train import train
-
-    v3 = make_tiny_checkpoint(tmp_path / "v3", run_folder=False, **TINY_V2, row_warp="log")
+    v3, out = fine_tune_from_v3(tmp_path, TINY_V4_AUDIO, TINY_V4_MODEL)
     src = torch.load(v3, weights_only=False)["model"]
-    folder = tmp_path / "audio"
-    folder.mkdir()
-    rng = np.random.default_rng(0)
-    t = np.arange(2 * 48000) / 48000
-    for i in range(2):
-        x = 0.3 * np.sin(2 * np.pi * (80 + 40 * i) * t) + 0.01 * rng.standard_normal(t.size)
-        sf.write(str(folder / f"x{i}.wav"), x.astype(np.float32), 48000)
-    cfg = tiny_config(audio=TINY_V4_AUDIO, **TINY_V2, **TINY_V4_MODEL)
-    cfg.data.source, cfg.data.path, cfg.data.workers, cfg.data.segment_frames = "folder", str(folder), 1, 8
-    t_ = cfg.train
-    t_.init_from, t_.steps, t_.lr, t_.lr_min, t_.threads = str(v3), 1, 1e-7, 1e-7, 1
-    t_.eval_every, t_.checkpoint_every, t_.eval_examples = 1, 1, 1
-    train(cfg, tmp_path / "run", progress=False)
     err = capsys.readouterr().err
     assert "skipped 2 tensor(s)" in err and "normaliser.mean [160] -> [640]" in err and "refitted" in err
-    out = torch.load(tmp_path / "run" / "model.pt", weights_only=False)["model"]
     assert out["normaliser.mean"].shape == (640,)
     assert float(out["normaliser.mean"].std()) > 0.1  # fitted on the clips (fresh: all zeros)
     assert float(out["normaliser.std"].min()) < 0.99 or float(out["normaliser.std"].max()) > 1.01

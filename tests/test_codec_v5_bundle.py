@@ -7,9 +7,6 @@ v3 one) load as before."""
 
 from __future__ import annotations
 
-import json
-import shutil
-
 import numpy as np
 import pytest
 
@@ -18,10 +15,10 @@ pytest.importorskip("onnx")
 
 from vqblur.common.errors import BundleError  # noqa: E402
 from vqblur.common.freqaxis import warp_hz  # noqa: E402
-from vqblur.engine.bundle import MANIFEST_NAME, load_bundle, load_default_bundle, write_manifest  # noqa: E402
+from vqblur.engine.bundle import load_bundle, load_default_bundle  # noqa: E402
 from vqblur.export.testing import TINY_V5_AUDIO, TINY_V5_MODEL, harmonic_signal  # noqa: E402
 
-from tests.model_checks import export_tiny_bundle  # noqa: E402
+from tests.model_checks import check_graphs_match_the_model, edited_bundle, export_tiny_bundle  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -56,11 +53,7 @@ def test_v5_manifest_and_bundle_fields(v5):
 
 
 def test_v5_graphs_match_the_model(v5):
-    from vqblur.export.parity import check_parity
-
-    ckpt, bundle = v5
-    p = check_parity(ckpt, bundle, harmonic_signal(1.0, 48000, seed=3), seconds=1.0)
-    assert p["max_abs_err_logmag"] <= 1e-4 and p["codes_differ_not_ties"] == 0 and p["passed"], p
+    check_graphs_match_the_model(*v5)
 
 
 def test_v5_bundle_numpy_features_are_the_split_ones(v5):
@@ -75,19 +68,6 @@ def test_v5_bundle_numpy_features_are_the_split_ones(v5):
     cfg = load_checkpoint(ckpt)[1]
     ref = numpy_log_magnitude(x, cfg.audio)[:, : got.shape[1]]
     assert got.shape[0] == 190 and np.abs(got - ref).max() < 1e-5
-
-
-def _edited(bundle, tmp_path, **changes):
-    out = tmp_path / "edited"
-    shutil.copytree(bundle, out)
-    m = json.loads((out / MANIFEST_NAME).read_text())
-    for k, v in changes.items():
-        if v is None:
-            m.pop(k, None)
-        else:
-            m[k] = v
-    write_manifest(out, m)
-    return out
 
 
 @pytest.mark.parametrize("changes, words", [
@@ -109,7 +89,7 @@ def _edited(bundle, tmp_path, **changes):
 def test_inconsistent_v5_manifests_are_refused(v5, tmp_path, changes, words):
     _, bundle = v5
     with pytest.raises(BundleError, match=words):
-        load_bundle(_edited(bundle, tmp_path, **changes))
+        load_bundle(edited_bundle(bundle, tmp_path, **changes))
 
 
 def test_old_bundles_are_one_window():

@@ -13,11 +13,10 @@ import torch
 
 from vqblur.common.framing import split_layout
 from vqblur.common.freqaxis import warp_matrices_for_bins
-from vqblur.export.testing import (TINY_V2, TINY_V5_AUDIO, TINY_V5_MODEL, harmonic_signal,
-                                   make_tiny_checkpoint, tiny_config)
+from vqblur.export.testing import TINY_V2, TINY_V5_AUDIO, TINY_V5_MODEL, harmonic_signal, tiny_config
 from vqblur.training.model import VQVAE
 
-from tests.model_checks import check_init_from_v3, check_shapes_offline_and_streaming
+from tests.model_checks import check_init_from_v3, check_shapes_offline_and_streaming, fine_tune_from_v3
 
 
 def _v5_model(seed: int = 0) -> VQVAE:
@@ -47,27 +46,9 @@ def test_init_from_a_v3_checkpoint_copies_what_fits(tmp_path):
 def test_a_v5_fine_tune_from_v3_refits_the_normaliser_and_evaluates(tmp_path, capsys):
     import json
 
-    import soundfile as sf
-
-    from vqblur.training.train import train
-
-    v3 = make_tiny_checkpoint(tmp_path / "v3", run_folder=False, **TINY_V2, row_warp="log")
-    folder = tmp_path / "audio"
-    folder.mkdir()
-    rng = np.random.default_rng(0)
-    t = np.arange(2 * 48000) / 48000
-    for i in range(2):
-        x = 0.3 * np.sin(2 * np.pi * (80 + 40 * i) * t) + 0.01 * rng.standard_normal(t.size)
-        sf.write(str(folder / f"x{i}.wav"), x.astype(np.float32), 48000)
-    cfg = tiny_config(audio=TINY_V5_AUDIO, **TINY_V2, **TINY_V5_MODEL)
-    cfg.data.source, cfg.data.path, cfg.data.workers, cfg.data.segment_frames = "folder", str(folder), 1, 8
-    t_ = cfg.train
-    t_.init_from, t_.steps, t_.lr, t_.lr_min, t_.threads = str(v3), 1, 1e-7, 1e-7, 1
-    t_.eval_every, t_.checkpoint_every, t_.eval_examples, t_.mel_weight = 1, 1, 1, 0.1
-    train(cfg, tmp_path / "run", progress=False)
+    _, out = fine_tune_from_v3(tmp_path, TINY_V5_AUDIO, TINY_V5_MODEL, mel_weight=0.1)
     err = capsys.readouterr().err
     assert "normaliser.mean [160] -> [190]" in err and "refitted" in err
-    out = torch.load(tmp_path / "run" / "model.pt", weights_only=False)["model"]
     assert out["normaliser.mean"].shape == (190,)
     assert float(out["normaliser.mean"].std()) > 0.1
     evals = [json.loads(l) for l in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()
