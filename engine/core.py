@@ -265,6 +265,7 @@ class Engine:
         frame_rate = cfg.sample_rate / cfg.hop
         self.shapers = [ChangeShaper(cfg.frames_per_column, self.zone.position, frame_rate)
                         for _ in range(streams)]
+        self._smear = 0.0  # the smear knob's smoothed value in the current column
         if b is not None:
             micro = load_nb_table(b.nb_path)
             macro = load_nb_table(b.nb_macro_path) if b.nb_macro_path is not None else None
@@ -378,7 +379,7 @@ class Engine:
             for s in self.samplers:
                 s.reset()
         for sh in self.shapers:
-            sh.reset()
+            sh.reset(silent=True)
         self._zone_seen = -1  # the shapers take the zone again at the next column
         self._dry[:] = 0.0
         self._dry_len = self.stft.latency
@@ -426,6 +427,7 @@ class Engine:
                     kc[name] = _approach(kc[name], target, a)
             zone, centre, temp, detail = kc["zone_size"], kc["centre"], kc["temperature"], kc["detail"]
             scale = kc["scale"]
+            self._smear = kc["smear"]  # the time smear, read by the shapers (_stream_shape)
             self.zone.update(zone if self.samplers is not None and self.blur_version == 2 else 0.0, centre)
             if self.zone.version != self._zone_seen:  # the zone moved: the shapers follow
                 self._zone_seen = self.zone.version
@@ -565,7 +567,8 @@ class Engine:
                       out: np.ndarray) -> None:
         """Stream ``k``'s decoded pair -> ``out [F, bins]`` (blur v2 shaping, or v1's detail)."""
         if self.blur_version == 2:
-            self.shapers[k].apply(lb, lc, lm, detail, out)
+            smear = self._smear * self.samplers[k].time_gate if self.samplers is not None else 0.0
+            self.shapers[k].apply(lb, lc, lm, detail, out, smear)
         else:
             apply_detail(lb, lc, lm, detail, out)
 

@@ -109,6 +109,13 @@ ALL: tuple[Knob, ...] = (
          "(20 rows: fine grain); resampled cells drop their finer micro levels (docs/CODEC.md). No effect "
          "on a bundle without a macro map",
          "scale", metavar="X", toggle=True),
+    Knob("smear", 0.0, "column", 77,
+         "time smear: how much the zone is smeared in time (0 = off; 1 = attacks soften and their "
+         "energy lands in the next ~150 ms, like a short spectral reverb)",
+         "per bin of the zone, its power moves towards a 150 ms one-pole of itself by "
+         "`smear * zone weight`: the energy over a stretch is kept, attacks soften, tails fill "
+         "(a one-shot needs room for its tail); 0 = off",
+         "smear", metavar="A"),
 )
 
 NAMES: tuple[str, ...] = tuple(k.name for k in ALL)

@@ -40,7 +40,7 @@ KNEE = 0.89
 
 
 def _base(**kw) -> dict[str, float]:
-    d = {"zone_size": 0.3, "centre": 0.5, "temperature": 0.5, "detail": 1.0, "scale": 0.0}
+    d = {"zone_size": 0.3, "centre": 0.5, "temperature": 0.5, "detail": 1.0, "scale": 0.0, "smear": 0.0}
     d.update(kw)
     return d
 
@@ -55,17 +55,21 @@ GRID: list[dict[str, float]] = [
     _base(temperature=0.1), _base(temperature=0.25), _base(temperature=0.9),
     _base(temperature=0.9, scale=1.0),
     _base(zone_size=0.1, centre=0.1), _base(zone_size=0.1, centre=0.2),
+] + [  # the smear knob (off in every setting above)
+    _base(zone_size=0.1, centre=0.15, smear=1.0), _base(zone_size=0.3, centre=0.5, smear=1.0),
+    _base(zone_size=1.0, centre=0.5, smear=1.0),
 ]
 #: ... and these on a quiet copy of each clip (30 dB down)
 QUIET_SETTINGS: list[dict[str, float]] = [
     _base(zone_size=0.3, centre=0.15), _base(zone_size=0.3, centre=0.15, scale=1.0),
-    _base(zone_size=1.0, temperature=0.9),
+    _base(zone_size=1.0, temperature=0.9), _base(zone_size=1.0, temperature=0.9, smear=1.0),
 ]
 
 
 def setting_label(s: dict[str, float]) -> str:
+    smear = s.get("smear", 0.0)
     return (f"scale {s['scale']:g} centre {s['centre']:g} zone {s['zone_size']:g} "
-            f"T {s['temperature']:g} detail {s['detail']:g}")
+            f"T {s['temperature']:g} detail {s['detail']:g}" + (f" smear {smear:g}" if smear else ""))
 
 
 def mel_filterbank(sr: int, n_fft: int = N_FFT, n_mels: int = N_MELS) -> tuple[np.ndarray, np.ndarray]:
@@ -251,8 +255,10 @@ QUICK_QUIET: list[dict[str, float]] = [_base(zone_size=0.3, centre=0.15)]
 
 
 def _find(rows: list[SettingSummary], quiet: bool = False, **knobs) -> SettingSummary | None:
+    """The first run of these knobs (the smear off unless asked for)."""
+    knobs.setdefault("smear", 0.0)
     for r in rows:
-        if r.quiet == quiet and all(abs(r.knobs[k] - v) < 1e-9 for k, v in knobs.items()):
+        if r.quiet == quiet and all(abs(r.knobs.get(k, 0.0) - v) < 1e-9 for k, v in knobs.items()):
             return r
     return None
 
@@ -260,7 +266,8 @@ def _find(rows: list[SettingSummary], quiet: bool = False, **knobs) -> SettingSu
 def _zone_line(rows: list[SettingSummary], scale: float, centre: float) -> list[SettingSummary]:
     """The loud runs of one map and centre at temperature 0.5, detail 1, by zone size."""
     return sorted((r for r in rows if not r.quiet and r.knobs["scale"] == scale and r.knobs["centre"] == centre
-                   and r.knobs["temperature"] == 0.5 and r.knobs["detail"] == 1.0),
+                   and r.knobs["temperature"] == 0.5 and r.knobs["detail"] == 1.0
+                   and not r.knobs.get("smear", 0.0)),
                   key=lambda r: r.knobs["zone_size"])
 
 
@@ -293,6 +300,9 @@ def check_targets(rows: list[SettingSummary], total_runs: int) -> list[dict]:
         None if b is None else b.change_median_db)
     add("where: centroid 700 Hz .. 3 kHz at zone 0.3, centre 0.5",
         None if a is None else 700.0 <= a.centroid_hz <= 3000.0, None if a is None else a.centroid_hz)
+    sm = _find(rows, zone_size=0.1, centre=0.15, scale=0.0, temperature=0.5, detail=1.0, smear=1.0)
+    add("audible with the smear knob at 1: change >= 1 dB at zone 0.1, centre 0.15",
+        None if sm is None else sm.change_median_db >= 1.0, None if sm is None else sm.change_median_db)
     lo = _find(rows, zone_size=0.1, centre=0.1, scale=0.0, temperature=0.5, detail=1.0)
     hi = _find(rows, zone_size=0.1, centre=0.2, scale=0.0, temperature=0.5, detail=1.0)
     if lo is None or hi is None:

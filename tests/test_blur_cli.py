@@ -44,14 +44,15 @@ def test_zone_size_zero_is_the_codec_reconstruction(toy, tmp_path):
     assert np.abs(y - x).max() > 1e-3  # the toy codec quantises: not the input itself
 
 
-def test_zone_changes_only_its_time_span(toy, tmp_path):
+@pytest.mark.parametrize("smear", ["0", "1"], ids=["no smear", "smear 1"])
+def test_zone_changes_only_its_time_span(toy, tmp_path, smear):
     """Nothing changes before the span; after it, the change releases (blur v2 smooths it,
     70 ms: from the largest change, 70 ms x ln(4.6 / 3e-4) = 0.68 s) and has ended exactly
-    0.7 s later."""
+    0.7 s later. The time smear (``--smear``) follows the span the same way."""
     src = tmp_path / "in.wav"
     sf.write(src, _signal(1.5), SR, subtype="FLOAT")
     png = tmp_path / "zone.png"
-    common = ["--centre", "0.4", "--temperature", "0.7", "--sweeps", "2"]
+    common = ["--centre", "0.4", "--temperature", "0.7", "--sweeps", "2", "--smear", smear]
     assert _blur(toy, src, tmp_path / "b0.wav", "--zone-size", "0", *common) == 0
     assert _blur(toy, src, tmp_path / "b.wav", "--time", "0.2:0.4", "--zone-size", "0.3",
                  "--png", str(png), *common) == 0
@@ -110,3 +111,17 @@ def test_summary_states_the_temperature_the_sampler_uses(toy, tmp_path, capsys):
     assert main(["blur", str(src), str(tmp_path / "o.wav"), "--bundle", str(toy),
                  "--temperature", "0.7"]) == 0
     assert "temperature 0.7 (T = 1.960)" in capsys.readouterr().err  # T = 4 t^2, as in the engine
+
+
+def test_the_smear_flag_reaches_the_offline_blur(toy, tmp_path):
+    """``--smear 1`` changes the span's sound against ``--smear 0`` (same seed), and nothing
+    before the span."""
+    src = tmp_path / "in.wav"
+    sf.write(src, _signal(1.0), SR, subtype="FLOAT")
+    common = ["--time", "0.3:0.6", "--zone-size", "0.5", "--centre", "0.4", "--sweeps", "1"]
+    assert _blur(toy, src, tmp_path / "s0.wav", *common, "--smear", "0") == 0
+    assert _blur(toy, src, tmp_path / "s1.wav", *common, "--smear", "1") == 0
+    y0, _ = sf.read(tmp_path / "s0.wav")
+    y1, _ = sf.read(tmp_path / "s1.wav")
+    assert np.array_equal(y0[: int(0.3 * SR) - 480], y1[: int(0.3 * SR) - 480])
+    assert np.abs(y1 - y0)[int(0.35 * SR): int(0.6 * SR)].max() > 1e-3

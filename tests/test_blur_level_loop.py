@@ -7,6 +7,8 @@ input's own (mel change there far below the zone's)."""
 
 from __future__ import annotations
 
+import inspect
+
 import numpy as np
 import pytest
 
@@ -39,7 +41,8 @@ def bundle():
 def _levels(bundle, drums, loop: bool, knobs: dict) -> list[float]:
     saved = shaping.ChangeShaper.__init__.__defaults__
     d = list(saved)
-    d[-1] = loop  # ChangeShaper(..., loop=...)
+    names = list(inspect.signature(shaping.ChangeShaper.__init__).parameters)
+    d[names.index("loop") - (len(names) - len(d))] = loop  # ChangeShaper(..., loop=...)
     shaping.ChangeShaper.__init__.__defaults__ = tuple(d)
     try:
         eng = Engine(bundle, seed=0)

@@ -67,18 +67,22 @@ def test_bands_keep_their_energy_and_nothing_outside_moves(size, centre, level_t
     assert moved > 0.5  # and it did change the inside
 
 
-def test_the_change_releases_and_ends_exactly():
+@pytest.mark.parametrize("smear", [0.0, 1.0], ids=["no smear", "smear 1, then 0"])
+def test_the_change_releases_and_ends_exactly(smear):
+    """Once the codes agree again (and the smear is turned off), the output fades back to the
+    base, then is the base exactly."""
     z = _zone(0.3, 0.5)
     sh = _shaper(z)
     rng = np.random.default_rng(2)
-    lin, lc, lb = _frames(rng, 1)
+    lin, lc, lb = _frames(rng, 2)
     out = np.zeros((2, 160))
-    for _ in range(20):
-        sh.apply(lb[0], lc[0], lin[0], 1.0, out)
-    assert np.abs(out - lin[0]).max() > 0.1
-    steps = 0
-    while not np.array_equal(out, lc[0] + (lin[0] - lc[0])):  # the codes agree again: lb = lc
-        sh.apply(lc[0], lc[0], lin[0], 1.0, out)
+    for i in range(20):
+        sh.apply(lb[i % 2], lc[i % 2], lin[i % 2], 1.0, out, smear)
+    assert np.abs(out - lin[1]).max() > 0.1
+    steps, i = 0, 1
+    while not np.array_equal(out, lc[i] + (lin[i] - lc[i])):  # the codes agree again: lb = lc
+        i = steps % 2
+        sh.apply(lc[i], lc[i], lin[i], 1.0, out)
         steps += 1
         assert steps < 300  # 0.5 s of columns
     assert steps > 5  # a release, not a cut

@@ -13,16 +13,16 @@ from vqblur.common.errors import PresetError
 # CC numbers from the manufacturers' documentation (see the comment at the top of each file)
 EXPECTED = {
     "generic": {"zone_size": 1, "temperature": 74, "centre": 71, "mix": 91, "bypass": 80,
-                "detail": 75, "scale": 76},
+                "detail": 75, "scale": 76, "smear": 77},
     # faders CC 0-7, knobs CC 16-23, M buttons CC 48-55 (channel 1)
     "korg_nanokontrol2": {"zone_size": 0, "temperature": 16, "centre": 17, "mix": 1, "bypass": 48,
-                          "detail": 18, "scale": 32},
+                          "detail": 18, "scale": 32, "smear": 2},
     # knobs K1-K8 = CC 70-77
     "akai_mpk_mini": {"zone_size": 70, "temperature": 71, "centre": 72, "mix": 73, "bypass": 77,
-                      "detail": 74, "scale": 75},
+                      "detail": 74, "scale": 75, "smear": 76},
     # factory template: send A 13-20, send B 29-36, pan 49-56, faders 77-84
     "novation_launch_control_xl": {"zone_size": 77, "temperature": 13, "centre": 29, "mix": 78,
-                                   "bypass": 56, "detail": 49, "scale": 55},
+                                   "bypass": 56, "detail": 49, "scale": 55, "smear": 79},
 }
 
 
@@ -39,7 +39,7 @@ def test_shipped_maps_load_with_documented_ccs():
     lcxl = load_controller_map("novation_launch_control_xl")
     assert all(b.channel is None for b in lcxl.bindings.values())  # omni: any template channel
     fader_ccs = range(77, 85)
-    assert lcxl.bindings["zone_size"].cc in fader_ccs and lcxl.bindings["mix"].cc in fader_ccs
+    assert all(lcxl.bindings[k].cc in fader_ccs for k in ("zone_size", "mix", "smear"))
 
 
 def test_load_by_path_and_roundtrip(tmp_path):

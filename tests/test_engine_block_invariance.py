@@ -56,9 +56,11 @@ def test_random_block_sizes_match_one_call(kind, toy, channels):
         assert np.max(np.abs(got - ref[:6000])) <= 1e-6, n
 
 
-def test_invariance_with_blur_and_knobs(toy):
-    """Zone > 0 (sampler, seeded), mix and a non-default centre: still invariant."""
-    p = Params(zone_size=0.4, temperature=0.7, centre=0.3, mix=0.8)
+@pytest.mark.parametrize("smear", [0.0, 1.0], ids=["no smear", "smear"])
+def test_invariance_with_blur_and_knobs(toy, smear):
+    """Zone > 0 (sampler, seeded), mix and a non-default centre (and the time smear): still
+    invariant."""
+    p = Params(zone_size=0.4, temperature=0.7, centre=0.3, mix=0.8, smear=smear)
     x = _signal(4000, 1, seed=5)
     ref = _make("toy", toy, 1, p).process(x)
     got = _random_blocks(_make("toy", toy, 1, p), x, seed=9)

@@ -63,6 +63,8 @@ class CodeBlur:
         self._mask_row = self._mask[None, :]
         self._macro_active = False
         self._views_of: tuple = (None, None)
+        #: how much of the column is blurred in time (the shaper's time smear): live, all of it
+        self.time_gate = 1.0
 
     @property
     def resampled(self) -> np.ndarray:

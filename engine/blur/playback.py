@@ -16,13 +16,18 @@ class PlaybackBlur:
     """A channel's blur that returns column ``c`` of ``codes [n_codes, C]`` at its c-th step.
 
     ``before``/``after`` ``[rows, C]``: what the view shows for each column (the grid the Gibbs
-    blur worked on, before and after). Past the last column the last one repeats.
+    blur worked on, before and after). ``span [C]`` (0..1): the time span's weight per column
+    (``--time`` with its soft edge), the shaper's time-smear gate (default: every column).
+    Past the last column the last one repeats.
     """
 
-    def __init__(self, codes: np.ndarray, before: np.ndarray | None = None, after: np.ndarray | None = None):
+    def __init__(self, codes: np.ndarray, before: np.ndarray | None = None, after: np.ndarray | None = None,
+                 span: np.ndarray | None = None):
         self.codes = np.asarray(codes, dtype=np.int64)
         self.before, self.after = before, after
+        self.span = None if span is None else np.asarray(span, dtype=np.float64)
         self.macro_active = False
+        self.time_gate = 1.0
         self._c = 0
 
     def reset(self, seed: int | None = None) -> None:
@@ -33,7 +38,10 @@ class PlaybackBlur:
 
     def step(self, clean: np.ndarray, out: np.ndarray, zone_size: float, centre: float,
              temperature: float, scale: float = 0.0) -> np.ndarray:
-        out[:] = self.codes[:, self._col()]
+        c = self._col()
+        out[:] = self.codes[:, c]
+        if self.span is not None:
+            self.time_gate = float(self.span[min(c, len(self.span) - 1)])
         self._c += 1
         return out
 

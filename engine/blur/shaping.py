@@ -7,7 +7,7 @@ input, the detail formula splits into a *base* and the blur's *change*::
 
     base   = lc + detail * (L_in - lc)          (detail 1: the input; 0: the codec)
     change = lb - lc
-    out    = base + w * smooth(change) + m * (g + c)
+    out    = base + w * smooth(change) + m * (g + c)    (then, with the smear knob: smear(out))
 
 * ``w [bins]``: the zone's weight per bin on the perceptual axis (:mod:`.zone`), so the change
   lies where the knobs put it, with soft edges;
@@ -38,9 +38,20 @@ input, the detail formula splits into a *base* and the blur's *change*::
   0.03 dB; a sustained glass rub cut into a snare hit at zone 1 / temperature 1: the peak before
   the limiter 1.42 -> about 1.0, of a 0.71 input).
 
+* the **time smear** (the ``smear`` knob, off by default; ``s`` its value times the offline
+  blur's ``--time`` span, smoothed as the change): after all of the above, per bin of the zone
+  the output's power ``P`` moves towards its own one-pole ``Sp`` (``SMEAR_TAU`` = 150 ms) by
+  ``w s``: ``P' = P + w s (Sp - P)``. Attacks soften and their energy lands in the next 150 ms,
+  like a short spectral reverb limited to the zone; a one-pole keeps the sum of what it is fed,
+  so a band's energy over a stretch is the unsmeared one's (level-true over a window, no longer
+  frame by frame), and the loop then follows the smeared spectrogram's energy (it makes up
+  what the resynthesis loses, not what the smear moves in time). A smeared tail is carried by
+  the input's own phases: into digital silence (a one-shot with a zeroed end) it is lost.
+
 With the zone shut (all weights 0), or once the change has died away (below ``CHANGE_SNAP``,
 at most ``CHANGE_TAU`` x ln(4.6 / 3e-4) = 0.68 s after the codes agree again), the output is
-``base`` exactly (the loop starts afresh): detail 1 and zone 0 give the input back. ``apply`` allocates nothing.
+``base`` exactly (the loop starts afresh): detail 1 and zone 0 give the input back; with the
+smear at 0 the output is exactly the engine's without it. ``apply`` allocates nothing.
 """
 
 from __future__ import annotations
@@ -61,6 +72,8 @@ LOOP_RATE = 0.3  # the output level loop's step per column, of its log level err
 LOOP_TAU = 0.020  # s, the loop's energy smoothing
 LOOP_MIN, LOOP_MAX = -0.35, 1.5  # nats: the loop's correction, -3..+13 dB on the zone's bins
 ONSET_RISE = 2.0  # a column whose base energy exceeds this times the recent average is an onset
+SMEAR_TAU = 0.150  # s, the time smear (the ``smear`` knob): a one-pole on the zone's power
+SMEAR_FLOOR = -250.0  # nats: the smear's floor for a log-magnitude (exp(-500) is far from underflow)
 
 
 def band_matrix(position: np.ndarray, bands: int = LEVEL_BANDS) -> np.ndarray:
@@ -88,7 +101,7 @@ class ChangeShaper:
 
     def __init__(self, frames: int, position: np.ndarray, frame_rate: float,
                  change_tau: float = CHANGE_TAU, level_tau: float = LEVEL_TAU,
-                 bands: int = LEVEL_BANDS, loop: bool = True):
+                 bands: int = LEVEL_BANDS, loop: bool = True, smear_tau: float = SMEAR_TAU):
         bins = len(position)
         self.frames, self.bins = int(frames), bins
         self._bands = band_matrix(np.asarray(position, np.float64), bands)  # [NB, bins]
@@ -104,6 +117,16 @@ class ChangeShaper:
         #: the output level loop (:meth:`feedback`); off: ``c`` stays 0
         self.loop = bool(loop)
         self._loop_a = 1.0 - math.exp(-float(frames) / (LOOP_TAU * frame_rate))  # per column
+        #: the time smear (``smear_tau`` 0: none); its amount is smoothed per column
+        self._smear = smear_tau > 0.0
+        if self._smear:
+            self._Ms, self._cs = _two_step(1.0 - math.exp(-1.0 / (smear_tau * frame_rate)), frames)
+        self._amount_a = 1.0 - math.exp(-float(frames) / (change_tau * frame_rate))  # per column
+        self._P = np.zeros((F, bins))  # the output's powers, then smeared
+        self._Sp = np.zeros((F, bins))  # their one-pole
+        self._sp0 = np.zeros(bins)  # the one-pole after the last frame
+        self._wa = np.zeros(bins)  # w x the smoothed amount
+        self._cm = np.zeros(bins)  # the loop's correction on the zone's bins (c x m)
         self._w = np.zeros(bins)
         self._m = np.zeros(bins)  # where the level gain acts: min(1, w / GAIN_EDGE)
         self._Bt = np.zeros((bins, 2 * NB))  # [bands | bands x m], transposed
@@ -118,14 +141,25 @@ class ChangeShaper:
         self._gk = np.zeros((F, bins))
         self.is_open = False
         self._ratio = 1.0  # the base's energy over the input's in the last column (detail < 1)
-        self.reset()
+        self._silent = True  # nothing has come through since a start from silence
+        self.reset(silent=True)
 
-    def reset(self) -> None:
+    def reset(self, silent: bool = False) -> None:
+        """A fresh start of the change, levels, loop and smear. ``silent``: the stream itself
+        starts (the engine's reset: silence before it), so the smear's one-pole starts from 0;
+        otherwise (a zone opening, a release) from the next frame's power, as if the sound had
+        been steady before."""
+        if silent:
+            self._silent = True
+        self._sp_fresh = not self._silent
+        self._sp0[:] = 0.0
         self._s0[:] = 0.0
         self._e0[:] = 0.0
         self.correction = 0.0  # c, nats on the zone's bins
         self._loop_out = self._loop_ref = 0.0  # smoothed output / reference energy per column
         self._base_avg = 0.0  # the base's energy per frame, smoothed as the loop's (onsets)
+        self._prev_out = self._prev_in = 0.0  # the last column's smeared / input energies
+        self._amount = -1.0  # the smear's amount, smoothed (-1: fresh, it starts at the next one)
         self.active = False  # the last apply changed the output (the loop listens only then)
 
     def set_zone(self, weight: np.ndarray) -> None:
@@ -142,8 +176,11 @@ class ChangeShaper:
             self.reset()
 
     def apply(self, lb: np.ndarray, lc: np.ndarray, lin: np.ndarray, detail: float,
-              out: np.ndarray) -> np.ndarray:
-        """``lb``, ``lc``, ``lin`` -> ``out`` (all ``[F, bins]``), in place; see the module doc."""
+              out: np.ndarray, smear: float = 0.0) -> np.ndarray:
+        """``lb``, ``lc``, ``lin`` -> ``out`` (all ``[F, bins]``), in place; see the module doc.
+        ``smear`` (0..1): how much the zone is smeared in time in this column (the ``smear``
+        knob, times the offline blur's ``--time`` span with its soft edge), smoothed here."""
+        self._silent = False
         np.subtract(lin, lc, out=out)  # base = lc + detail * (lin - lc)
         if detail != 1.0:
             out *= detail
@@ -160,7 +197,16 @@ class ChangeShaper:
         np.matmul(self._Mc, d, out=S)  # smoothed change, frame by frame
         np.multiply.outer(self._cc, self._s0, out=self._tmp)
         S += self._tmp
-        if not np.count_nonzero(d) and np.abs(S, out=self._tmp).max() < CHANGE_SNAP:
+        if self._smear:  # the amount, smoothed as the change (a span's edge fades, not cuts)
+            if self._amount < 0.0:
+                self._amount = smear
+            else:
+                self._amount += self._amount_a * (smear - self._amount)
+            if smear <= 0.0 and self._amount < CHANGE_SNAP:
+                self._amount = 0.0
+                self._prev_out = self._prev_in = 0.0
+        if (not np.count_nonzero(d) and self._amount <= 0.0
+                and np.abs(S, out=self._tmp).max() < CHANGE_SNAP):
             self.reset()  # released: the change ends exactly, levels and loop start afresh
             return out  # the input (base) itself
         self._s0[:] = S[-1]
@@ -209,8 +255,52 @@ class ChangeShaper:
         np.matmul(g, self._gain_bins, out=self._gk)  # [F, bins]
         out += S
         out += self._gk
+        if self._smear and self._amount > 0.0:
+            self._smear_time(out, lin, c)
         self.active = True
         return out
+
+    def _smear_time(self, out: np.ndarray, lin: np.ndarray, c: float) -> None:
+        """The time smear, in place on ``out [F, bins]`` (log-magnitudes, the loop's ``c``
+        included): per bin, the zone's power ``P`` moves towards its one-pole ``Sp``
+        (``smear_tau``) by ``w x amount``, so an attack softens and its energy lands just after
+        it. A one-pole keeps the sum of what it is fed, so a band's energy over a stretch of
+        columns is the unsmeared one's (a one-shot's smear needs its tail). The loop's reference
+        follows the smeared spectrogram's energy over the input's, over this column and the last
+        (the samples a column completes come from both): the loop makes up what the
+        resynthesis loses, not the energy the smear moves in time."""
+        P, Sp, wa, cm = self._P, self._Sp, self._wa, self._cm
+        np.multiply(self._m, c, out=cm)  # the smear reads the level-matched output, before c
+        # digital silence (|X| = 1e-300, -690 nats) is floored to SMEAR_FLOOR: its power would
+        # underflow to 0 and the ratio below divide by it
+        np.add(cm, SMEAR_FLOOR, out=self._wa)
+        np.maximum(out, self._wa, out=out)
+        np.subtract(out, cm, out=P)
+        P *= 2.0
+        np.exp(P, out=P)
+        if self._sp_fresh:
+            self._sp0[:] = P[0]
+            self._sp_fresh = False
+        np.matmul(self._Ms, P, out=Sp)
+        np.multiply.outer(self._cs, self._sp0, out=self._tmp)
+        Sp += self._tmp
+        self._sp0[:] = Sp[-1]
+        # the change in log-magnitude, 0.5 ln(1 + w a (Sp / P - 1)): exactly 0 where w a is 0
+        Sp /= P
+        Sp -= 1.0
+        np.multiply(self._w, self._amount, out=wa)
+        Sp *= wa
+        if self.loop:  # the smeared powers' sum, P (1 + ...), and the input's
+            np.multiply(P, Sp, out=self._tmp)
+            e_out = float(P.sum()) + float(self._tmp.sum())
+            np.multiply(lin, 2.0, out=self._tmp)
+            np.exp(self._tmp, out=self._tmp)
+            e_in = float(self._tmp.sum())
+            self._ratio = (e_out + self._prev_out) / (e_in + self._prev_in + _EPS)
+            self._prev_out, self._prev_in = e_out, e_in
+        np.log1p(Sp, out=Sp)
+        Sp *= 0.5
+        out += Sp
 
     def feedback(self, energy_out: float, energy_in: float) -> None:
         """After the column's overlap-add: the energy of the output samples it completed and of

@@ -258,7 +258,7 @@ def run(args) -> int:
             rows_hit = np.repeat(selected, bundle.macro_factor, axis=0) if use_macro else selected
             drop_finer_levels(new, rows_hit, L, R, bundle.codebook_size)
             view = (lambda g: np.repeat(g, bundle.macro_factor, axis=0)) if use_macro else (lambda g: g)
-            players.append(PlaybackBlur(new, view(grid), view(new_grid)))
+            players.append(PlaybackBlur(new, view(grid), view(new_grid), span=in_time))
             befores.append(grid)
             afters.append(new_grid)
         bar.update(1)
