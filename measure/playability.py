@@ -387,7 +387,7 @@ def format_table(section: dict) -> list[str]:
             f"centroid of the change (of the zone itself)")
     lines = [head]
     cols = "after (blur v2)" + ("                              before (v1)" if before else "")
-    lines.append(f"  {'setting':46s}  {cols}")
+    lines.append(f"  {'setting':54s}  {cols}")
     for i, r in enumerate(after):
         def cell(x):
             zc, zh = x.get("zone_change_median_db", float("nan")), x.get("zone_centroid_hz", float("nan"))
@@ -395,7 +395,7 @@ def format_table(section: dict) -> list[str]:
                     f"flux {x['flux_median']:4.2f} chg {x['change_median_db']:4.1f} ({zc:4.1f}) "
                     f"@{x['centroid_hz']:5.0f} ({zh:5.0f}) Hz")
         lab = r["setting"] + (" Q" if r["quiet"] else "")
-        lines.append(f"  {lab:46s}  {cell(r)}" + (f"   {cell(before[i])}" if before else ""))
+        lines.append(f"  {lab:54s}  {cell(r)}" + (f"   {cell(before[i])}" if before else ""))
     for t in vs["v2"]["targets"]:
         mark = "ok  " if t["ok"] else ("n/a " if t["ok"] is None else "MISS")
         val = t["value"]
