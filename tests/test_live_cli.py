@@ -148,7 +148,7 @@ def test_learn_assigns_knobs_and_saves_the_map(jack_server, toy_bundle, tmp_path
             assert time.monotonic() < deadline and p.poll() is None, p.stderr.read() if p.poll() is not None else ""
             time.sleep(0.05)
         out.open_port([i for i, q in enumerate(out.get_ports()) if f"{name}:knobs" in q][0])
-        ccs = iter([(0xB0, 30), (0xB0, 31), (0xB1, 32), (0xB0, 33), (0xB0, 34), (0xB0, 35), (0xB0, 36)])
+        ccs = iter([(0xB0, 30), (0xB0, 31), (0xB1, 32), (0xB0, 33), (0xB0, 34), (0xB0, 35), (0xB0, 36), (0xB0, 37)])
 
         def answer():
             for line in p.stderr:
@@ -177,5 +177,5 @@ def test_learn_assigns_knobs_and_saves_the_map(jack_server, toy_bundle, tmp_path
     cm = load_controller_map(str(saved))
     assert {k: (b.cc, b.channel) for k, b in cm.bindings.items()} == {
         "zone_size": (30, 0), "temperature": (31, 0), "centre": (32, 1), "mix": (33, 0),
-        "bypass": (34, 0), "detail": (35, 0), "scale": (36, 0)}
+        "bypass": (34, 0), "detail": (35, 0), "scale": (36, 0), "smear": (37, 0)}
     assert cm.bindings["bypass"].toggle
