@@ -1,7 +1,7 @@
 """The blur wide open, live: the shipped model on the JACK dummy server in real time (48 kHz,
 128-frame periods), three held-out real recordings (each its loudest 2 s, peaking at -3 dBFS,
 each followed by half a second of silence). At zone 1 / temperature 1 (and at zone 0.4 / centre 0.2, where a guitar's
-body sits) what JACK carried stays under the limiter's knee, as loud as the input within 1 dB,
+body sits, and at zone 1 with the smear knob at 1) what JACK carried stays under the limiter's knee, as loud as the input within 1 dB,
 and audibly changed: the live path keeps blur v2's level-true promise, not only the offline
 render."""
 
@@ -37,8 +37,9 @@ def recordings() -> np.ndarray:
 
 
 @pytest.mark.parametrize("knobs", [dict(zone_size=1.0, temperature=1.0),
-                                   dict(zone_size=0.4, centre=0.2, temperature=0.5)],
-                         ids=["zone-1-temp-1", "zone-0.4-centre-0.2"])
+                                   dict(zone_size=0.4, centre=0.2, temperature=0.5),
+                                   dict(zone_size=1.0, temperature=1.0, smear=1.0)],
+                         ids=["zone-1-temp-1", "zone-0.4-centre-0.2", "zone-1-temp-1-smear-1"])
 def test_the_live_blur_keeps_the_level_and_the_limiter_idle(jack_server, tmp_path, recordings, knobs):
     from vqblur.engine.bundle import default_bundle_path
     from vqblur.engine.core import LIMIT_KNEE, Params
