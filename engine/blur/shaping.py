@@ -225,7 +225,8 @@ class ChangeShaper:
             self._e0[:] = Es[:, -1:]
         else:
             Es = E
-        if detail != 1.0 and self.loop:  # the loop's reference: the base's level, not the input's
+        smearing = self._smear and self._amount > 0.0  # (the smear sets the loop's reference)
+        if detail != 1.0 and self.loop and not smearing:  # the reference: the base's level, not the input's
             np.multiply(lin, 2.0, out=self._tmp)
             np.exp(self._tmp, out=self._tmp)
             self._ratio = float(E[0, :, :NB].sum()) / (float(self._tmp.sum()) + _EPS)
@@ -255,7 +256,7 @@ class ChangeShaper:
         np.matmul(g, self._gain_bins, out=self._gk)  # [F, bins]
         out += S
         out += self._gk
-        if self._smear and self._amount > 0.0:
+        if smearing:
             self._smear_time(out, lin, c)
         self.active = True
         return out
