@@ -88,7 +88,10 @@ def test_the_change_releases_and_ends_exactly(smear):
     assert steps > 5  # a release, not a cut
 
 
-def test_shaping_allocates_no_buffers():
+@pytest.mark.parametrize("smear", [0.0, 1.0], ids=["no smear", "smear"])
+def test_shaping_allocates_no_buffers(smear):
+    """Per column, with the output level loop fed (and with the time smear: its one-pole and the
+    loop's smeared reference)."""
     z = _zone(0.4, 0.4)
     sh = _shaper(z)
     rng = np.random.default_rng(3)
@@ -96,7 +99,7 @@ def test_shaping_allocates_no_buffers():
     cols = [(lb[i], lc[i], lin[i]) for i in range(60)]  # the views made before measuring
     out = np.zeros((2, 160))
     for b, c, x in cols[:5]:
-        sh.apply(b, c, x, 0.7, out)
+        sh.apply(b, c, x, 0.7, out, smear)
     tracemalloc.start()
     try:
         peaks = []
@@ -104,7 +107,8 @@ def test_shaping_allocates_no_buffers():
             base = tracemalloc.get_traced_memory()[0]
             tracemalloc.reset_peak()
             for b, c, x in cols[:n]:
-                sh.apply(b, c, x, 0.7, out)
+                sh.apply(b, c, x, 0.7, out, smear)
+                sh.feedback(1.0, 1.1)
             peaks.append(tracemalloc.get_traced_memory()[1] - base)
     finally:
         tracemalloc.stop()

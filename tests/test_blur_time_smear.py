@@ -1,7 +1,8 @@
 """The time smear (the ``smear`` knob; engine/blur/shaping.py): inside the zone the output's
 power follows a one-pole, so an attack softens and its energy lands just after it; a band's
 energy over a stretch of columns is the unsmeared one's; nothing outside the zone moves; it
-follows its amount (the knob times the offline blur's ``--time`` span), fading in and out."""
+follows its amount (the knob times the offline blur's ``--time`` span), fading in and out.
+That it allocates nothing is checked with the rest of the shaping (test_blur_shaping.py)."""
 
 import numpy as np
 
@@ -107,31 +108,3 @@ def test_digital_silence_after_a_note_stays_finite_and_the_tail_decays():
     drop = len(silence) * FRAMES / RATE / (2 * SMEAR_TAU)
     assert (np.diff(tail) <= 1e-9).all() and tail[-1] < tail[0] - 0.9 * drop
 
-
-def test_the_smear_allocates_no_buffers():
-    import tracemalloc
-
-    z = _zone(0.4, 0.4)
-    sh = ChangeShaper(FRAMES, z.position, RATE)  # with the loop: its reference is computed too
-    sh.set_zone(z.bin_weight)
-    rng = np.random.default_rng(3)
-    lin = rng.normal(-4, 1.5, (60, FRAMES, 160))
-    lb = lin + rng.normal(0, 1.0, lin.shape)
-    cols = [(lb[i], lin[i], lin[i]) for i in range(60)]  # the views made before measuring
-    out = np.zeros((FRAMES, 160))
-    for b, c, x in cols[:5]:
-        sh.apply(b, c, x, 1.0, out, 1.0)
-    tracemalloc.start()
-    try:
-        peaks = []
-        for n in (1, 60):
-            base = tracemalloc.get_traced_memory()[0]
-            tracemalloc.reset_peak()
-            for b, c, x in cols[:n]:
-                sh.apply(b, c, x, 1.0, out, 1.0)
-                sh.feedback(1.0, 1.1)
-            peaks.append(tracemalloc.get_traced_memory()[1] - base)
-    finally:
-        tracemalloc.stop()
-    # as test_blur_shaping: numpy's own small temporaries, but no column buffer ([2, 160] float64)
-    assert max(peaks) < 6144, peaks
