@@ -417,6 +417,8 @@ class Engine:
         targets = self._column_targets(p)
         while stft.column_ready():
             tc = t0 = pc()
+            # with the smear up, a smeared tail into digital silence needs a phase to ring on
+            stft.carry_phase = self._smear > 0.0
             lm = stft.analyse_column()
             t1 = pc()
             st.stft += t1 - t0

@@ -142,6 +142,9 @@ class StreamingStft:
         self.window = analysis_window(N, cfg.synthesis_len)
         # only the synthesis window's last M samples are not zero (all N when symmetric)
         self.syn_window = synthesis_window(N, R, cfg.synthesis_len)[N - M:]
+        #: digital silence takes each bin's carried phase instead of phase 0 (the engine turns
+        #: this on while the smear knob is up; see ``_carry_silence_phase``)
+        self.carry_phase = False
         self.logmag_max = float(np.log(4.0 * self.window.sum()))
         self.logmag_min = float(np.log(self.eps))
         self.latency = cfg.latency_samples
@@ -174,6 +177,12 @@ class StreamingStft:
         self._spec_f = self._spec.view(np.float64).reshape(C, F, nb, 2)
         self._spec_out_f = self._spec_out.view(np.float64).reshape(C, F, nb, 2)
         self._frames_out = np.zeros((C, F, N))
+        # the silence phase carry (``carry_phase``): each bin's last unit phasor, one hop on
+        self._unit = np.ones((C, nb), np.complex128)  # phase 0 until a bin has sounded
+        self._unit_next = np.zeros((C, nb), np.complex128)
+        self._advance = np.exp(2j * np.pi * np.arange(nb) * self.R / self.N)  # [nb]
+        self._silent = np.zeros((C, F, nb), bool)
+        self._sounding = np.zeros((C, F, nb), bool)
         #: after ``synthesise_column(..., measure_levels=True)``: the energy of the output
         #: samples it completed and of the input samples they answer, per channel ([C])
         self.level_out = np.zeros(C)
@@ -186,6 +195,7 @@ class StreamingStft:
         self._in_len = self.N - self.R
         self._in_read = 0
         self._acc[:] = 0.0
+        self._unit[:] = 1.0
         self._out[:, : self.latency] = 0.0
         self._out_len = self.latency
         # Overlap-added samples of negative time (frames over the leading zeros) are dropped.
@@ -221,14 +231,37 @@ class StreamingStft:
         k = self._in_read // self.R
         np.multiply(self._windows[:, k : k + self.F], self.window, out=self._frames)
         _rfft(self._frames, self._spec)
-        # a bin with X = 0 has no phase: + 1e-300 gives it phase 0 (and |X| > 0 for the
-        # synthesis ratio); any other X is unchanged at float64 precision
-        self._spec_f[..., 0] += 1e-300
+        if self.carry_phase:
+            self._carry_silence_phase()
+        else:
+            # a bin with X = 0 has no phase: + 1e-300 gives it phase 0 (and |X| > 0 for the
+            # synthesis ratio); any other X is unchanged at float64 precision
+            self._spec_f[..., 0] += 1e-300
         np.abs(self._spec, out=self._absx)
         np.add(self._absx[..., : self.mb], self.eps, out=self._logmag)
         np.log(self._logmag, out=self._logmag)
         self._in_read += self.col_hop
         return self._logmag
+
+    def _carry_silence_phase(self) -> None:
+        """Digital silence (X = 0) gets |X| = 1e-300 with the bin's phase carried on from its
+        last frame (advanced one hop at the bin's own frequency), instead of phase 0.
+
+        Phase 0 in every bin makes a frame an impulse at its first sample, where the synthesis
+        window is 0: a magnitude painted into silence (the smear's tail after a one-shot whose
+        file ends in zeros) would be lost in the overlap-add. With the carried phase it rings
+        on as the bins' own sinusoids. Bins that sound keep their phase exactly."""
+        sp, a, silent, sounding = self._spec, self._absx, self._silent, self._sounding
+        u, un = self._unit, self._unit_next
+        np.abs(sp, out=a)
+        np.equal(a, 0.0, out=silent)
+        np.logical_not(silent, out=sounding)
+        for f in range(self.F):
+            np.multiply(u, self._advance, out=un)  # the last frame's phase, one hop on
+            np.divide(sp[:, f], a[:, f], out=u, where=sounding[:, f])
+            np.copyto(u, un, where=silent[:, f])
+            np.multiply(u, 1e-300, out=un)
+            np.copyto(sp[:, f], un, where=silent[:, f])
 
     # ---- output side ------------------------------------------------------------------
     def _gain(self, logmag: np.ndarray, absx: np.ndarray) -> np.ndarray:

@@ -180,3 +180,27 @@ def test_the_level_loop_acts_on_the_zone_only_and_within_its_bounds():
     shut.apply(lb[0], lc[0], lin[0], 1.0, out)
     shut.feedback(0.25, 1.0)
     assert not shut.active and shut.correction == 0.0
+
+
+def test_the_level_loop_lets_go_in_digital_silence():
+    """With no input energy to measure against (digital silence in), the loop's correction
+    returns to 0 at its own rate, from either side, instead of running to a bound (a smeared
+    tail into silence would be cut by LOOP_MIN, or boosted by a held correction)."""
+    from vqblur.engine.blur import shaping as S
+
+    z = _zone(0.2, 0.4)
+    lin, lc, lb = _frames(np.random.default_rng(6), 1)
+    out = np.zeros((2, 160))
+    for start in (S.LOOP_MIN, 0.8):
+        sh = _shaper(z)
+        sh.apply(lb[0], lc[0], lin[0], 1.0, out)
+        sh.correction = start
+        seen = []
+        for _ in range(60):
+            sh.feedback(1e-3, 0.0)
+            seen.append(sh.correction)
+        mags = np.abs(seen)
+        assert np.all(np.diff(mags) < 0) and np.all(np.sign(seen) == np.sign(start))
+        assert mags[-1] < 0.01 * abs(start)
+        sh.feedback(0.25, 1.0)  # input again: the loop measures and climbs from where it is
+        assert sh.correction > seen[-1]

@@ -311,6 +311,9 @@ class ChangeShaper:
         if not (self.active and self.loop):
             return
         a = self._loop_a
+        if energy_in <= 0.0:  # digital silence in: nothing to measure against, the loop lets go
+            self.correction -= a * self.correction
+            return
         self._loop_out += a * (energy_out - self._loop_out)
         self._loop_ref += a * (self._ratio * energy_in - self._loop_ref)
         if self._loop_out > 0.0 and self._loop_ref > 0.0:

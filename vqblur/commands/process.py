@@ -2,7 +2,8 @@
 
 The same :class:`vqblur.engine.core.Engine` as `vqblur live` (wrapped in the resampler when the
 file's rate differs from the bundle's), fed in host-sized blocks, with knob automation read
-once per block. The output keeps the input's sample rate, channel count and length: the
+once per block. The output keeps the input's sample rate, channel count and length (plus
+``--tail`` seconds of what the engine still rings with after the input ends, fed silence): the
 engine's declared latency is compensated (the first D output samples are dropped and D zeros
 are fed at the end). The subtype (bit depth) is kept when the output format supports it.
 """
@@ -27,6 +28,22 @@ def _threads(s: str) -> int:
     return _positive_int(s, 256)
 
 
+MAX_TAIL_S = 600.0
+
+
+def _tail_seconds(s: str) -> float:
+    """--tail: seconds >= 0, at most MAX_TAIL_S."""
+    import argparse
+
+    try:
+        v = float(s)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected seconds >= 0, got {s!r}") from None
+    if not 0.0 <= v <= MAX_TAIL_S:  # NaN too
+        raise argparse.ArgumentTypeError(f"expected seconds from 0 to {MAX_TAIL_S:g}, got {s!r}")
+    return v
+
+
 def register(subparsers) -> None:
     p = subparsers.add_parser(
         "process",
@@ -37,12 +54,14 @@ def register(subparsers) -> None:
             "back) and any number of channels (linked by default: one analysis and one blur, the "
             "same change on every channel, so the stereo image holds; --stereo independent: each "
             "channel its own stream). OUT keeps IN's "
-            "rate, channels and length (latency compensated). Knob values: the preset, then "
+            "rate, channels and length (latency compensated; --tail adds the ring-out after the "
+            "input's end). Knob values: the preset, then "
             "the knob options (--zone-size, --detail, ...), then --automation."
         ),
         epilog=(
             "examples:\n"
             "  vqblur process in.wav out.wav --preset smear\n"
+            "  vqblur process hit.wav out.wav --smear 1 --zone-size 0.3 --tail 1   # keep the smear's tail\n"
             "  vqblur process in.flac out.wav --zone-size 0.4 --temperature 0.6 --seed 7\n"
             "  vqblur process in.wav out.wav --automation knobs.json\n"
             '     knobs.json: [{"time": 0, "zone_size": 0}, {"time": 4, "zone_size": 0.8}]\n'
@@ -73,6 +92,10 @@ def register(subparsers) -> None:
     p.add_argument("--png", metavar="FILE", default=None,
                    help="also draw the codemap before and after the blur for the whole file (first "
                         "channel), with the zone as the knobs moved it, to this PNG")
+    p.add_argument("--tail", type=_tail_seconds, default=0.0, metavar="SECONDS",
+                   help="also write this much of what the engine rings with after IN ends (fed "
+                        "silence), as a reverb renders its tail: the smear knob's tail of a "
+                        "one-shot falls about 30 dB a second (default 0: OUT is IN's length)")
     p.add_argument("--quiet", action="store_true", help="no progress bar or summary")
     p.set_defaults(func=run)
 
@@ -208,7 +231,8 @@ def run(args) -> int:
             palette = getattr(eng, "engine", eng).load_palette(preset.palette)
         except BundleError as exc:
             raise UserError(f"preset {preset_name}: palette {preset.palette}: {exc}") from None
-    tap = _attach_tap(eng, frames, sr) if args.png else None
+    tail = int(round(float(getattr(args, "tail", 0.0)) * sr))  # samples written after IN's end
+    tap = _attach_tap(eng, frames + tail, sr) if args.png else None
 
     say = (lambda *a: None) if args.quiet else (lambda *a: print(*a, file=sys.stderr))
     say(f"vqblur process: {args.input} -> {args.output} ({sr} Hz, {channels} ch"
@@ -243,7 +267,7 @@ def run(args) -> int:
             d = min(to_drop, len(y))
             y = y[d:]
             to_drop -= d
-        y = y[: n_read - written]
+        y = y[: n_read + tail - written]
         if len(y):
             fout.write(y)
             written += len(y)
@@ -296,8 +320,8 @@ def run(args) -> int:
                     raise UserError(f"{args.input}: no audio samples could be decoded (damaged file)")
                 zeros = np.zeros((B, channels), np.float32)
                 stage = "write"
-                while written < n_read:  # flush the latency with silence
-                    feed(zeros[: min(B, n_read - written + to_drop)], fout)
+                while written < n_read + tail:  # flush the latency (and the tail) with silence
+                    feed(zeros[: min(B, n_read + tail - written + to_drop)], fout)
                 fout.close()
             if not special:
                 umask = os.umask(0)
@@ -328,7 +352,7 @@ def run(args) -> int:
             except OSError:
                 pass
     wall = time.perf_counter() - t_start
-    dur = max(n_read / sr, 1e-9)
+    dur = max(written / sr, 1e-9)  # the audio the engine rendered (IN, and the tail)
     say(f"  wrote {written} samples ({written / sr:.2f} s); real-time factor {wall / dur:.3f} "
         f"(engine {t_engine / dur:.3f}; {1000 * t_engine / dur:.1f} ms per second of audio)")
     if tap is not None:
