@@ -254,6 +254,9 @@ class StreamingStft:
         sp, a, silent, sounding = self._spec, self._absx, self._silent, self._sounding
         u, un = self._unit, self._unit_next
         np.abs(sp, out=a)
+        if a.min() > 0.0:  # nothing silent (the common case): keep the last frame's phasors
+            np.divide(sp[:, -1], a[:, -1], out=u)
+            return
         np.equal(a, 0.0, out=silent)
         np.logical_not(silent, out=sounding)
         for f in range(self.F):
