@@ -30,7 +30,9 @@ input, the detail formula splits into a *base* and the blur's *change*::
   samples that column completed and of the input samples they answer; ``c`` (nats, on the
   zone's bins, ``LOOP_MIN``..``LOOP_MAX``) integrates ``LOOP_RATE`` times the log ratio of the
   two, smoothed over ``LOOP_TAU`` (20 ms), so what comes out is as loud as the base would be.
-  It acts in the zone only (never on the rest of the spectrum), one column late. A boost it
+  It acts in the zone only (never on the rest of the spectrum), one column late; while the
+  input is digital silence there is nothing to measure against, and ``c`` returns to 0 at the
+  loop's rate (it neither cuts a tail rung into silence nor holds a boost). A boost it
   learnt on quieter material does not land whole on an onset: when a column's base energy
   rises above ``ONSET_RISE`` (2) times its recent average (smoothed as the loop's), a positive
   ``c`` is scaled down by that rise, and the loop learns afresh from there (measured on 12
@@ -46,7 +48,9 @@ input, the detail formula splits into a *base* and the blur's *change*::
   so a band's energy over a stretch is the unsmeared one's (level-true over a window, no longer
   frame by frame), and the loop then follows the smeared spectrogram's energy (it makes up
   what the resynthesis loses, not what the smear moves in time). A smeared tail is carried by
-  the input's own phases: into digital silence (a one-shot with a zeroed end) it is lost.
+  the input's own phases; into digital silence (a one-shot with a zeroed end) the engine's
+  analysis carries each bin's phase on from its last frame while the smear is up
+  (``StreamingStft.carry_phase``), so the tail rings on (it falls about 30 dB a second).
 
 With the zone shut (all weights 0), or once the change has died away (below ``CHANGE_SNAP``,
 at most ``CHANGE_TAU`` x ln(4.6 / 3e-4) = 0.68 s after the codes agree again), the output is
