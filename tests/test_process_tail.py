@@ -54,3 +54,15 @@ def test_bad_tail_values_are_one_line_errors(hit, tmp_path):
         assert r.returncode == 2, r.stderr
         assert "--tail" in r.stderr and "Traceback" not in r.stderr
         assert not (tmp_path / "o.wav").exists()
+
+
+def test_the_summary_says_when_the_smear_tail_is_cut(hit, tmp_path):
+    def summary(*extra):
+        r = subprocess.run([sys.executable, "-m", "vqblur", "process", str(hit), str(tmp_path / "o.wav"), *extra],
+                           capture_output=True, text=True, timeout=300)
+        assert r.returncode == 0, r.stderr
+        return r.stderr
+
+    assert "--tail 1 keeps" in summary("--smear", "1")
+    assert "--tail 1 keeps" not in summary("--smear", "1", "--tail", "0.5")
+    assert "--tail 1 keeps" not in summary("--zone-size", "0.3")

@@ -245,6 +245,10 @@ def run(args) -> int:
     p = eng.params
     say("  knobs " + "  ".join(f"{k} {v:g}" for k, v in p.as_dict().items())
         + (f"  automation {', '.join(automation.knobs)}" if automation else ""))
+    smeared = p.smear > 0.0 or (automation is not None and "smear" in automation.knobs)
+    if smeared and not tail and eng.blur_available:
+        say("  note: OUT ends where IN does; the smear's tail after the last sound is cut "
+            "(--tail 1 keeps about a second of it)")
 
     B = int(args.block)
     to_drop = L
