@@ -49,6 +49,7 @@ from vqblur.measure.cost import bundle_size_mb, peak_rss, training_cost
 from vqblur.measure.harness import (
     codec_setting,
     dsp_engine,
+    knob_names,
     knob_settings,
     make_params,
     model_engine,
@@ -359,15 +360,18 @@ def stereo_rtf(path: Path, o: BenchOptions, sets: list[EvalSet]) -> dict:
     d = int(0.007 * sr)
     xs = np.stack([x, 0.7 * np.concatenate([np.zeros(d, x.dtype), x[:-d]])], axis=1).astype(np.float32)
     p = make_params(o.params_cls, zone_size=0.3, detail=1.0, temperature=0.5)
-    modes = {"mono": (x, {}), "mono_blur_v1": (x, {"blur_version": 1}),
-             "linked": (xs, {"channels": 2, "stereo": "linked"}),
-             "independent": (xs, {"channels": 2, "stereo": "independent"})}
+    modes = {"mono": (x, {}, p), "mono_blur_v1": (x, {"blur_version": 1}, p),
+             "linked": (xs, {"channels": 2, "stereo": "linked"}, p),
+             "independent": (xs, {"channels": 2, "stereo": "independent"}, p)}
+    if "smear" in knob_names(o.params_cls):  # the time smear's own cost (it is off in the others)
+        modes["mono_smear"] = (x, {}, make_params(o.params_cls, zone_size=0.3, detail=1.0,
+                                                  temperature=0.5, smear=1.0))
     rounds = max(o.repeats, 2 if o.quick else 5)
-    o.log(f"stereo rtf, 1 thread: mono / mono with blur v1 / linked / independent x {rounds} rounds")
+    o.log(f"stereo rtf, 1 thread: {' / '.join(modes)} x {rounds} rounds")
     runs: dict[str, list[float]] = {m: [] for m in modes}
     for _ in range(rounds):
-        for m, (sig, kw) in modes.items():
-            runs[m].append(bench_rtf(lambda kw=kw: Engine(bundle, p, threads=1, seed=o.seed, **kw),
+        for m, (sig, kw, pm) in modes.items():
+            runs[m].append(bench_rtf(lambda kw=kw, pm=pm: Engine(bundle, pm, threads=1, seed=o.seed, **kw),
                                      sig, sr, 1, o.watts_per_core)["rtf"])
     batched = getattr(Engine(bundle, p, channels=2, stereo="independent"), "_streams", None) is not None
     return {"rounds": rounds, "rtf": {m: float(np.median(r)) for m, r in runs.items()},

@@ -157,3 +157,16 @@ def test_host_stalls_counts_gaps_by_limit():
     assert counts == sorted(counts, reverse=True)  # a longer limit never counts more gaps
     assert 0.0 <= r["stalled_fraction"] < 1.0 and r["longest_ms"] >= 0.0
     assert (r["longest_ms"] > 0.5) == (counts[0] > 0)
+
+
+def test_blur_cost_rounds_time_the_smear_too(tmp_path):
+    """The bench's blur-cost rounds also time mono with the smear knob at 1 (the others have it
+    off), round-robin with them, as a ratio to mono."""
+    import vqblur.measure.run as run
+    from tests.toy_bundle import make_toy_bundle
+
+    a = make_toy_bundle(tmp_path / "a")
+    o = run.BenchOptions(bundles=[a], quick=True, seconds=0.5, sets=[])
+    r = run.stereo_rtf(a, o, [])
+    assert set(r["rtf"]) == {"mono", "mono_blur_v1", "linked", "independent", "mono_smear"}
+    assert r["rtf"]["mono_smear"] > 0 and r["ratio_to_mono"]["mono"] == 1.0
