@@ -366,7 +366,9 @@ def stereo_rtf(path: Path, o: BenchOptions, sets: list[EvalSet]) -> dict:
     if "smear" in knob_names(o.params_cls):  # the time smear's own cost (it is off in the others)
         modes["mono_smear"] = (x, {}, make_params(o.params_cls, zone_size=0.3, detail=1.0,
                                                   temperature=0.5, smear=1.0))
-    rounds = max(o.repeats, 2 if o.quick else 5)
+    # short runs (4 s of audio, under a second each): more rounds steady the per-round ratios,
+    # which moved by about 10 % between runs with 5 on a 2-core VM
+    rounds = max(o.repeats, 2 if o.quick else 11)
     o.log(f"stereo rtf, 1 thread: {' / '.join(modes)} x {rounds} rounds")
     runs: dict[str, list[float]] = {m: [] for m in modes}
     for _ in range(rounds):
