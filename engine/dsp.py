@@ -283,7 +283,8 @@ class StreamingStft:
         """Decoded logmag [channels, F, model_bins] x kept phase -> irfft -> OLA -> output FIFO.
 
         Bins >= model_bins keep the input spectrum as it is. Where |X| is 0 there is no phase:
-        phase 0 is used (the analysis adds 1e-300 to every bin's real part). ``measure_levels``:
+        phase 0 is used (the analysis adds 1e-300 to every bin's real part), or with
+        ``carry_phase`` the bin's phase carried on from its last frame. ``measure_levels``:
         also fill ``level_out`` / ``level_in`` (blur v2's output level loop)."""
         mb = self.mb
         # |X| >= 1e-300 (see analyse_column), so mag / |X| is finite
