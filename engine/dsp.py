@@ -232,12 +232,12 @@ class StreamingStft:
         np.multiply(self._windows[:, k : k + self.F], self.window, out=self._frames)
         _rfft(self._frames, self._spec)
         if self.carry_phase:
-            self._carry_silence_phase()
+            self._carry_silence_phase()  # fills _absx too
         else:
             # a bin with X = 0 has no phase: + 1e-300 gives it phase 0 (and |X| > 0 for the
             # synthesis ratio); any other X is unchanged at float64 precision
             self._spec_f[..., 0] += 1e-300
-        np.abs(self._spec, out=self._absx)
+            np.abs(self._spec, out=self._absx)
         np.add(self._absx[..., : self.mb], self.eps, out=self._logmag)
         np.log(self._logmag, out=self._logmag)
         self._in_read += self.col_hop
@@ -250,7 +250,8 @@ class StreamingStft:
         Phase 0 in every bin makes a frame an impulse at its first sample, where the synthesis
         window is 0: a magnitude painted into silence (the smear's tail after a one-shot whose
         file ends in zeros) would be lost in the overlap-add. With the carried phase it rings
-        on as the bins' own sinusoids. Bins that sound keep their phase exactly."""
+        on as the bins' own sinusoids. Bins that sound keep their phase exactly. Leaves |X| in
+        ``_absx`` (1e-300 where silent)."""
         sp, a, silent, sounding = self._spec, self._absx, self._silent, self._sounding
         u, un = self._unit, self._unit_next
         np.abs(sp, out=a)
@@ -265,6 +266,7 @@ class StreamingStft:
             np.copyto(u, un, where=silent[:, f])
             np.multiply(u, 1e-300, out=un)
             np.copyto(sp[:, f], un, where=silent[:, f])
+        np.copyto(a, 1e-300, where=silent)
 
     # ---- output side ------------------------------------------------------------------
     def _gain(self, logmag: np.ndarray, absx: np.ndarray) -> np.ndarray:

@@ -231,9 +231,7 @@ class ChangeShaper:
             Es = E
         smearing = self._smear and self._amount > 0.0  # (the smear sets the loop's reference)
         if detail != 1.0 and self.loop and not smearing:  # the reference: the base's level, not the input's
-            np.multiply(lin, 2.0, out=self._tmp)
-            np.exp(self._tmp, out=self._tmp)
-            self._ratio = float(E[0, :, :NB].sum()) / (float(self._tmp.sum()) + _EPS)
+            self._ratio = float(E[0, :, :NB].sum()) / (self._power_sum(lin) + _EPS)
         else:
             self._ratio = 1.0
         g = self._g  # G = 1 + (T - O) / Z, at least GAIN_FLOOR
@@ -264,6 +262,12 @@ class ChangeShaper:
             self._smear_time(out, lin, c)
         self.active = True
         return out
+
+    def _power_sum(self, logmag: np.ndarray) -> float:
+        """The total power of log-magnitudes ``[F, bins]``: sum of exp(2 logmag) (in ``_tmp``)."""
+        np.multiply(logmag, 2.0, out=self._tmp)
+        np.exp(self._tmp, out=self._tmp)
+        return float(self._tmp.sum())
 
     def _smear_time(self, out: np.ndarray, lin: np.ndarray, c: float) -> None:
         """The time smear, in place on ``out [F, bins]`` (log-magnitudes, the loop's ``c``
@@ -298,9 +302,7 @@ class ChangeShaper:
         if self.loop:  # the smeared powers' sum, P (1 + ...), and the input's
             np.multiply(P, Sp, out=self._tmp)
             e_out = float(P.sum()) + float(self._tmp.sum())
-            np.multiply(lin, 2.0, out=self._tmp)
-            np.exp(self._tmp, out=self._tmp)
-            e_in = float(self._tmp.sum())
+            e_in = self._power_sum(lin)
             self._ratio = (e_out + self._prev_out) / (e_in + self._prev_in + _EPS)
             self._prev_out, self._prev_in = e_out, e_in
         np.log1p(Sp, out=Sp)

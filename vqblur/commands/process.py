@@ -231,7 +231,7 @@ def run(args) -> int:
             palette = getattr(eng, "engine", eng).load_palette(preset.palette)
         except BundleError as exc:
             raise UserError(f"preset {preset_name}: palette {preset.palette}: {exc}") from None
-    tail = int(round(float(getattr(args, "tail", 0.0)) * sr))  # samples written after IN's end
+    tail = int(round(args.tail * sr))  # samples written after IN's end
     tap = _attach_tap(eng, frames + tail, sr) if args.png else None
 
     say = (lambda *a: None) if args.quiet else (lambda *a: print(*a, file=sys.stderr))
