@@ -218,10 +218,15 @@ class StreamingStft:
         self._in_len += n
 
     def _grow(self, n: int) -> None:
-        old_in, old_out = self._in, self._out
+        """Larger FIFOs for a block past ``max_block`` (the engine never sends one: it cuts host
+        blocks to its ``CHUNK``); the stream in flight carries on: the input and output FIFOs,
+        the pending overlap-add and the carried phases are kept."""
+        old_in, old_out, old_acc, old_unit = self._in, self._out, self._acc, self._unit
         self._alloc(max(n, 2 * self.max_block))
         self._in[:, : old_in.shape[1]] = old_in
         self._out[:, : old_out.shape[1]] = old_out
+        self._acc[:] = old_acc
+        self._unit[:] = old_unit
 
     def column_ready(self) -> bool:
         return self._in_len - self._in_read >= self.col_len
