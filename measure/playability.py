@@ -9,6 +9,9 @@ floored 80 dB below the input's loudest cell (the same floor for both):
 * ``limited``: the output went past the limiter's knee (|y| > 0.89: the limiter acted);
 * ``flux_ratio``: spectral flux (mean |dB_t - dB_t-1| over bands and frames) of the output
   over the input's: above 1 the blur roughens, below 1 it smooths;
+* ``contrast_ratio``: the same along frequency (mean |dB_b - dB_b-1| over neighbouring bands
+  and frames), output over input: above 1 the blur carves peaks and holes into the spectrum
+  (rougher in frequency), below 1 it evens it out. Information, not a target;
 * ``change_db``: mean |dB_out - dB_in| over bands and frames: how audible the blur is;
 * ``centroid_hz``: where the change lies: the mel band centroid of the per-band mean change
   (in mel, then in Hz); ``width_oct``: its spread, the weighted standard deviation in octaves;
@@ -111,6 +114,7 @@ class RunFigures:
     flux_ratio: float
     change_db: float
     band_change_db: list[float] = field(repr=False)  # [n_mels] mean change per band
+    contrast_ratio: float = 1.0  # spectral contrast along frequency, output / input
 
 
 def compare(x: np.ndarray, y: np.ndarray, sr: int, fb=None) -> dict:
@@ -122,11 +126,12 @@ def compare(x: np.ndarray, y: np.ndarray, sr: int, fb=None) -> dict:
     dy = np.maximum(10 * np.log10(np.maximum(py, 1e-20)), floor)
     fx = np.abs(np.diff(dx, axis=0)).mean() if len(dx) > 1 else 0.0
     fy = np.abs(np.diff(dy, axis=0)).mean() if len(dy) > 1 else 0.0
+    cx, cy = np.abs(np.diff(dx, axis=1)).mean(), np.abs(np.diff(dy, axis=1)).mean()  # [T, bands]
     band = np.abs(dy - dx).mean(axis=0)
     ex, ey = float(np.sum(np.square(x, dtype=np.float64))), float(np.sum(np.square(y, dtype=np.float64)))
     return {"level_db": 10 * np.log10(max(ey, 1e-30) / max(ex, 1e-30)), "peak": float(np.abs(y).max()),
             "flux_ratio": float(fy / fx) if fx > 0 else 1.0, "change_db": float(band.mean()),
-            "band_change_db": band}
+            "band_change_db": band, "contrast_ratio": float(cy / cx) if cx > 0 else 1.0}
 
 
 def centroid(band_change: np.ndarray, centres_hz: np.ndarray) -> tuple[float, float]:
@@ -177,6 +182,7 @@ class SettingSummary:
     zone_change_median_db: float = float("nan")  # over the zone's own mel bands (nan: zone shut)
     zone_bands: int = 0  # the mel bands the zone covers by at least half
     zone_centroid_hz: float = float("nan")  # the zone weights' own centroid
+    contrast_median: float = float("nan")  # spectral contrast along frequency, output / input
 
 
 def zone_band_weights(knobs: dict, centres_hz: np.ndarray, f_max: float) -> np.ndarray:
@@ -207,7 +213,8 @@ def summarise(runs: list[RunFigures], knobs: dict, centres_hz: np.ndarray,
         limited_runs=int(sum(r.limited for r in runs)),
         flux_median=float(np.median([r.flux_ratio for r in runs])),
         change_median_db=float(np.median([r.change_db for r in runs])), centroid_hz=hz, width_oct=width,
-        zone_change_median_db=zone_change, zone_bands=int(inside.sum()), zone_centroid_hz=zone_hz)
+        zone_change_median_db=zone_change, zone_bands=int(inside.sum()), zone_centroid_hz=zone_hz,
+        contrast_median=float(np.median([r.contrast_ratio for r in runs])))
 
 
 def run_grid(bundle, clips: list[tuple[str, np.ndarray]], settings=None, quiet_settings=None,
@@ -235,7 +242,8 @@ def run_grid(bundle, clips: list[tuple[str, np.ndarray]], settings=None, quiet_s
             f = compare(xi, y, sr, fb)
             runs.append(RunFigures(clip=name, setting=setting_label(s), quiet=quiet, level_db=f["level_db"],
                                    peak=f["peak"], limited=f["peak"] > KNEE, flux_ratio=f["flux_ratio"],
-                                   change_db=f["change_db"], band_change_db=f["band_change_db"]))
+                                   change_db=f["change_db"], band_change_db=f["band_change_db"],
+                                   contrast_ratio=f["contrast_ratio"]))
             if progress is not None:
                 progress()
         out.append(summarise(runs, s, centres, f_max))
@@ -383,17 +391,21 @@ def format_table(section: dict) -> list[str]:
     n = len(section.get("clips", []))
     head = (f"playability: {n} real recordings x {section.get('seconds_per_clip', 0):.1f} s, peaks at -3 dBFS "
             f"(Q = a copy 30 dB down); mel 64 bands; level = median |dB| / worst, lim = runs above the knee, "
-            f"flux = output / input, change = mean |dB| over all bands (in the zone's own bands), "
+            f"flux = output / input (con: the same along frequency), change = mean |dB| over all bands (in the zone's own bands), "
             f"centroid of the change (of the zone itself)")
     lines = [head]
-    cols = "after (blur v2)" + ("                              before (v1)" if before else "")
+
+    def cell(x):
+        zc, zh = x.get("zone_change_median_db", float("nan")), x.get("zone_centroid_hz", float("nan"))
+        return (f"{x['level_median_abs_db']:4.1f}/{x['level_worst_db']:+5.1f} lim {x['limited_runs']:2d} "
+                f"flux {x['flux_median']:4.2f} con {x.get('contrast_median', float('nan')):4.2f} "
+                f"chg {x['change_median_db']:4.1f} ({zc:4.1f}) "
+                f"@{x['centroid_hz']:5.0f} ({zh:5.0f}) Hz")
+
+    width = len(cell(after[0])) if after else 0
+    cols = "after (blur v2)" + (" " * max(width + 3 - 15, 1) + "before (v1)" if before else "")
     lines.append(f"  {'setting':54s}  {cols}")
     for i, r in enumerate(after):
-        def cell(x):
-            zc, zh = x.get("zone_change_median_db", float("nan")), x.get("zone_centroid_hz", float("nan"))
-            return (f"{x['level_median_abs_db']:4.1f}/{x['level_worst_db']:+5.1f} lim {x['limited_runs']:2d} "
-                    f"flux {x['flux_median']:4.2f} chg {x['change_median_db']:4.1f} ({zc:4.1f}) "
-                    f"@{x['centroid_hz']:5.0f} ({zh:5.0f}) Hz")
         lab = r["setting"] + (" Q" if r["quiet"] else "")
         lines.append(f"  {lab:54s}  {cell(r)}" + (f"   {cell(before[i])}" if before else ""))
     for t in vs["v2"]["targets"]:

@@ -127,6 +127,21 @@ def test_in_zone_figures_read_the_zone_bands_only():
     assert shut.zone_bands == 0 and np.isnan(shut.zone_change_median_db)
 
 
+def test_contrast_reads_roughness_along_frequency():
+    """``compare``'s ``contrast_ratio``: a gain leaves it at 1, a comb's notches raise it, noise
+    filling a harmonic tone's valleys lowers it; the flux (along time) of a steady sound is
+    not what it reads."""
+    rng = np.random.default_rng(5)
+    noise = (0.1 * rng.standard_normal(SR)).astype(np.float32)
+    assert P.compare(noise, 2.0 * noise, SR)["contrast_ratio"] == pytest.approx(1.0)
+    comb = noise + np.concatenate([np.zeros(24, np.float32), noise[:-24]])  # notches every 2 kHz
+    assert P.compare(noise, comb, SR)["contrast_ratio"] > 1.3
+    t = np.arange(SR) / SR
+    tone = sum(np.sin(2 * np.pi * 220 * k * t) / k for k in range(1, 30)).astype(np.float32)
+    filled = tone + 0.05 * rng.standard_normal(SR).astype(np.float32)
+    assert P.compare(tone, filled, SR)["contrast_ratio"] < 0.95
+
+
 def test_temperature_changes_character_not_level(engine, clips):
     name, x = clips[0]
     x = P.normalise(x)
