@@ -331,7 +331,8 @@ def check_targets(rows: list[SettingSummary], total_runs: int) -> list[dict]:
 
 
 def curves(rows: list[SettingSummary]) -> dict:
-    """For the figure: per map (scale) and centre, zone size -> change, level, flux (T 0.5, detail 1)."""
+    """For the figure: per map (scale) and centre, zone size -> change, level, flux and contrast
+    along frequency (T 0.5, detail 1)."""
     out: dict = {}
     for scale in (0.0, 1.0):
         for centre in (0.15, 0.5):
@@ -341,7 +342,8 @@ def curves(rows: list[SettingSummary]) -> dict:
                     "zone_size": [0.0] + [r.knobs["zone_size"] for r in line],
                     "change_db": [0.0] + [r.change_median_db for r in line],
                     "level_db": [0.0] + [r.level_median_abs_db for r in line],
-                    "flux": [1.0] + [r.flux_median for r in line]}
+                    "flux": [1.0] + [r.flux_median for r in line],
+                    "contrast": [1.0] + [r.contrast_median for r in line]}
     return out
 
 

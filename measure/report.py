@@ -378,19 +378,25 @@ def fig_blur(bench: dict, path: Path) -> None:
 
 
 def fig_playability(bench: dict, path: Path) -> bool:
-    """Change, level and flux against zone size, per map and centre: blur v2 (solid) and, when
-    the bench measured it, the previous blur (dashed). False when the bench has no grid."""
+    """Change, level, flux and contrast along frequency against zone size, per map and centre:
+    blur v2 (solid) and, when the bench measured it, the previous blur (dashed). False when the
+    bench has no grid. (A bench from before the contrast reading draws three panels.)"""
     b = bench["bundles"][0]
     vs = (b.get("playability") or {}).get("versions") or {}
     if "v2" not in vs:
         return False
     plt = _plt()
-    fig, ax = plt.subplots(1, 3, figsize=(12, 3.6))
     panels = (("change_db", "mean |change| (dB, mel)"), ("level_db", "median |level change| (dB)"),
-              ("flux", "flux, output / input"))
+              ("flux", "flux, output / input"), ("contrast", "contrast along frequency, output / input"))
+    curves_v2 = vs["v2"].get("curves", {})
+    if not all("contrast" in c for c in curves_v2.values()):
+        panels = panels[:3]
+    fig, ax = plt.subplots(1, len(panels), figsize=(4 * len(panels), 3.6))
     for v, ls in (("v2", "-"), ("v1", "--")):
         for j, (name, c) in enumerate((vs.get(v) or {}).get("curves", {}).items()):
             for a, (key, _) in zip(ax, panels):
+                if key not in c:
+                    continue
                 a.plot(c["zone_size"], c[key], ls=ls, marker="o" if v == "v2" else "x", color=f"C{j}",
                        label=f"{name} ({'blur v2' if v == 'v2' else 'before, v1'})", ms=4)
     for a, (_, lab) in zip(ax, panels):
@@ -398,6 +404,8 @@ def fig_playability(bench: dict, path: Path) -> bool:
         a.set_ylabel(lab)
     ax[2].axhline(1.05, color="grey", lw=0.8, ls=":")
     ax[1].axhline(1.0, color="grey", lw=0.8, ls=":")
+    if len(panels) > 3:  # the input's own contrast (a reading, no target)
+        ax[3].axhline(1.0, color="grey", lw=0.6)
     ax[0].legend(fontsize=6)
     n = len(b["playability"].get("clips", []))
     fig.suptitle(f"playability ({b['name']}, {n} held-out real recordings, temperature 0.5, detail 1; "
