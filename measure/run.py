@@ -322,19 +322,21 @@ def bench_bundle(path: Path, o: BenchOptions, sets: list[EvalSet], before: bool 
 
 
 def interleaved_rtf(paths: list[Path], o: BenchOptions, sets: list[EvalSet]) -> dict:
-    """RTF of every bundle (1 thread, the timing knobs) measured round-robin: repeat r runs
-    bundle 1, 2, ... in turn, so a machine that speeds up or slows down over minutes (a shared
-    VM) biases no bundle. Medians over ``max(repeats, 5)`` rounds and each bundle's ratio to the
-    first: the figure to compare bundles by."""
+    """RTF of every bundle (1 thread, the timing knobs) measured round-robin: round r runs
+    bundle 1, 2, ... in turn (backwards in odd rounds, :func:`_round_order`), so a machine that
+    speeds up or slows down over minutes (a shared VM) biases no bundle. Medians over
+    ``max(repeats, 6)`` rounds and each bundle's ratio to the first: the figure to compare
+    bundles by."""
     bundles = [load_bundle(p) for p in paths]
     tparams = _timing_knobs(o)
     sr = bundles[0].sample_rate
     x = _timing_signal(sets, o.seconds, sr, o.seed)
-    rounds = max(o.repeats, 5)
+    rounds = max(o.repeats, 6)  # even: each order (see _round_order) as often
     o.log(f"interleaved rtf, 1 thread, {len(bundles)} bundles x {rounds} rounds")
     runs: list[list[float]] = [[] for _ in bundles]
-    for _ in range(rounds):
-        for i, b in enumerate(bundles):
+    for k in range(rounds):
+        for i in _round_order(len(bundles), k):
+            b = bundles[i]
             runs[i].append(bench_rtf(lambda b=b: model_engine(b, tparams, threads=1, seed=o.seed),
                                      x, sr, 1, o.watts_per_core)["rtf"])
     med = [float(np.median(r)) for r in runs]
@@ -342,6 +344,14 @@ def interleaved_rtf(paths: list[Path], o: BenchOptions, sets: list[EvalSet]) -> 
     ratios = [float(np.median([a / f for a, f in zip(r, runs[0])])) for r in runs]
     return {"rounds": rounds, "names": [Path(b.root).name for b in bundles], "rtf_runs": runs,
             "rtf": med, "ratio_to_first": ratios}
+
+
+def _round_order(n: int, k: int) -> list[int]:
+    """The order of ``n`` timed modes in round ``k``: forwards in even rounds, backwards in odd
+    ones, so a steady drift of the machine's speed over a round (this VM's drifts by 10-50 %
+    over minutes) slows each mode as often early as late, and the per-round ratios' median
+    does not lean with it."""
+    return list(range(n)) if k % 2 == 0 else list(range(n - 1, -1, -1))
 
 
 def stereo_rtf(path: Path, o: BenchOptions, sets: list[EvalSet]) -> dict:
@@ -367,12 +377,15 @@ def stereo_rtf(path: Path, o: BenchOptions, sets: list[EvalSet]) -> dict:
         modes["mono_smear"] = (x, {}, make_params(o.params_cls, zone_size=0.3, detail=1.0,
                                                   temperature=0.5, smear=1.0))
     # short runs (4 s of audio, under a second each): more rounds steady the per-round ratios,
-    # which moved by about 10 % between runs with 5 on a 2-core VM
-    rounds = max(o.repeats, 2 if o.quick else 11)
+    # which moved by about 10 % between runs with 5 on a 2-core VM; an even count runs each
+    # order (see _round_order) as often
+    rounds = max(o.repeats, 2 if o.quick else 12)
     o.log(f"stereo rtf, 1 thread: {' / '.join(modes)} x {rounds} rounds")
     runs: dict[str, list[float]] = {m: [] for m in modes}
-    for _ in range(rounds):
-        for m, (sig, kw, pm) in modes.items():
+    names = list(modes)
+    for k in range(rounds):
+        for m in (names[i] for i in _round_order(len(names), k)):
+            sig, kw, pm = modes[m]
             runs[m].append(bench_rtf(lambda kw=kw, pm=pm: Engine(bundle, pm, threads=1, seed=o.seed, **kw),
                                      sig, sr, 1, o.watts_per_core)["rtf"])
     batched = getattr(Engine(bundle, p, channels=2, stereo="independent"), "_streams", None) is not None
