@@ -135,3 +135,21 @@ def test_load_corpus_gm_renders_then_loads(tmp_path):
     assert (report.loaded, report.skipped) == (3, 0)
     assert all(c.audio.dtype == np.float32 and c.audio.shape == (4 * 48000,) for c in clips)
     assert all(c.meta["note_str"] == c.name for c in clips)
+
+
+@needs_sf2
+def test_a_small_limit_reads_a_larger_split_instead_of_shrinking_it(tmp_path):
+    """``load_corpus(limit=n)`` on a split already rendered with more examples takes n of them
+    and leaves the split as it is (the bench measures the GM test split on disk, so a quick
+    ``fit-nb --limit`` must not change it); a split rendered smaller than the limit grows."""
+    d = _render(tmp_path, "test", 6)
+    stamp = {w.name: w.stat().st_mtime_ns for w in (d / "audio").glob("*.wav")}
+    kw = {"render_kwargs": {"workers": 1, "progress": False}}
+    clips, _ = load_corpus("gm", tmp_path, "test", 48000, limit=3, **kw)
+    assert len(clips) == 3
+    assert json.loads((d / "params.json").read_text())["count"] == 6
+    assert {w.name: w.stat().st_mtime_ns for w in (d / "audio").glob("*.wav")} == stamp
+    assert render_gm.rendered_count(tmp_path, "test") == 6
+    clips, _ = load_corpus("gm", tmp_path, "test", 48000, limit=8, **kw)
+    assert len(clips) == 8 and render_gm.rendered_count(tmp_path, "test") == 8
+    assert render_gm.rendered_count(tmp_path, "valid") is None

@@ -48,7 +48,10 @@ def load_corpus(
 
     For ``"gm"``, ``render_kwargs["count"]`` defaults to ``limit`` when given, else to
     the split's default size (train 2000, valid 200, test 200); ``seed`` seeds the render
-    (which examples are drawn) unless ``render_kwargs["seed"]`` is given.
+    (which examples are drawn) unless ``render_kwargs["seed"]`` is given. A split already
+    rendered with at least ``limit`` examples is read as it is: a quick run with a small
+    ``limit`` (``vqblur fit-nb --limit 30``) takes its clips from it instead of rendering the
+    shared split again smaller (the bench measures the GM test split on disk).
     """
     if source not in SOURCES:
         raise UserError(f"unknown data source {source!r}: choose one of {', '.join(SOURCES)}")
@@ -57,9 +60,14 @@ def load_corpus(
         from .nsynth import load_nsynth
 
         kw = dict(render_kwargs or {})
-        kw.setdefault("count", limit if limit is not None else render_gm.DEFAULT_COUNTS.get(split))
-        kw.setdefault("seed", seed)
         root = Path(path).expanduser() if path else default_data_root()
+        if "count" not in kw:
+            have = render_gm.rendered_count(root, split, kw.get("tag", ""))
+            if limit is not None and have is not None and have >= limit:
+                kw["count"] = have  # never render a split again smaller than it is
+            else:
+                kw["count"] = limit if limit is not None else render_gm.DEFAULT_COUNTS.get(split)
+        kw.setdefault("seed", seed)
         d = render_gm.render_split(root, split, sample_rate=sample_rate, **kw)
         return load_nsynth(d, split, sample_rate, limit=limit, seed=seed)
     if path is None:

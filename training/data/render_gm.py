@@ -476,6 +476,18 @@ def split_dir(root: str | Path, split: str, tag: str = "") -> Path:
     return Path(root) / (f"nsynth-gm-{split}-{tag}" if tag else f"nsynth-gm-{split}")
 
 
+def rendered_count(root: str | Path, split: str, tag: str = "") -> int | None:
+    """How many examples the split rendered under ``root`` holds (its params.json), or None
+    when it is not rendered (or unreadable)."""
+    d = split_dir(root, split, tag)
+    try:
+        if not (d / "examples.json").is_file():
+            return None
+        return int(json.loads((d / "params.json").read_text())["count"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
 def _kind_counts(count: int, drum_fraction: float, phrase_fraction: float) -> dict[str, int]:
     n_drum = int(round(count * drum_fraction))
     n_phrase = int(round(count * phrase_fraction))
