@@ -395,8 +395,6 @@ def fig_playability(bench: dict, path: Path) -> bool:
     for v, ls in (("v2", "-"), ("v1", "--")):
         for j, (name, c) in enumerate((vs.get(v) or {}).get("curves", {}).items()):
             for a, (key, _) in zip(ax, panels):
-                if key not in c:
-                    continue
                 a.plot(c["zone_size"], c[key], ls=ls, marker="o" if v == "v2" else "x", color=f"C{j}",
                        label=f"{name} ({'blur v2' if v == 'v2' else 'before, v1'})", ms=4)
     for a, (_, lab) in zip(ax, panels):
