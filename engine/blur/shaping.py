@@ -111,13 +111,15 @@ class ChangeShaper:
         self._bands = band_matrix(np.asarray(position, np.float64), bands)  # [NB, bins]
         self._Mc, self._cc = _two_step(1.0 - math.exp(-1.0 / (change_tau * frame_rate)), frames)
         F, NB = self.frames, bands
+        # the change's one-pole over the column in one product: S = [c | M] @ [s0; d]
+        self._Mc_aug = np.concatenate([self._cc[:, None], self._Mc], axis=1)  # [F, F + 1]
         self._level_window = level_tau > 0.0
         if self._level_window:  # the band energies smoothed per frame over level_tau
             Ml, cl = _two_step(1.0 - math.exp(-1.0 / (level_tau * frame_rate)), frames)
-            self._Ml, self._cl = Ml, cl[None, :, None]  # [F, F]; [1, F, 1]
-            self._Es = np.zeros((2, F, 2 * NB))  # T = Es[0, :, :NB], O = Es[1, :, :NB], Z = Es[1, :, NB:]
-            self._Et = np.zeros((2, F, 2 * NB))
-        self._e0 = np.zeros((2, 1, 2 * NB))  # smoothed energies after the last frame
+            self._Ml, self._cl = Ml, cl[:, None]  # [F, F]; [F, 1]
+            self._Es = np.zeros((F, 2 * NB + 1))
+            self._Et = np.zeros((F, 2 * NB + 1))
+        self._e0 = np.zeros((1, 2 * NB + 1))  # smoothed energies after the last frame
         #: the output level loop (:meth:`feedback`); off: ``c`` stays 0
         self.loop = bool(loop)
         self._loop_a = 1.0 - math.exp(-float(frames) / (LOOP_TAU * frame_rate))  # per column
@@ -133,14 +135,23 @@ class ChangeShaper:
         self._cm = np.zeros(bins)  # the loop's correction on the zone's bins (c x m)
         self._w = np.zeros(bins)
         self._m = np.zeros(bins)  # where the level gain acts: min(1, w / GAIN_EDGE)
-        self._Bt = np.zeros((bins, 2 * NB))  # [bands | bands x m], transposed
+        # the band energies of a frame's powers [base | out] ([F, 2 bins]) in one product:
+        # [T - O + Z | Z | the base's total], T / O the base's / output's energy per band, Z the
+        # part of O in the bins the gain acts on (so G = (T - O + Z) / Z)
+        # (and a last row for a constant 1 that adds _EPS to Z)
+        self._W = np.zeros((2 * bins + 1, 2 * NB + 1))
+        self._W[:bins, 2 * NB] = 1.0
+        self._W[2 * bins, NB : 2 * NB] = _EPS
         self._gain_bins = np.zeros((NB, bins))  # 0.5 x bands x m: a band's log-gain onto its bins
-        self._d = np.zeros((F, bins))  # the column's change
+        self._D = np.zeros((F + 1, bins))  # [the smoothed change after the last frame; the column's change]
+        self._s0, self._d = self._D[0], self._D[1:]
         self._S = np.zeros((F, bins))  # smoothed change
         self._tmp = np.zeros((F, bins))
-        self._s0 = np.zeros(bins)  # smoothed change after the last frame
-        self._X = np.zeros((2 * F, bins))  # 2 * log-magnitudes -> powers (base, then base + change)
-        self._E = np.zeros((2, F, 2 * NB))  # band energies [base | out][frame][bands | bands x m]
+        self._Y = np.zeros((F, bins))  # base + change (log-magnitude)
+        self._X1 = np.ones((F, 2 * bins + 1))  # powers of [base, base + change], then a 1, per frame
+        self._X2 = self._X1[:, : 2 * bins]
+        self._X = self._X2.reshape(F, 2, bins)  # (a view: rows of X1 are contiguous but for the 1)
+        self._E = np.zeros((F, 2 * NB + 1))  # see _W
         self._g = np.zeros((F, NB))
         self._gk = np.zeros((F, bins))
         self.is_open = False
@@ -172,9 +183,11 @@ class ChangeShaper:
         self._w[:] = weight
         self.is_open = bool(self._w.any())
         np.minimum(self._w / GAIN_EDGE, 1.0, out=self._m)
-        NB = self._bands.shape[0]
-        self._Bt[:, :NB] = self._bands.T
-        np.multiply(self._bands.T, self._m[:, None], out=self._Bt[:, NB:])
+        NB, bins = self._bands.shape
+        W, Bm = self._W, self._bands.T * self._m[:, None]  # [bins, NB]
+        W[:bins, :NB] = self._bands.T  # + T
+        W[bins : 2 * bins, :NB] = Bm - self._bands.T  # - O + Z
+        W[bins : 2 * bins, NB : 2 * NB] = Bm  # Z
         np.multiply(self._bands, 0.5 * self._m[None, :], out=self._gain_bins)
         if self.is_open and opening:  # a fresh start: no stale change, levels or loop
             self.reset()
@@ -185,12 +198,16 @@ class ChangeShaper:
         ``smear`` (0..1): how much the zone is smeared in time in this column (the ``smear``
         knob, times the offline blur's ``--time`` span with its soft edge), smoothed here."""
         self._silent = False
-        np.subtract(lin, lc, out=out)  # base = lc + detail * (lin - lc)
-        if detail != 1.0:
+        if detail == 1.0:  # base = lc + detail * (lin - lc): the input itself at detail 1
+            base = lin
+        else:
+            base = np.subtract(lin, lc, out=out)
             out *= detail
-        out += lc
+            out += lc
         self.active = False
         if not self.is_open:
+            if base is not out:
+                np.copyto(out, base)
             return out
         F, NB = self.frames, self._g.shape[1]
         d, S = self._d, self._S
@@ -198,9 +215,7 @@ class ChangeShaper:
         np.minimum(d, CHANGE_MAX, out=d)  # (two ufuncs: np.clip's Python wrapper costs more)
         np.maximum(d, CHANGE_MIN, out=d)
         d *= self._w
-        np.matmul(self._Mc, d, out=S)  # smoothed change, frame by frame
-        np.multiply.outer(self._cc, self._s0, out=self._tmp)
-        S += self._tmp
+        np.matmul(self._Mc_aug, self._D, out=S)  # smoothed change, frame by frame
         if self._smear:  # the amount, smoothed as the change (a span's edge fades, not cuts)
             if self._amount < 0.0:
                 self._amount = smear
@@ -212,39 +227,37 @@ class ChangeShaper:
         if (not np.count_nonzero(d) and self._amount <= 0.0
                 and np.abs(S, out=self._tmp).max() < CHANGE_SNAP):
             self.reset()  # released: the change ends exactly, levels and loop start afresh
+            if base is not out:
+                np.copyto(out, base)
             return out  # the input (base) itself
         self._s0[:] = S[-1]
-        X = self._X
-        np.multiply(out, 2.0, out=X[:F])
-        np.add(out, S, out=X[F:])
-        X[F:] *= 2.0
-        np.exp(X, out=X)
+        Y, X = self._Y, self._X
+        np.add(base, S, out=Y)  # base + change
+        np.multiply(base, 2.0, out=X[:, 0])
+        np.multiply(Y, 2.0, out=X[:, 1])
+        np.exp(self._X2, out=self._X2)
         E = self._E
-        np.matmul(X, self._Bt, out=E.reshape(2 * F, 2 * NB))  # [base | out] x [bands | bands x m]
-        if self._level_window:  # smoothed per frame (both halves at once)
+        np.matmul(self._X1, self._W, out=E)  # [T - O + Z | Z (+ eps) | base total] per frame
+        if self._level_window:  # smoothed per frame (linear in the powers: T, O, Z alike)
             Es = self._Es
             np.matmul(self._Ml, E, out=Es)
             np.multiply(self._cl, self._e0, out=self._Et)
             Es += self._Et
-            self._e0[:] = Es[:, -1:]
+            self._e0[:] = Es[-1:]
         else:
             Es = E
         smearing = self._smear and self._amount > 0.0  # (the smear sets the loop's reference)
         if detail != 1.0 and self.loop and not smearing:  # the reference: the base's level, not the input's
-            self._ratio = float(E[0, :, :NB].sum()) / (self._power_sum(lin) + _EPS)
+            self._ratio = float(E[:, 2 * NB].sum()) / (self._power_sum(lin) + _EPS)
         else:
             self._ratio = 1.0
         g = self._g  # G = 1 + (T - O) / Z, at least GAIN_FLOOR
-        Z = Es[1, :, NB:]
-        np.subtract(Es[0, :, :NB], Es[1, :, :NB], out=g)
-        Z += _EPS
-        g /= Z
-        g += 1.0
+        np.divide(Es[:, :NB], Es[:, NB : 2 * NB], out=g)
         np.maximum(g, GAIN_FLOOR, out=g)
         np.log(g, out=g)
         c = self.correction
         if self.loop:
-            t_col = float(E[0, :, :NB].sum()) / F  # the base's energy per frame in this column
+            t_col = float(E[:, 2 * NB].sum()) / F  # the base's energy per frame in this column
             rise = ONSET_RISE * self._base_avg
             if c > 0.0 and t_col > rise > 0.0:
                 # a rising input (an onset): the boost was learnt on the quieter past, so it
@@ -256,8 +269,7 @@ class ChangeShaper:
         if c != 0.0:  # + c on the zone's bins (the bands' gain bins sum to m / 2)
             g += 2.0 * c
         np.matmul(g, self._gain_bins, out=self._gk)  # [F, bins]
-        out += S
-        out += self._gk
+        np.add(Y, self._gk, out=out)
         if smearing:
             self._smear_time(out, lin, c)
         self.active = True
