@@ -520,6 +520,7 @@ def _build(spec: dict):
     from vqblur.engine.core import Params
     from vqblur.engine.resample import make_engine
     from vqblur.engine.stage.runner import LiveRunner
+    from vqblur.engine.stage.view import zone_axis_of
 
     params = Params(**spec["params"])
     bundle = load_bundle(spec["bundle"] or default_bundle_path())
@@ -546,17 +547,12 @@ def _build(spec: dict):
     inner = getattr(engine, "engine", engine)
     cfg = inner.config
     top_hz = float(cfg.model_bin_hz()[0][-1])
-    # the view outlines the zone on a uniform bin grid up to the top model bin (the split
-    # framing's model bins are not uniform: its long window's 37.5 Hz grid stands in for them)
-    axis_fft = cfg.long_n_fft or cfg.n_fft
-    axis_bins = int(round(top_hz * axis_fft / cfg.sample_rate)) + 1
     info = {"engine_latency": runner.engine_latency, "rows": cfg.rows,
             "codebook_size": cfg.codebook_size,
             "columns_per_second": cfg.sample_rate / cfg.column_samples,
             "band_hz": (top_hz + cfg.sample_rate / cfg.n_fft) / cfg.rows, "tap": None,
             # the view labels the rows and outlines the zone on the engine's own axes
-            "zone_axis": [cfg.sample_rate, axis_fft, axis_bins,
-                          [float(e) for e in inner.zone.row_edges_hz]]}
+            "zone_axis": zone_axis_of(inner)}
     tap = None
     if spec.get("view"):
         from vqblur.engine.stage.tap import ColumnTap

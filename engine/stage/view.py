@@ -113,14 +113,51 @@ def _db(x: float) -> float:
 
 
 
+# ============================================================================ the zone's axis
+def zone_axis_of(engine) -> tuple:
+    """The axis the view outlines the zone on, from an :class:`~vqblur.engine.core.Engine`:
+    ``(sample_rate, n_fft, model_bins, row_edges_hz, bin_freqs)``, the engine's own (its zone's
+    row edges; ``bin_freqs`` = (centres, spacings) of the model bins for the split framing,
+    whose bins are not evenly spaced, else None), so the outline is the rows the engine
+    resamples."""
+    cfg = engine.config
+    bin_freqs = None
+    if cfg.split_layout() is not None:
+        c, w = cfg.model_bin_hz()
+        bin_freqs = ([float(v) for v in c], [float(v) for v in w])
+    return (int(cfg.sample_rate), int(cfg.n_fft), int(cfg.model_bins),
+            [float(e) for e in engine.zone.row_edges_hz], bin_freqs)
+
+
+def zone_axis_args(zone_axis) -> list[str]:
+    """``zone_axis`` (see :func:`zone_axis_of`) as the view process's arguments."""
+    sr, n_fft, bins, edges, *rest = zone_axis
+    args = ["--zone-axis", ",".join(repr(float(v)) if i > 2 else str(int(v))
+                                    for i, v in enumerate((sr, n_fft, bins, *edges)))]
+    if rest and rest[0] is not None:
+        args += ["--zone-bins", ",".join(repr(float(v)) for v in (*rest[0][0], *rest[0][1]))]
+    return args
+
+
+def parse_zone_axis(zone_axis: str, zone_bins: str | None = None) -> tuple:
+    """The view process's ``--zone-axis`` / ``--zone-bins`` back to a ``zone_axis`` tuple."""
+    v = [float(x) for x in zone_axis.split(",")]
+    bin_freqs = None
+    if zone_bins:
+        b = [float(x) for x in zone_bins.split(",")]
+        bin_freqs = (b[: len(b) // 2], b[len(b) // 2 :])
+    return (int(v[0]), int(v[1]), int(v[2]), v[3:], bin_freqs)
+
+
 # ============================================================================ drawing
 class LiveView:
     """Draws a :class:`ViewState` and a :class:`~vqblur.engine.stage.tap.ColumnTap` on a rich Console.
 
     ``band_hz``: the width of one code row in Hz (for the row labels; 0 = row numbers), or
-    ``zone_axis = (sample_rate, n_fft, bins, row_edges_hz)``: the bundle's own row edges (the
-    labels) and the perceptual axis the engine reads the zone on (the outline: the rows the
-    engine resamples for each column's knob values).
+    ``zone_axis = (sample_rate, n_fft, bins, row_edges_hz[, bin_freqs])`` (:func:`zone_axis_of`):
+    the bundle's own row edges (the labels) and the perceptual axis the engine reads the zone on
+    (the outline: the rows the engine resamples for each column's knob values); ``bin_freqs``
+    (centres, spacings) ``[bins]`` when the model bins are not evenly spaced (the split framing).
     ``seconds``: how much history the grid shows. ``fps``: frames per second drawn.
     """
 
@@ -144,9 +181,13 @@ class LiveView:
         if zone_axis is not None:
             from vqblur.engine.blur.zone import PerceptualZone
 
-            sr, n_fft, bins, edges = zone_axis
+            sr, n_fft, bins, edges, *rest = zone_axis
+            bin_freqs = rest[0] if rest else None
+            if bin_freqs is not None:
+                bin_freqs = (np.asarray(bin_freqs[0], np.float64), np.asarray(bin_freqs[1], np.float64))
             self.edges = [float(e) for e in edges]
-            self.zone = PerceptualZone(int(sr), int(n_fft), int(bins), np.asarray(self.edges))
+            self.zone = PerceptualZone(int(sr), int(n_fft), int(bins), np.asarray(self.edges),
+                                       bin_freqs=bin_freqs)
         self.styles = _Styles(int(codebook_size))
         self.frames = 0  # drawn
         self.skipped = 0  # frames the tap's writer lapped while we copied (not drawn)
@@ -405,8 +446,7 @@ class ViewProcess:
         self.args = ["--fps", str(fps), "--seconds", str(seconds), "--cps", str(columns_per_second),
                      "--band-hz", str(band_hz), "--codebook-size", str(codebook_size)]
         if zone_axis is not None:
-            sr, n_fft, bins, edges = zone_axis
-            self.args += ["--zone-axis", ",".join(str(v) for v in (sr, n_fft, bins, *edges))]
+            self.args += zone_axis_args(zone_axis)
         if size is not None:
             self.args += ["--size", f"{size[0]}x{size[1]}"]
         self.stdout = stdout
@@ -496,6 +536,8 @@ def main(argv=None) -> int:
     ap.add_argument("--band-hz", type=float, default=0.0)
     ap.add_argument("--codebook-size", type=int, default=256)
     ap.add_argument("--zone-axis", default=None, help="SR,N_FFT,BINS,EDGE0,...: the bundle's rows and zone axis")
+    ap.add_argument("--zone-bins", default=None,
+                    help="C0,...,S0,...: the model bins' centres then spacings (Hz), when uneven")
     ap.add_argument("--size", default=None, help="WxH: draw at this size even if not a terminal")
     a = ap.parse_args(argv)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -515,10 +557,7 @@ def main(argv=None) -> int:
         console = Console()
     tap = ColumnTap.attach(a.tap)
     state = ViewState(tuple(k for k in a.knobs.split(",") if k), _attach=a.state)
-    axis = None
-    if a.zone_axis:
-        v = [float(x) for x in a.zone_axis.split(",")]
-        axis = (int(v[0]), int(v[1]), int(v[2]), v[3:])
+    axis = parse_zone_axis(a.zone_axis, a.zone_bins) if a.zone_axis else None
     view = LiveView(state, tap, console=console, fps=a.fps, seconds=a.seconds,
                     columns_per_second=a.cps, band_hz=a.band_hz, codebook_size=a.codebook_size,
                     zone_axis=axis)
