@@ -459,6 +459,45 @@ def _nb_rows(b: dict) -> list[list[str]]:
     return rows
 
 
+#: the blur-cost rounds' modes: (key, what it is, the ratio's target against its reference)
+COST_MODES = (("mono", "mono, blur v2 (the reference)", None),
+              ("mono_blur_v1", "mono, the previous blur (v1)", None),
+              ("mono_smear", "mono, blur v2 with the smear knob at 1", None),
+              ("linked", "linked stereo", 1.25),
+              ("independent", "independent stereo", 1.8))
+
+
+def blur_cost_section(bench: dict, name: str) -> list[str]:
+    """Markdown lines: the bench's blur-cost rounds (``stereo_rtf``) as a table of RTF and column
+    step per mode, and blur v2's cost against v1's (target: the column step at most x1.1); no
+    lines when the bench has no such rounds."""
+    sr_ = bench.get("stereo_rtf")
+    if not sr_:
+        return []
+    rtf, q = sr_["rtf"], sr_["ratio_to_mono"]
+    col, qc = sr_.get("column_us") or {}, sr_.get("column_ratio_to_mono") or {}
+    rows = []
+    for key, what, target in COST_MODES:
+        if key not in rtf:
+            continue
+        rows.append([what, f"{rtf[key]:.4f}", f"x{q[key]:.2f}", _f(col.get(key), "{:.0f}"),
+                     f"x{qc[key]:.2f}" if key in qc else "-", f"<= {target}" if target else "-"])
+    v1 = "mono_blur_v1"
+    if v1 in qc:
+        ratio, verdict = 1 / qc[v1], f"the column step x{1 / qc[v1]:.2f}"
+    else:  # a bench file from before the column step was read: the RTF stands in
+        ratio, verdict = 1 / q[v1], f"x{1 / q[v1]:.2f} by the RTF (this bench file has no column-step figures)"
+    ok = ratio <= 1.1
+    return ["Blur and stereo cost (" + name + ", " + sr_["knobs"] + f"): the modes round-robin, {sr_['rounds']} "
+            "rounds, each a short run from a fresh engine; the ratios are medians of per-round ratios to mono "
+            "(blur v2), of the real-time factor and of the column step (the engine's own timer per code column, "
+            "the run's median: what the cost target reads, without the per-block work around it). "
+            f"**Blur v2 against v1: {verdict}** ({'ok' if ok else 'missed'}; target <= 1.1), "
+            f"the RTF x{1 / q[v1]:.2f}. On a shared 2-core VM these ratios move by about 5 % between runs "
+            "(docs/MEASURING.md).", "",
+            md_table(["mode", "RTF", "RTF vs mono", "column step us", "column vs mono", "target"], rows), ""]
+
+
 def write_markdown(out: Path, bench: dict, figs: dict[str, str], info: dict) -> Path:
     bs = bench["bundles"]
     b0 = bs[0]
@@ -596,6 +635,7 @@ def write_markdown(out: Path, bench: dict, figs: dict[str, str], info: dict) -> 
                  f"{b['rtf_by_setting']['ratio']:.2f}"] for b in rbs]
         L += ["Real-time factor by knob setting (zone 0.3, interleaved runs of the same bench, medians):", "",
               md_table(["bundle", "RTF", "ratio"], rows), ""]
+    L += blur_cost_section(bench, b0["name"])
 
     L += ["## Memory and energy", ""]
     rows = []

@@ -358,7 +358,8 @@ def stereo_rtf(path: Path, o: BenchOptions, sets: list[EvalSet]) -> dict:
     """RTF of mono, mono with the previous blur (v1: the cost target of blur v2 is at most 1.1 x
     v1), linked stereo and independent stereo (1 thread, zone 0.3, detail 1), measured round-robin
     like :func:`interleaved_rtf`; stereo input = the timing signal and a copy delayed by 7 ms at
-    0.7 (a real stereo difference). Medians and each mode's per-round ratio to mono (v2);
+    0.7 (a real stereo difference). Medians and each mode's per-round ratio to mono (v2), of the
+    RTF and of the column step (``column_us``: the median of the engine's own per-column timer);
     ``independent_batched``: the independent engine decodes both channels' streams in one
     onnxruntime run per column (a bundle whose decoder takes a batch; the encoder graph takes
     one column, so its two runs stay)."""
@@ -382,16 +383,26 @@ def stereo_rtf(path: Path, o: BenchOptions, sets: list[EvalSet]) -> dict:
     rounds = max(o.repeats, 2 if o.quick else 12)
     o.log(f"stereo rtf, 1 thread: {' / '.join(modes)} x {rounds} rounds")
     runs: dict[str, list[float]] = {m: [] for m in modes}
+    cols: dict[str, list[float]] = {m: [] for m in modes}  # each run's median column step, s
     names = list(modes)
     for k in range(rounds):
         for m in (names[i] for i in _round_order(len(names), k)):
             sig, kw, pm = modes[m]
-            runs[m].append(bench_rtf(lambda kw=kw, pm=pm: Engine(bundle, pm, threads=1, seed=o.seed, **kw),
-                                     sig, sr, 1, o.watts_per_core)["rtf"])
+            r = bench_rtf(lambda kw=kw, pm=pm: Engine(bundle, pm, threads=1, seed=o.seed, **kw),
+                          sig, sr, 1, o.watts_per_core)
+            runs[m].append(r["rtf"])
+            cols[m].append(float(np.median(r["_stats"][1])))
     batched = getattr(Engine(bundle, p, channels=2, stereo="independent"), "_streams", None) is not None
+
+    def per_round(v: dict[str, list[float]]) -> dict[str, float]:
+        return {m: float(np.median([a / b for a, b in zip(r, v["mono"])])) for m, r in v.items()}
+
     return {"rounds": rounds, "rtf": {m: float(np.median(r)) for m, r in runs.items()},
-            "ratio_to_mono": {m: float(np.median([a / b for a, b in zip(r, runs["mono"])]))
-                              for m, r in runs.items()},
+            "ratio_to_mono": per_round(runs),
+            # the column step itself (the engine's own timer per code column, the run's median):
+            # what the blur's cost target reads, without the per-block work around it
+            "column_us": {m: 1e6 * float(np.median(c)) for m, c in cols.items()},
+            "column_ratio_to_mono": per_round(cols),
             "independent_batched": batched,
             "knobs": "zone 0.3, detail 1, temperature 0.5, 1 thread"}
 

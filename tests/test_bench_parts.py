@@ -171,3 +171,8 @@ def test_blur_cost_rounds_time_the_smear_too(tmp_path):
     r = run.stereo_rtf(a, o, [])
     assert set(r["rtf"]) == {"mono", "mono_blur_v1", "linked", "independent", "mono_smear"}
     assert r["rtf"]["mono_smear"] > 0 and r["ratio_to_mono"]["mono"] == 1.0
+    # the column step per mode too (the engine's own timer): what the blur's cost target reads
+    assert set(r["column_us"]) == set(r["rtf"]) and r["column_ratio_to_mono"]["mono"] == 1.0
+    assert all(v > 0 for v in r["column_us"].values())
+    # two channels' columns cost more than one
+    assert r["column_us"]["independent"] > r["column_us"]["mono"]

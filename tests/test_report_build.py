@@ -76,6 +76,8 @@ def test_report_sections(built):
     assert "| toy | 7200 | 2.00 | 3.6e+06 | estimated | 400 |" in md
     assert "quick" in md
     assert (built / "bench.json").is_file()
+    # the blur-cost rounds, read by the column step (tests/test_report_blur_cost.py)
+    assert "Blur and stereo cost (toy" in md and "**Blur v2 against v1: the column step x" in md
 
 
 def test_report_missing_run_is_user_error(tmp_path, capsys):
