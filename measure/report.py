@@ -488,13 +488,18 @@ def blur_cost_section(bench: dict, name: str) -> list[str]:
     else:  # a bench file from before the column step was read: the RTF stands in
         ratio, verdict = 1 / q[v1], f"x{1 / q[v1]:.2f} by the RTF (this bench file has no column-step figures)"
     ok = ratio <= 1.1
-    return ["Blur and stereo cost (" + name + ", " + sr_["knobs"] + f"): the modes round-robin, {sr_['rounds']} "
-            "rounds, each a short run from a fresh engine; the ratios are medians of per-round ratios to mono "
-            "(blur v2), of the real-time factor and of the column step (the engine's own timer per code column, "
-            "the run's median: what the cost target reads, without the per-block work around it). "
+    if "slices" in sr_:
+        how = (f"one engine per mode, all streaming the timing signal in turn, slice by slice ({sr_['slices']} "
+               f"slices of {1000 * sr_['slice_s']:.0f} ms), so the machine's drifts hit every mode alike; the ratios "
+               "are medians of per-slice ratios to mono (blur v2)")
+    else:  # bench files before 2026-12-02 04:30 UTC: a short run per mode and round
+        how = (f"the modes round-robin, {sr_['rounds']} rounds, each a short run from a fresh engine; the ratios "
+               "are medians of per-round ratios to mono (blur v2)")
+    return ["Blur and stereo cost (" + name + ", " + sr_["knobs"] + "): " + how + ", of the real-time factor "
+            "and of the column step (the engine's own timer per code column, its median: what the cost target "
+            "reads, without the per-block work around it). "
             f"**Blur v2 against v1: {verdict}** ({'ok' if ok else 'missed'}; target <= 1.1), "
-            f"the RTF x{1 / q[v1]:.2f}. On a shared 2-core VM these ratios move by about 5 % between runs "
-            "(docs/MEASURING.md).", "",
+            f"the RTF x{1 / q[v1]:.2f} (docs/MEASURING.md, \"Stereo cost\").", "",
             md_table(["mode", "RTF", "RTF vs mono", "column step us", "column vs mono", "target"], rows), ""]
 
 

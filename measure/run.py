@@ -54,6 +54,7 @@ from vqblur.measure.harness import (
     make_params,
     model_engine,
     params_dict,
+    run_blocks,
     setting_label,
     synth_audio,
     timing_params,
@@ -354,15 +355,28 @@ def _round_order(n: int, k: int) -> list[int]:
     return list(range(n)) if k % 2 == 0 else list(range(n - 1, -1, -1))
 
 
+#: the blur-cost rounds: host block, and the slice of audio each engine plays in its turn
+COST_BLOCK = 512
+COST_SLICE_BLOCKS = 10  # 10 x 512 samples = 107 ms at 48 kHz
+
+
 def stereo_rtf(path: Path, o: BenchOptions, sets: list[EvalSet]) -> dict:
-    """RTF of mono, mono with the previous blur (v1: the cost target of blur v2 is at most 1.1 x
-    v1), linked stereo and independent stereo (1 thread, zone 0.3, detail 1), measured round-robin
-    like :func:`interleaved_rtf`; stereo input = the timing signal and a copy delayed by 7 ms at
-    0.7 (a real stereo difference). Medians and each mode's per-round ratio to mono (v2), of the
-    RTF and of the column step (``column_us``: the median of the engine's own per-column timer);
-    ``independent_batched``: the independent engine decodes both channels' streams in one
-    onnxruntime run per column (a bundle whose decoder takes a batch; the encoder graph takes
-    one column, so its two runs stay)."""
+    """The blur's and stereo's cost: mono, mono with the previous blur (v1: the cost target of blur
+    v2 is a column step at most 1.1 x v1's), linked and independent stereo, and mono with the smear
+    knob at 1 (1 thread, zone 0.3, detail 1, temperature 0.5); stereo input = the timing signal
+    and a copy delayed by 7 ms at 0.7 (a real stereo difference).
+
+    One engine per mode, all streaming the signal (``rounds`` passes of it) **in turn, slice by
+    slice**: each plays ``COST_SLICE_BLOCKS`` host blocks of ``COST_BLOCK`` (107 ms of audio, about
+    16 ms of compute), then the next mode the same slice, the order forwards and backwards in
+    turn (:func:`_round_order`). A cycle of all modes takes under 0.1 s, so the VM's drifts (10-50 %
+    over seconds to minutes) hit every mode alike; separate short runs per mode, as before, read
+    v2 / v1 anywhere from x1.05 to x1.12 on the same code. Per mode: the RTF (block time over
+    audio time) and the column step (``column_us``: the median of the engine's own per-column
+    timer); ``ratio_to_mono`` / ``column_ratio_to_mono``: the median over slices of each slice's
+    ratio to mono's (blur v2) same slice. ``independent_batched``: the independent engine decodes
+    both channels' streams in one onnxruntime run per column (a bundle whose decoder takes a
+    batch; the encoder graph takes one column, so its two runs stay)."""
     from vqblur.engine.core import Engine
 
     bundle = load_bundle(path)
@@ -377,32 +391,44 @@ def stereo_rtf(path: Path, o: BenchOptions, sets: list[EvalSet]) -> dict:
     if "smear" in knob_names(o.params_cls):  # the time smear's own cost (it is off in the others)
         modes["mono_smear"] = (x, {}, make_params(o.params_cls, zone_size=0.3, detail=1.0,
                                                   temperature=0.5, smear=1.0))
-    # short runs (4 s of audio, under a second each): more rounds steady the per-round ratios,
-    # which moved by about 10 % between runs with 5 on a 2-core VM; an even count runs each
-    # order (see _round_order) as often
-    rounds = max(o.repeats, 2 if o.quick else 12)
-    o.log(f"stereo rtf, 1 thread: {' / '.join(modes)} x {rounds} rounds")
-    runs: dict[str, list[float]] = {m: [] for m in modes}
-    cols: dict[str, list[float]] = {m: [] for m in modes}  # each run's median column step, s
+    rounds = max(o.repeats, 2 if o.quick else 12)  # passes over the signal
     names = list(modes)
-    for k in range(rounds):
-        for m in (names[i] for i in _round_order(len(names), k)):
-            sig, kw, pm = modes[m]
-            r = bench_rtf(lambda kw=kw, pm=pm: Engine(bundle, pm, threads=1, seed=o.seed, **kw),
-                          sig, sr, 1, o.watts_per_core)
-            runs[m].append(r["rtf"])
-            cols[m].append(float(np.median(r["_stats"][1])))
-    batched = getattr(Engine(bundle, p, channels=2, stereo="independent"), "_streams", None) is not None
+    n = min(len(x), COST_SLICE_BLOCKS * COST_BLOCK)  # one slice (the whole signal when shorter)
+    starts = list(range(0, len(x) - n + 1, n))
+    o.log(f"blur and stereo cost, 1 thread: {' / '.join(modes)} in turn, {len(starts)} slices of "
+          f"{n / sr * 1000:.0f} ms x {rounds} passes")
+    engines = {m: Engine(bundle, pm, threads=1, seed=o.seed, **kw) for m, (_, kw, pm) in modes.items()}
+    for m, eng in engines.items():  # warm-up (caches, first-call costs), then from a fresh start
+        run_blocks(eng, modes[m][0][: min(len(x), sr // 5)], COST_BLOCK)
+        eng.reset()
+        eng.stats.reset()
+    block_s: dict[str, list[float]] = {m: [] for m in modes}  # per slice
+    col_s: dict[str, list[float]] = {m: [] for m in modes}  # per slice: its columns' median
+    cols: dict[str, list[np.ndarray]] = {m: [] for m in modes}
+    k = 0
+    for _ in range(rounds):
+        for a in starts:
+            for m in (names[i] for i in _round_order(len(names), k)):
+                eng, st = engines[m], engines[m].stats
+                c0 = st.columns
+                _, bt = run_blocks(eng, modes[m][0][a : a + n], COST_BLOCK)
+                ring = st.column_times
+                idx = np.arange(c0, st.columns) % len(ring)
+                block_s[m].append(float(bt.sum()))
+                cols[m].append(ring[idx].copy())
+                col_s[m].append(float(np.median(ring[idx])) if idx.size else float("nan"))
+            k += 1
+    batched = getattr(engines["independent"], "_streams", None) is not None
+    audio_s = rounds * len(starts) * n / sr
 
-    def per_round(v: dict[str, list[float]]) -> dict[str, float]:
-        return {m: float(np.median([a / b for a, b in zip(r, v["mono"])])) for m, r in v.items()}
+    def per_slice(v: dict[str, list[float]]) -> dict[str, float]:
+        return {m: float(np.nanmedian(np.asarray(r) / np.asarray(v["mono"]))) for m, r in v.items()}
 
-    return {"rounds": rounds, "rtf": {m: float(np.median(r)) for m, r in runs.items()},
-            "ratio_to_mono": per_round(runs),
-            # the column step itself (the engine's own timer per code column, the run's median):
-            # what the blur's cost target reads, without the per-block work around it
-            "column_us": {m: 1e6 * float(np.median(c)) for m, c in cols.items()},
-            "column_ratio_to_mono": per_round(cols),
+    return {"rounds": rounds, "slices": len(starts) * rounds, "slice_s": n / sr,
+            "rtf": {m: float(sum(v)) / audio_s for m, v in block_s.items()},
+            "ratio_to_mono": per_slice(block_s),
+            "column_us": {m: 1e6 * float(np.median(np.concatenate(c))) for m, c in cols.items()},
+            "column_ratio_to_mono": per_slice(col_s),
             "independent_batched": batched,
             "knobs": "zone 0.3, detail 1, temperature 0.5, 1 thread"}
 

@@ -168,7 +168,9 @@ def format_table(res: dict) -> str:
         r, q = sr_["rtf"], sr_["ratio_to_mono"]
         qc = sr_.get("column_ratio_to_mono")  # (bench files before 2026-12-02 have no column step)
         col = f", column step x{1 / qc['mono_blur_v1']:.2f}" if qc else ""
-        lines.append(f"stereo and blur cost ({bs[0]['name']}, {sr_['knobs']}, {sr_['rounds']} interleaved rounds): "
+        how = (f"{sr_['slices']} slices of {1000 * sr_['slice_s']:.0f} ms, the modes in turn" if "slices" in sr_
+               else f"{sr_['rounds']} interleaved rounds")
+        lines.append(f"stereo and blur cost ({bs[0]['name']}, {sr_['knobs']}, {how}): "
                      f"RTF mono {r['mono']:.4f} (blur v1: {r['mono_blur_v1']:.4f}, v2 = x{1 / q['mono_blur_v1']:.2f} "
                      f"of v1{col}; target <= 1.1"
                      + (f"; the smear knob at 1: x{q['mono_smear']:.2f} more" if "mono_smear" in q else "")

@@ -171,8 +171,35 @@ def test_blur_cost_rounds_time_the_smear_too(tmp_path):
     r = run.stereo_rtf(a, o, [])
     assert set(r["rtf"]) == {"mono", "mono_blur_v1", "linked", "independent", "mono_smear"}
     assert r["rtf"]["mono_smear"] > 0 and r["ratio_to_mono"]["mono"] == 1.0
+    # the modes in turn, slice by slice (a slice is at most 10 host blocks of 512)
+    assert r["slices"] >= 2 and 0 < r["slice_s"] <= 5120 / 48000 + 1e-9
     # the column step per mode too (the engine's own timer): what the blur's cost target reads
     assert set(r["column_us"]) == set(r["rtf"]) and r["column_ratio_to_mono"]["mono"] == 1.0
     assert all(v > 0 for v in r["column_us"].values())
     # two channels' columns cost more than one
     assert r["column_us"]["independent"] > r["column_us"]["mono"]
+
+
+def test_blur_cost_modes_take_turns_slice_by_slice(tmp_path, monkeypatch):
+    """The cost modes stream the signal in turn, one short slice each, forwards then backwards,
+    so a drift of the machine's speed hits every mode alike (not one run per mode)."""
+    import vqblur.measure.run as run
+    from tests.toy_bundle import make_toy_bundle
+
+    calls = []
+    real = run.run_blocks
+
+    def spy(eng, x, block):
+        calls.append((id(eng), len(x)))
+        return real(eng, x, block)
+
+    monkeypatch.setattr(run, "run_blocks", spy)
+    a = make_toy_bundle(tmp_path / "a")
+    o = run.BenchOptions(bundles=[a], quick=True, seconds=0.5, sets=[])
+    r = run.stereo_rtf(a, o, [])
+    timed = calls[5:]  # after the five engines' warm-ups
+    assert len(timed) == 5 * r["slices"]
+    assert all(n == round(r["slice_s"] * 48000) for _, n in timed)
+    turns = [[e for e, _ in timed[i : i + 5]] for i in range(0, len(timed), 5)]
+    assert all(len(set(t)) == 5 for t in turns)  # every mode once per slice
+    assert all(b == a[::-1] for a, b in zip(turns[::2], turns[1::2]))  # forwards, then backwards

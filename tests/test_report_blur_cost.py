@@ -16,6 +16,7 @@ def _bench(v1_rtf_ratio: float, v1_col_ratio: float | None) -> dict:
                             "independent": 820.0}
         sr_["column_ratio_to_mono"] = {"mono": 1.0, "mono_blur_v1": v1_col_ratio, "linked": 1.09,
                                        "independent": 1.78}
+        sr_["slices"], sr_["slice_s"] = 444, 5120 / 48000
     return {"stereo_rtf": sr_}
 
 
@@ -26,12 +27,14 @@ def test_the_column_step_decides_the_target():
     assert "**Blur v2 against v1: the column step x1.06** (ok; target <= 1.1), the RTF x1.12" in text
     assert "| linked stereo | 0.1700 | x1.12 | 500 | x1.09 | <= 1.25 |" in text
     assert "| independent stereo | 0.2700 | x1.79 | 820 | x1.78 | <= 1.8 |" in text
+    assert "in turn, slice by slice (444 slices of 107 ms)" in text and "per-slice ratios" in text
 
 
 def test_an_older_bench_reads_the_rtf_and_says_so():
     text = "\n".join(blur_cost_section(_bench(1 / 1.05, None), "default_bundle"))
     assert "**Blur v2 against v1: x1.05 by the RTF (this bench file has no column-step figures)** (ok" in text
     assert "| mono, blur v2 (the reference) | 0.1500 | x1.00 | - | - | - |" in text
+    assert "12 rounds, each a short run from a fresh engine" in text
 
 
 def test_no_blur_cost_rounds_no_paragraph():
