@@ -590,10 +590,18 @@ def write_markdown(out: Path, bench: dict, figs: dict[str, str], info: dict) -> 
     if il:
         rows = [[n, " / ".join(f"{v:.4f}" for v in runs), f"{m:.4f}", f"x{r:.2f}"]
                 for n, runs, m, r in zip(il["names"], il["rtf_runs"], il["rtf"], il["ratio_to_first"])]
-        L += [f"Interleaved real-time factor (one thread, the timing knobs): the bundles measured round-robin, "
-              f"{il['rounds']} rounds, so minutes when the shared machine runs slower hit every bundle alike. "
+        if "slices" in il:
+            how = (f"the bundles' engines streaming the timing signal in turn, slice by slice ({il['slices']} slices "
+                   f"of {1000 * il['slice_s']:.0f} ms over {il['rounds']} passes), so the shared machine's drifts "
+                   "hit every bundle alike")
+            hdr = ["bundle", "RTF per pass", "over all", "vs the first (median of per-slice ratios)"]
+        else:  # bench files before 2026-12-02 04:30 UTC: a run per bundle and round
+            how = (f"the bundles measured round-robin, {il['rounds']} rounds, so minutes when the shared machine "
+                   "runs slower hit every bundle alike")
+            hdr = ["bundle", "RTF per round", "median", "vs the first (median of per-round ratios)"]
+        L += [f"Interleaved real-time factor (one thread, the timing knobs): {how}. "
               "Compare bundles by this table rather than by the sequential figures above.", "",
-              md_table(["bundle", "RTF per round", "median", "vs the first (median of per-round ratios)"], rows), ""]
+              md_table(hdr, rows), ""]
     hs = bench.get("host_stalls")
     if hs:
         from vqblur.measure.table import host_stalls_text

@@ -323,28 +323,70 @@ def bench_bundle(path: Path, o: BenchOptions, sets: list[EvalSet], before: bool 
 
 
 def interleaved_rtf(paths: list[Path], o: BenchOptions, sets: list[EvalSet]) -> dict:
-    """RTF of every bundle (1 thread, the timing knobs) measured round-robin: round r runs
-    bundle 1, 2, ... in turn (backwards in odd rounds, :func:`_round_order`), so a machine that
-    speeds up or slows down over minutes (a shared VM) biases no bundle. Medians over
-    ``max(repeats, 6)`` rounds and each bundle's ratio to the first: the figure to compare
-    bundles by."""
+    """RTF of every bundle (1 thread, the timing knobs), the bundles' engines streaming the timing
+    signal in turn, slice by slice (:func:`_in_turn`), so a machine that speeds up or slows down
+    (a shared VM) biases no bundle. ``max(repeats, 6)`` passes; per pass each bundle's RTF
+    (``rtf_runs``), over all of them its RTF, and its ratio to the first: the median over slices
+    of the per-slice ratio, the figure to compare bundles by."""
     bundles = [load_bundle(p) for p in paths]
     tparams = _timing_knobs(o)
     sr = bundles[0].sample_rate
     x = _timing_signal(sets, o.seconds, sr, o.seed)
-    rounds = max(o.repeats, 6)  # even: each order (see _round_order) as often
-    o.log(f"interleaved rtf, 1 thread, {len(bundles)} bundles x {rounds} rounds")
-    runs: list[list[float]] = [[] for _ in bundles]
-    for k in range(rounds):
-        for i in _round_order(len(bundles), k):
-            b = bundles[i]
-            runs[i].append(bench_rtf(lambda b=b: model_engine(b, tparams, threads=1, seed=o.seed),
-                                     x, sr, 1, o.watts_per_core)["rtf"])
-    med = [float(np.median(r)) for r in runs]
-    # per round ratios, then their median: robust to a slow round that hits every bundle
-    ratios = [float(np.median([a / f for a, f in zip(r, runs[0])])) for r in runs]
-    return {"rounds": rounds, "names": [Path(b.root).name for b in bundles], "rtf_runs": runs,
-            "rtf": med, "ratio_to_first": ratios}
+    rounds = max(o.repeats, 6)
+    engines = [model_engine(b, tparams, threads=1, seed=o.seed) for b in bundles]
+    t = _in_turn(engines, [x] * len(engines), rounds, sr, o.log,
+                 f"interleaved rtf, 1 thread, {len(bundles)} bundles")
+    per_pass = len(t["block_s"][0]) // rounds
+    runs = [[float(sum(v[i * per_pass:(i + 1) * per_pass])) / (per_pass * t["n"] / sr) for i in range(rounds)]
+            for v in t["block_s"]]
+    return {"rounds": rounds, "slices": len(t["block_s"][0]), "slice_s": t["n"] / sr,
+            "names": [Path(b.root).name for b in bundles], "rtf_runs": runs,
+            "rtf": [float(sum(v)) / t["audio_s"] for v in t["block_s"]],
+            "ratio_to_first": [float(np.median(np.asarray(v) / np.asarray(t["block_s"][0]))) for v in t["block_s"]]}
+
+
+#: timing engines in turn: the host block, and the slice of audio each engine plays in its turn
+COST_BLOCK = 512
+COST_SLICE_BLOCKS = 10  # 10 x 512 samples = 107 ms at 48 kHz
+
+
+def _in_turn(engines: list, signals: list[np.ndarray], rounds: int, sr: int, log, what: str) -> dict:
+    """Engines streaming their signals in turn, slice by slice: each plays ``COST_SLICE_BLOCKS``
+    host blocks of ``COST_BLOCK`` (107 ms of audio at 48 kHz, tens of ms of compute), then the
+    next engine the same slice, forwards and backwards in turn (:func:`_round_order`), ``rounds``
+    passes over the signals (all as long as the first). A cycle of all engines takes well under a
+    second, so the machine's drifts (this VM's: 10-50 % over seconds to minutes) hit every engine
+    alike; one run per engine and round, as before, read the same blur's cost anywhere from x1.05
+    to x1.12 (docs/MEASURING.md). -> ``block_s`` / ``col_s`` (per engine, per slice: the block
+    time, the median column step, s), ``cols`` (per engine: every column's time), ``n`` (the
+    slice, samples) and ``audio_s`` (per engine)."""
+    L = len(signals[0])
+    n = min(L, COST_SLICE_BLOCKS * COST_BLOCK)  # one slice (the whole signal when shorter)
+    starts = list(range(0, L - n + 1, n))
+    log(f"{what}: in turn, {len(starts)} slices of {n / sr * 1000:.0f} ms x {rounds} passes")
+    for eng, sig in zip(engines, signals):  # warm-up (caches, first-call costs), then a fresh start
+        run_blocks(eng, sig[: min(L, sr // 5)], COST_BLOCK)
+        eng.reset()
+        eng.stats.reset()
+    E = len(engines)
+    block_s: list[list[float]] = [[] for _ in range(E)]
+    col_s: list[list[float]] = [[] for _ in range(E)]
+    cols: list[list[np.ndarray]] = [[] for _ in range(E)]
+    k = 0
+    for _ in range(rounds):
+        for a in starts:
+            for i in _round_order(E, k):
+                st = engines[i].stats
+                c0 = st.columns
+                _, bt = run_blocks(engines[i], signals[i][a : a + n], COST_BLOCK)
+                ring = st.column_times
+                t = ring[np.arange(c0, st.columns) % len(ring)]
+                block_s[i].append(float(bt.sum()))
+                cols[i].append(t)
+                col_s[i].append(float(np.median(t)) if t.size else float("nan"))
+            k += 1
+    return {"block_s": block_s, "col_s": col_s, "cols": [np.concatenate(c) for c in cols], "n": n,
+            "audio_s": rounds * len(starts) * n / sr}
 
 
 def _round_order(n: int, k: int) -> list[int]:
@@ -355,28 +397,19 @@ def _round_order(n: int, k: int) -> list[int]:
     return list(range(n)) if k % 2 == 0 else list(range(n - 1, -1, -1))
 
 
-#: the blur-cost rounds: host block, and the slice of audio each engine plays in its turn
-COST_BLOCK = 512
-COST_SLICE_BLOCKS = 10  # 10 x 512 samples = 107 ms at 48 kHz
-
-
 def stereo_rtf(path: Path, o: BenchOptions, sets: list[EvalSet]) -> dict:
     """The blur's and stereo's cost: mono, mono with the previous blur (v1: the cost target of blur
     v2 is a column step at most 1.1 x v1's), linked and independent stereo, and mono with the smear
     knob at 1 (1 thread, zone 0.3, detail 1, temperature 0.5); stereo input = the timing signal
     and a copy delayed by 7 ms at 0.7 (a real stereo difference).
 
-    One engine per mode, all streaming the signal (``rounds`` passes of it) **in turn, slice by
-    slice**: each plays ``COST_SLICE_BLOCKS`` host blocks of ``COST_BLOCK`` (107 ms of audio, about
-    16 ms of compute), then the next mode the same slice, the order forwards and backwards in
-    turn (:func:`_round_order`). A cycle of all modes takes under 0.1 s, so the VM's drifts (10-50 %
-    over seconds to minutes) hit every mode alike; separate short runs per mode, as before, read
-    v2 / v1 anywhere from x1.05 to x1.12 on the same code. Per mode: the RTF (block time over
-    audio time) and the column step (``column_us``: the median of the engine's own per-column
-    timer); ``ratio_to_mono`` / ``column_ratio_to_mono``: the median over slices of each slice's
-    ratio to mono's (blur v2) same slice. ``independent_batched``: the independent engine decodes
-    both channels' streams in one onnxruntime run per column (a bundle whose decoder takes a
-    batch; the encoder graph takes one column, so its two runs stay)."""
+    One engine per mode, all streaming the signal (``rounds`` passes) **in turn, slice by slice**
+    (:func:`_in_turn`). Per mode: the RTF (block time over audio time) and the column step
+    (``column_us``: the median of the engine's own per-column timer); ``ratio_to_mono`` /
+    ``column_ratio_to_mono``: the median over slices of each slice's ratio to mono's (blur v2)
+    same slice. ``independent_batched``: the independent engine decodes both channels' streams in
+    one onnxruntime run per column (a bundle whose decoder takes a batch; the encoder graph takes
+    one column, so its two runs stay)."""
     from vqblur.engine.core import Engine
 
     bundle = load_bundle(path)
@@ -393,42 +426,19 @@ def stereo_rtf(path: Path, o: BenchOptions, sets: list[EvalSet]) -> dict:
                                                   temperature=0.5, smear=1.0))
     rounds = max(o.repeats, 2 if o.quick else 12)  # passes over the signal
     names = list(modes)
-    n = min(len(x), COST_SLICE_BLOCKS * COST_BLOCK)  # one slice (the whole signal when shorter)
-    starts = list(range(0, len(x) - n + 1, n))
-    o.log(f"blur and stereo cost, 1 thread: {' / '.join(modes)} in turn, {len(starts)} slices of "
-          f"{n / sr * 1000:.0f} ms x {rounds} passes")
-    engines = {m: Engine(bundle, pm, threads=1, seed=o.seed, **kw) for m, (_, kw, pm) in modes.items()}
-    for m, eng in engines.items():  # warm-up (caches, first-call costs), then from a fresh start
-        run_blocks(eng, modes[m][0][: min(len(x), sr // 5)], COST_BLOCK)
-        eng.reset()
-        eng.stats.reset()
-    block_s: dict[str, list[float]] = {m: [] for m in modes}  # per slice
-    col_s: dict[str, list[float]] = {m: [] for m in modes}  # per slice: its columns' median
-    cols: dict[str, list[np.ndarray]] = {m: [] for m in modes}
-    k = 0
-    for _ in range(rounds):
-        for a in starts:
-            for m in (names[i] for i in _round_order(len(names), k)):
-                eng, st = engines[m], engines[m].stats
-                c0 = st.columns
-                _, bt = run_blocks(eng, modes[m][0][a : a + n], COST_BLOCK)
-                ring = st.column_times
-                idx = np.arange(c0, st.columns) % len(ring)
-                block_s[m].append(float(bt.sum()))
-                cols[m].append(ring[idx].copy())
-                col_s[m].append(float(np.median(ring[idx])) if idx.size else float("nan"))
-            k += 1
-    batched = getattr(engines["independent"], "_streams", None) is not None
-    audio_s = rounds * len(starts) * n / sr
+    engines = [Engine(bundle, pm, threads=1, seed=o.seed, **kw) for _, kw, pm in modes.values()]
+    t = _in_turn(engines, [modes[m][0] for m in names], rounds, sr, o.log,
+                 f"blur and stereo cost, 1 thread: {' / '.join(names)}")
+    batched = getattr(engines[names.index("independent")], "_streams", None) is not None
 
-    def per_slice(v: dict[str, list[float]]) -> dict[str, float]:
-        return {m: float(np.nanmedian(np.asarray(r) / np.asarray(v["mono"]))) for m, r in v.items()}
+    def per_slice(v: list[list[float]]) -> dict[str, float]:
+        return {m: float(np.nanmedian(np.asarray(r) / np.asarray(v[0]))) for m, r in zip(names, v)}
 
-    return {"rounds": rounds, "slices": len(starts) * rounds, "slice_s": n / sr,
-            "rtf": {m: float(sum(v)) / audio_s for m, v in block_s.items()},
-            "ratio_to_mono": per_slice(block_s),
-            "column_us": {m: 1e6 * float(np.median(np.concatenate(c))) for m, c in cols.items()},
-            "column_ratio_to_mono": per_slice(col_s),
+    return {"rounds": rounds, "slices": len(t["block_s"][0]), "slice_s": t["n"] / sr,
+            "rtf": {m: float(sum(v)) / t["audio_s"] for m, v in zip(names, t["block_s"])},
+            "ratio_to_mono": per_slice(t["block_s"]),
+            "column_us": {m: 1e6 * float(np.median(c)) for m, c in zip(names, t["cols"])},
+            "column_ratio_to_mono": per_slice(t["col_s"]),
             "independent_batched": batched,
             "knobs": "zone 0.3, detail 1, temperature 0.5, 1 thread"}
 

@@ -136,7 +136,8 @@ def format_table(res: dict) -> str:
                       f"{_f(v['lsd_db_delta'], '{:+.2f}')} dB / x{_f(v['rtf_ratio'], '{:.2f}')}")(b["vs_first"]))
     il = res.get("interleaved_rtf")
     if il:
-        add(f"rtf interleaved, 1 thread ({il['rounds']} rounds)", lambda b: (lambda i: (
+        il_how = f"{il['slices']} slices in turn" if "slices" in il else f"{il['rounds']} rounds"
+        add(f"rtf interleaved, 1 thread ({il_how})", lambda b: (lambda i: (
             f"{il['rtf'][i]:.4f}" + ("" if i == 0 else f" (x{il['ratio_to_first'][i]:.2f} of the first)"))
         )(next(k for k, x in enumerate(res["bundles"]) if x is b)))
     add("targets missed", lambda b: missed_summary(b["targets"])

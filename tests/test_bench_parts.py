@@ -124,29 +124,29 @@ def test_nb_fit_splits_shapes():
     assert t["nb_fit_seconds"] == 3.0
 
 
-def test_interleaved_rtf_runs_bundles_round_robin(tmp_path, monkeypatch):
-    """Several bundles are timed in rounds (A B, B A, A B, ...: a steady drift of the machine's
-    speed then favours neither) and compared by per-round ratios."""
+def test_interleaved_rtf_runs_bundles_in_turn(tmp_path, monkeypatch):
+    """Several bundles stream the timing signal in turn, slice by slice (A B, B A, A B, ...: a
+    drift of the machine's speed then favours neither), compared by per-slice ratios."""
     import vqblur.measure.run as run
     from tests.toy_bundle import make_toy_bundle
 
     a = make_toy_bundle(tmp_path / "a")
     b = make_toy_bundle(tmp_path / "b")
-    order: list[int] = []
-    real = run.bench_rtf
+    order: list[str] = []
+    real = run.run_blocks
 
-    def spy(make, *args, **kw):
-        order.append(id(make().codecs[0].bundle.root))
-        return real(make, *args, **kw)
+    def spy(eng, x, block):
+        order.append(eng.codecs[0].bundle.root.name)
+        return real(eng, x, block)
 
-    monkeypatch.setattr(run, "bench_rtf", spy)
+    monkeypatch.setattr(run, "run_blocks", spy)
     o = run.BenchOptions(bundles=[a, b], quick=True, seconds=0.5, sets=[])
     r = run.interleaved_rtf([a, b], o, [])
-    assert r["rounds"] == 6 and r["names"] == ["a", "b"]
-    A, B = order[0], order[1]
-    assert A != B and order == [A, B, B, A] * 3
+    assert r["rounds"] == 6 and r["names"] == ["a", "b"] and r["slices"] == 6 * 4
+    timed = order[2:]  # after the two warm-ups
+    assert timed == ["a", "b", "b", "a"] * (r["slices"] // 2)
     assert r["ratio_to_first"][0] == 1.0 and r["ratio_to_first"][1] > 0
-    assert all(v > 0 for runs in r["rtf_runs"] for v in runs)
+    assert len(r["rtf_runs"][0]) == 6 and all(v > 0 for runs in r["rtf_runs"] for v in runs)
 
 
 def test_host_stalls_counts_gaps_by_limit():
