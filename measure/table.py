@@ -7,7 +7,7 @@ import math
 
 from vqblur.measure.macs import format_macs
 from vqblur.measure.nb import nb_fit_splits
-from vqblur.measure.targets import KINDS, KINDS_NOTE, missed, missed_summary
+from vqblur.measure.targets import COST_TARGETS, KINDS, KINDS_NOTE, missed, missed_summary
 
 PART_LABELS = (("stft", "stft"), ("encoder", "enc"), ("blur", "blur"), ("decoder", "dec"),
                ("overlap_add", "ola"), ("mix", "mix"))
@@ -173,10 +173,11 @@ def format_table(res: dict) -> str:
                else f"{sr_['rounds']} interleaved rounds")
         lines.append(f"stereo and blur cost ({bs[0]['name']}, {sr_['knobs']}, {how}): "
                      f"RTF mono {r['mono']:.4f} (blur v1: {r['mono_blur_v1']:.4f}, v2 = x{1 / q['mono_blur_v1']:.2f} "
-                     f"of v1{col}; target <= 1.1"
+                     f"of v1{col}; target <= {COST_TARGETS['mono_blur_v1']}"
                      + (f"; the smear knob at 1: x{q['mono_smear']:.2f} more" if "mono_smear" in q else "")
                      + f"), linked stereo {r['linked']:.4f} (x{q['linked']:.2f} of mono; target "
-                     f"<= 1.25), independent {r['independent']:.4f} (x{q['independent']:.2f}; target <= 1.8"
+                     f"<= {COST_TARGETS['linked']}), independent {r['independent']:.4f} (x{q['independent']:.2f}; "
+                     f"target <= {COST_TARGETS['independent']}"
                      + ("; both channels' decoder streams in one run" if sr_.get("independent_batched") else "")
                      + ")")
     from vqblur.measure.playability import format_table as playability_table

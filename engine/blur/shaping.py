@@ -109,10 +109,10 @@ class ChangeShaper:
         bins = len(position)
         self.frames, self.bins = int(frames), bins
         self._bands = band_matrix(np.asarray(position, np.float64), bands)  # [NB, bins]
-        self._Mc, self._cc = _two_step(1.0 - math.exp(-1.0 / (change_tau * frame_rate)), frames)
         F, NB = self.frames, bands
         # the change's one-pole over the column in one product: S = [c | M] @ [s0; d]
-        self._Mc_aug = np.concatenate([self._cc[:, None], self._Mc], axis=1)  # [F, F + 1]
+        Mc, cc = _two_step(1.0 - math.exp(-1.0 / (change_tau * frame_rate)), frames)
+        self._Mc_aug = np.concatenate([cc[:, None], Mc], axis=1)  # [F, F + 1]
         self._level_window = level_tau > 0.0
         if self._level_window:  # the band energies smoothed per frame over level_tau
             Ml, cl = _two_step(1.0 - math.exp(-1.0 / (level_tau * frame_rate)), frames)

@@ -182,12 +182,9 @@ class LiveView:
             from vqblur.engine.blur.zone import PerceptualZone
 
             sr, n_fft, bins, edges, *rest = zone_axis
-            bin_freqs = rest[0] if rest else None
-            if bin_freqs is not None:
-                bin_freqs = (np.asarray(bin_freqs[0], np.float64), np.asarray(bin_freqs[1], np.float64))
             self.edges = [float(e) for e in edges]
             self.zone = PerceptualZone(int(sr), int(n_fft), int(bins), np.asarray(self.edges),
-                                       bin_freqs=bin_freqs)
+                                       bin_freqs=rest[0] if rest else None)
         self.styles = _Styles(int(codebook_size))
         self.frames = 0  # drawn
         self.skipped = 0  # frames the tap's writer lapped while we copied (not drawn)
