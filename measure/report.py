@@ -583,7 +583,10 @@ def write_markdown(out: Path, bench: dict, figs: dict[str, str], info: dict) -> 
                        _f(b.get("preemptions_per_audio_s"), "{:.0f}")])
     L += ["Real-time factor: wall-clock engine seconds per second of audio, median of the repeats; in brackets the "
           "process's CPU seconds per audio second in the same runs (all threads). When the wall figure is well above "
-          "the CPU figure the process was waiting for a core: the machine is shared (see the load average above).", "",
+          "the CPU figure the process was waiting for a core: the machine is shared (see the load average above)."
+          + (" The DSP-only RTF and model / DSP come from the model's engine and the DSP-only one streaming the "
+             "signal in turn, slice by slice (model / DSP: the median of the per-slice ratios)."
+             if bs[0]["baseline_dsp"].get("rtf_method") else ""), "",
           md_table(["bundle"] + [f"RTF {t} thr (CPU)" for t in th]
                    + ["DSP-only RTF", "model / DSP", "model share", "preemptions / audio s"], rows), "",
           f"![RTF vs block size](figures/{figs['rtf']})", ""]
@@ -644,10 +647,14 @@ def write_markdown(out: Path, bench: dict, figs: dict[str, str], info: dict) -> 
                                                "enc MACs", "dec MACs"], rows), ""]
     rbs = [b for b in bs if b.get("rtf_by_setting")]
     if rbs:
-        rows = [[f"{b['name']} ({b['precision']})", ", ".join(f"{k} {v:.4f}" for k, v in b["rtf_by_setting"].items()
-                                                              if isinstance(v, float) and k not in ("ratio", "runs")),
-                 f"{b['rtf_by_setting']['ratio']:.2f}"] for b in rbs]
-        L += ["Real-time factor by knob setting (zone 0.3, interleaved runs of the same bench, medians):", "",
+        from vqblur.measure.table import setting_rtfs
+
+        rows = [[f"{b['name']} ({b['precision']})", setting_rtfs(b), f"{b['rtf_by_setting']['ratio']:.2f}"]
+                for b in rbs]
+        how = ("the engines streaming in turn, slice by slice, with the DSP-only one; ratio: the median of "
+               "the per-slice ratios" if rbs[0]["rtf_by_setting"].get("method") else
+               "interleaved runs of the same bench, medians")
+        L += [f"Real-time factor by knob setting (zone 0.3; {how}):", "",
               md_table(["bundle", "RTF", "ratio"], rows), ""]
     L += blur_cost_section(bench, b0["name"])
 

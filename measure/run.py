@@ -54,12 +54,12 @@ from vqblur.measure.harness import (
     make_params,
     model_engine,
     params_dict,
-    run_blocks,
     setting_label,
     synth_audio,
     timing_params,
     zone0_params,
 )
+from vqblur.measure.inturn import in_turn, per_pass_rtf, slice_ratios
 from vqblur.measure.latency import bench_latency
 from vqblur.measure import playability
 from vqblur.measure.macs import bundle_macs
@@ -214,21 +214,8 @@ def bench_bundle(path: Path, o: BenchOptions, sets: list[EvalSet], before: bool 
     res["rtf"] = rtf
 
     th0 = o.threads[0]
+    by = settings_rtf(bundle, settings, o, x)
     if len(settings) > 1:
-        # interleaved repeats, one run per setting in turn, so that a load change on a shared
-        # machine hits every setting alike; the medians go into the ratio
-        log(f"[{res['name']}] rtf at {', '.join(labels)}, {th0} thread(s), interleaved x {o.repeats}")
-        runs: dict[str, list[float]] = {lab: [] for lab in labels}
-        for _ in range(o.repeats):
-            for s, lab in zip(settings, labels):
-                p = timing_params(P, s)
-                runs[lab].append(bench_rtf(lambda p=p: model_engine(bundle, p, threads=th0, seed=o.seed),
-                                           x, sr, 1, o.watts_per_core)["rtf"])
-        by: dict[str, Any] = {lab: float(np.median(v)) for lab, v in runs.items()}
-        by["runs"] = runs
-        by["ratio"] = by[labels[0]] / max(by[labels[1]], 1e-12)
-        by["ratio_of"] = f"{labels[0]} / {labels[1]}"
-        by["threads"] = th0
         res["rtf_by_setting"] = by
 
     log(f"[{res['name']}] time inside onnxruntime's run (one more run)")
@@ -249,11 +236,12 @@ def bench_bundle(path: Path, o: BenchOptions, sets: list[EvalSet], before: bool 
     b = bench_rtf(lambda: dsp_engine(bundle, tparams), x, sr, o.repeats, o.watts_per_core)
     bstats, bcols, bwall = b["_stats"]
     base_blocks = bench_blocks(lambda: dsp_engine(bundle, tparams), x, sr, [512])
-    m1 = rtf[str(th0)]
+    ratio = by["ratio_to_dsp"][labels[0]]  # the timing knobs' engine over the DSP-only one, in turn
     res["baseline_dsp"] = {
         "codec": "IdentityCodec (STFT analysis + synthesis, no model, no blur)",
-        "rtf": b["rtf"], "rtf_runs": b["rtf_runs"],
-        "rtf_ratio": m1 / max(b["rtf"], 1e-12), "model_share": 1.0 - b["rtf"] / max(m1, 1e-12),
+        "rtf": by["dsp_rtf"], "rtf_runs": b["rtf_runs"],
+        "rtf_ratio": ratio, "model_share": 1.0 - 1.0 / max(ratio, 1e-12),
+        "rtf_method": by["method"],
         "energy_j_per_audio_s": b["energy_j_per_audio_s"], "energy_method": b["energy_method"],
         "columns": column_summary(bcols, cfg),
         "block_512": {k: v for k, v in base_blocks["512"].items() if k != "times_ms"},
@@ -322,79 +310,56 @@ def bench_bundle(path: Path, o: BenchOptions, sets: list[EvalSet], before: bool 
     return res
 
 
+def settings_rtf(bundle, settings: list[dict[str, float]], o: BenchOptions, x: np.ndarray) -> dict:
+    """RTF at each knob setting (the timing knobs at ``detail`` 1 and 0) and of the DSP-only
+    baseline (IdentityCodec: the engine's STFT and overlap-add, no model, no blur), the engines
+    streaming ``x`` in turn, slice by slice (:func:`~vqblur.measure.inturn.in_turn`;
+    ``max(repeats, 4)`` passes, the bench's first thread count). Per setting: its RTF, its RTF per
+    pass (``runs``) and ``ratio_to_dsp`` (the median over slices of its slice's time over the
+    DSP-only engine's); ``ratio``: the first setting over the second, the same way."""
+    P = o.params_cls
+    th0 = o.threads[0]
+    sr = bundle.sample_rate
+    labels = [setting_label(s) for s in settings]
+    engines = [model_engine(bundle, timing_params(P, s), threads=th0, seed=o.seed) for s in settings]
+    engines.append(dsp_engine(bundle, timing_params(P, settings[0])))
+    rounds = max(o.repeats, 4)
+    t = in_turn(engines, [x] * len(engines), rounds, sr, o.log,
+                f"[{Path(bundle.root).name}] rtf at {', '.join(labels)} and DSP-only, {th0} thread(s)")
+    rtf = [float(sum(v)) / t["audio_s"] for v in t["block_s"]]
+    to_dsp = slice_ratios(t["block_s"], len(engines) - 1)
+    by: dict[str, Any] = {lab: r for lab, r in zip(labels, rtf)}
+    by["runs"] = {lab: per_pass_rtf(v, t["per_pass"], t["n"] / sr) for lab, v in zip(labels, t["block_s"])}
+    by["ratio_to_dsp"] = dict(zip(labels, to_dsp[:-1]))
+    by["dsp_rtf"] = rtf[-1]
+    if len(settings) > 1:
+        by["ratio"] = slice_ratios(t["block_s"], 1)[0]
+        by["ratio_of"] = f"{labels[0]} / {labels[1]}"
+    by["threads"] = th0
+    by["rounds"], by["slices"], by["slice_s"] = rounds, len(t["block_s"][0]), t["n"] / sr
+    by["method"] = "in turn, slice by slice; ratios: medians of per-slice ratios"
+    return by
+
+
 def interleaved_rtf(paths: list[Path], o: BenchOptions, sets: list[EvalSet]) -> dict:
     """RTF of every bundle (1 thread, the timing knobs), the bundles' engines streaming the timing
-    signal in turn, slice by slice (:func:`_in_turn`), so a machine that speeds up or slows down
-    (a shared VM) biases no bundle. ``max(repeats, 6)`` passes; per pass each bundle's RTF
-    (``rtf_runs``), over all of them its RTF, and its ratio to the first: the median over slices
-    of the per-slice ratio, the figure to compare bundles by."""
+    signal in turn, slice by slice (:func:`~vqblur.measure.inturn.in_turn`), so a machine that
+    speeds up or slows down (a shared VM) biases no bundle. ``max(repeats, 6)`` passes; per pass
+    each bundle's RTF (``rtf_runs``), over all of them its RTF, and its ratio to the first: the
+    median over slices of the per-slice ratio, the figure to compare bundles by."""
     bundles = [load_bundle(p) for p in paths]
     tparams = _timing_knobs(o)
     sr = bundles[0].sample_rate
     x = _timing_signal(sets, o.seconds, sr, o.seed)
     rounds = max(o.repeats, 6)
     engines = [model_engine(b, tparams, threads=1, seed=o.seed) for b in bundles]
-    t = _in_turn(engines, [x] * len(engines), rounds, sr, o.log,
-                 f"interleaved rtf, 1 thread, {len(bundles)} bundles")
-    per_pass = len(t["block_s"][0]) // rounds
-    runs = [[float(sum(v[i * per_pass:(i + 1) * per_pass])) / (per_pass * t["n"] / sr) for i in range(rounds)]
-            for v in t["block_s"]]
+    t = in_turn(engines, [x] * len(engines), rounds, sr, o.log,
+                f"interleaved rtf, 1 thread, {len(bundles)} bundles")
     return {"rounds": rounds, "slices": len(t["block_s"][0]), "slice_s": t["n"] / sr,
-            "names": [Path(b.root).name for b in bundles], "rtf_runs": runs,
+            "names": [Path(b.root).name for b in bundles],
+            "rtf_runs": [per_pass_rtf(v, t["per_pass"], t["n"] / sr) for v in t["block_s"]],
             "rtf": [float(sum(v)) / t["audio_s"] for v in t["block_s"]],
-            "ratio_to_first": [float(np.median(np.asarray(v) / np.asarray(t["block_s"][0]))) for v in t["block_s"]]}
-
-
-#: timing engines in turn: the host block, and the slice of audio each engine plays in its turn
-COST_BLOCK = 512
-COST_SLICE_BLOCKS = 10  # 10 x 512 samples = 107 ms at 48 kHz
-
-
-def _in_turn(engines: list, signals: list[np.ndarray], rounds: int, sr: int, log, what: str) -> dict:
-    """Engines streaming their signals in turn, slice by slice: each plays ``COST_SLICE_BLOCKS``
-    host blocks of ``COST_BLOCK`` (107 ms of audio at 48 kHz, tens of ms of compute), then the
-    next engine the same slice, forwards and backwards in turn (:func:`_round_order`), ``rounds``
-    passes over the signals (all as long as the first). A cycle of all engines takes well under a
-    second, so the machine's drifts (this VM's: 10-50 % over seconds to minutes) hit every engine
-    alike; one run per engine and round, as before, read the same blur's cost anywhere from x1.05
-    to x1.12 (docs/MEASURING.md). -> ``block_s`` / ``col_s`` (per engine, per slice: the block
-    time, the median column step, s), ``cols`` (per engine: every column's time), ``n`` (the
-    slice, samples) and ``audio_s`` (per engine)."""
-    L = len(signals[0])
-    n = min(L, COST_SLICE_BLOCKS * COST_BLOCK)  # one slice (the whole signal when shorter)
-    starts = list(range(0, L - n + 1, n))
-    log(f"{what}: in turn, {len(starts)} slices of {n / sr * 1000:.0f} ms x {rounds} passes")
-    for eng, sig in zip(engines, signals):  # warm-up (caches, first-call costs), then a fresh start
-        run_blocks(eng, sig[: min(L, sr // 5)], COST_BLOCK)
-        eng.reset()
-        eng.stats.reset()
-    E = len(engines)
-    block_s: list[list[float]] = [[] for _ in range(E)]
-    col_s: list[list[float]] = [[] for _ in range(E)]
-    cols: list[list[np.ndarray]] = [[] for _ in range(E)]
-    k = 0
-    for _ in range(rounds):
-        for a in starts:
-            for i in _round_order(E, k):
-                st = engines[i].stats
-                c0 = st.columns
-                _, bt = run_blocks(engines[i], signals[i][a : a + n], COST_BLOCK)
-                ring = st.column_times
-                t = ring[np.arange(c0, st.columns) % len(ring)]
-                block_s[i].append(float(bt.sum()))
-                cols[i].append(t)
-                col_s[i].append(float(np.median(t)) if t.size else float("nan"))
-            k += 1
-    return {"block_s": block_s, "col_s": col_s, "cols": [np.concatenate(c) for c in cols], "n": n,
-            "audio_s": rounds * len(starts) * n / sr}
-
-
-def _round_order(n: int, k: int) -> list[int]:
-    """The order of ``n`` timed modes in round ``k``: forwards in even rounds, backwards in odd
-    ones, so a steady drift of the machine's speed over a round (this VM's drifts by 10-50 %
-    over minutes) slows each mode as often early as late, and the per-round ratios' median
-    does not lean with it."""
-    return list(range(n)) if k % 2 == 0 else list(range(n - 1, -1, -1))
+            "ratio_to_first": slice_ratios(t["block_s"], 0)}
 
 
 def stereo_rtf(path: Path, o: BenchOptions, sets: list[EvalSet]) -> dict:
@@ -404,7 +369,7 @@ def stereo_rtf(path: Path, o: BenchOptions, sets: list[EvalSet]) -> dict:
     and a copy delayed by 7 ms at 0.7 (a real stereo difference).
 
     One engine per mode, all streaming the signal (``rounds`` passes) **in turn, slice by slice**
-    (:func:`_in_turn`). Per mode: the RTF (block time over audio time) and the column step
+    (:func:`~vqblur.measure.inturn.in_turn`). Per mode: the RTF (block time over audio time) and the column step
     (``column_us``: the median of the engine's own per-column timer); ``ratio_to_mono`` /
     ``column_ratio_to_mono``: the median over slices of each slice's ratio to mono's (blur v2)
     same slice. ``independent_batched``: the independent engine decodes both channels' streams in
@@ -427,12 +392,12 @@ def stereo_rtf(path: Path, o: BenchOptions, sets: list[EvalSet]) -> dict:
     rounds = max(o.repeats, 2 if o.quick else 12)  # passes over the signal
     names = list(modes)
     engines = [Engine(bundle, pm, threads=1, seed=o.seed, **kw) for _, kw, pm in modes.values()]
-    t = _in_turn(engines, [modes[m][0] for m in names], rounds, sr, o.log,
-                 f"blur and stereo cost, 1 thread: {' / '.join(names)}")
+    t = in_turn(engines, [modes[m][0] for m in names], rounds, sr, o.log,
+                f"blur and stereo cost, 1 thread: {' / '.join(names)}")
     batched = getattr(engines[names.index("independent")], "_streams", None) is not None
 
     def per_slice(v: list[list[float]]) -> dict[str, float]:
-        return {m: float(np.nanmedian(np.asarray(r) / np.asarray(v[0]))) for m, r in zip(names, v)}
+        return dict(zip(names, slice_ratios(v, 0)))
 
     return {"rounds": rounds, "slices": len(t["block_s"][0]), "slice_s": t["n"] / sr,
             "rtf": {m: float(sum(v)) / t["audio_s"] for m, v in zip(names, t["block_s"])},

@@ -19,6 +19,13 @@ def _f(v, fmt="{:.3g}", none="-"):
     return fmt.format(v)
 
 
+def setting_rtfs(b: dict, sep: str = ", ") -> str:
+    """A bundle's RTF at each knob setting (``rtf_by_setting``): ``detail=1 0.1470, detail=0 0.1400``."""
+    r = b["rtf_by_setting"]
+    labels = b.get("knob_settings") or [k for k, v in r.items() if isinstance(v, float) and k not in ("ratio", "runs")]
+    return sep.join(f"{k} {r[k]:.4f}" for k in labels if isinstance(r.get(k), float))
+
+
 def _qual(r: dict) -> str:
     if not r.get("clips"):
         return "-"
@@ -52,8 +59,8 @@ def format_table(res: dict) -> str:
         add(f"rtf, {th} thread{'s' if th > 1 else ''} (median)", lambda b, th=th: _f(b["rtf"].get(str(th)), "{:.4f}"))
     if any(b.get("rtf_by_setting") for b in bs):
         add("rtf by knob setting (1st thread count)", lambda b: "-" if not b.get("rtf_by_setting") else (
-            lambda r: " / ".join(f"{k} {v:.4f}" for k, v in r.items() if isinstance(v, float) and k not in ("ratio", "runs"))
-            + f" (ratio {r['ratio']:.2f})")(b["rtf_by_setting"]))
+            setting_rtfs(b, " / ") + f" (ratio {b['rtf_by_setting']['ratio']:.2f}"
+            + (", in turn)" if b["rtf_by_setting"].get("method") else ")")))
     add("CPU s per audio s (1st thread count)", lambda b: f"{b['cpu_s_per_audio_s']:.4f} "
         f"({b.get('preemptions_per_audio_s', 0):.0f} preemptions per audio s)")
     add("rtf, DSP-only baseline", lambda b: f"{b['baseline_dsp']['rtf']:.4f} (model x{b['baseline_dsp']['rtf_ratio']:.1f}, "

@@ -127,19 +127,20 @@ def test_nb_fit_splits_shapes():
 def test_interleaved_rtf_runs_bundles_in_turn(tmp_path, monkeypatch):
     """Several bundles stream the timing signal in turn, slice by slice (A B, B A, A B, ...: a
     drift of the machine's speed then favours neither), compared by per-slice ratios."""
+    import vqblur.measure.inturn as inturn
     import vqblur.measure.run as run
     from tests.toy_bundle import make_toy_bundle
 
     a = make_toy_bundle(tmp_path / "a")
     b = make_toy_bundle(tmp_path / "b")
     order: list[str] = []
-    real = run.run_blocks
+    real = inturn.run_blocks
 
     def spy(eng, x, block):
         order.append(eng.codecs[0].bundle.root.name)
         return real(eng, x, block)
 
-    monkeypatch.setattr(run, "run_blocks", spy)
+    monkeypatch.setattr(inturn, "run_blocks", spy)
     o = run.BenchOptions(bundles=[a, b], quick=True, seconds=0.5, sets=[])
     r = run.interleaved_rtf([a, b], o, [])
     assert r["rounds"] == 6 and r["names"] == ["a", "b"] and r["slices"] == 6 * 4
@@ -183,17 +184,18 @@ def test_blur_cost_rounds_time_the_smear_too(tmp_path):
 def test_blur_cost_modes_take_turns_slice_by_slice(tmp_path, monkeypatch):
     """The cost modes stream the signal in turn, one short slice each, forwards then backwards,
     so a drift of the machine's speed hits every mode alike (not one run per mode)."""
+    import vqblur.measure.inturn as inturn
     import vqblur.measure.run as run
     from tests.toy_bundle import make_toy_bundle
 
     calls = []
-    real = run.run_blocks
+    real = inturn.run_blocks
 
     def spy(eng, x, block):
         calls.append((id(eng), len(x)))
         return real(eng, x, block)
 
-    monkeypatch.setattr(run, "run_blocks", spy)
+    monkeypatch.setattr(inturn, "run_blocks", spy)
     a = make_toy_bundle(tmp_path / "a")
     o = run.BenchOptions(bundles=[a], quick=True, seconds=0.5, sets=[])
     r = run.stereo_rtf(a, o, [])
@@ -203,3 +205,45 @@ def test_blur_cost_modes_take_turns_slice_by_slice(tmp_path, monkeypatch):
     turns = [[e for e, _ in timed[i : i + 5]] for i in range(0, len(timed), 5)]
     assert all(len(set(t)) == 5 for t in turns)  # every mode once per slice
     assert all(b == a[::-1] for a, b in zip(turns[::2], turns[1::2]))  # forwards, then backwards
+
+
+def test_knob_settings_and_dsp_baseline_take_turns(tmp_path, monkeypatch):
+    """The RTF at detail 1 and 0 and the DSP-only baseline's come from engines streaming the
+    signal in turn, slice by slice (forwards, then backwards), and their ratios are the medians
+    of the per-slice ratios (not a quotient of runs made minutes apart)."""
+    import vqblur.measure.inturn as inturn
+    import vqblur.measure.run as run
+    from tests.toy_bundle import make_toy_bundle
+    from vqblur.engine.bundle import load_bundle
+    from vqblur.measure.harness import knob_settings
+
+    calls: list[tuple[int, float]] = []
+    real = inturn.run_blocks
+
+    def spy(eng, x, block):
+        y, bt = real(eng, x, block)
+        calls.append((id(eng), float(bt.sum())))
+        return y, bt
+
+    monkeypatch.setattr(inturn, "run_blocks", spy)
+    a = make_toy_bundle(tmp_path / "a")
+    o = run.BenchOptions(bundles=[a], quick=True, seconds=0.5, sets=[], repeats=1)
+    x = np.random.default_rng(0).standard_normal(24000).astype(np.float32) * 0.1
+    settings = knob_settings(o.params_cls)
+    r = run.settings_rtf(load_bundle(a), settings, o, x)
+    timed = calls[3:]  # after the three engines' warm-ups
+    assert r["rounds"] == 4 and len(timed) == 3 * r["slices"]
+    turns = [timed[i : i + 3] for i in range(0, len(timed), 3)]
+    ids = [[e for e, _ in t] for t in turns]
+    assert all(len(set(t)) == 3 for t in ids)
+    assert all(b == a[::-1] for a, b in zip(ids[::2], ids[1::2]))
+    # per engine, its slices' times, in the order of the first turn (detail 1, detail 0, DSP)
+    order = ids[0]
+    per = {e: [s for t in turns for f, s in t if f == e] for e in order}
+    d1, d0, dsp = (np.asarray(per[e]) for e in order)
+    assert r["ratio"] == pytest.approx(float(np.median(d1 / d0)))
+    assert r["ratio_to_dsp"]["detail=1"] == pytest.approx(float(np.median(d1 / dsp)))
+    assert r["ratio_to_dsp"]["detail=0"] == pytest.approx(float(np.median(d0 / dsp)))
+    audio = r["slices"] * r["slice_s"]
+    assert r["detail=1"] == pytest.approx(d1.sum() / audio) and r["dsp_rtf"] == pytest.approx(dsp.sum() / audio)
+    assert len(r["runs"]["detail=0"]) == r["rounds"]
