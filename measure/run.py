@@ -239,7 +239,7 @@ def bench_bundle(path: Path, o: BenchOptions, sets: list[EvalSet], before: bool 
     ratio = by["ratio_to_dsp"][labels[0]]  # the timing knobs' engine over the DSP-only one, in turn
     res["baseline_dsp"] = {
         "codec": "IdentityCodec (STFT analysis + synthesis, no model, no blur)",
-        "rtf": by["dsp_rtf"], "rtf_runs": b["rtf_runs"],
+        "rtf": by["dsp_rtf"], "rtf_runs": by["dsp_runs"],
         "rtf_ratio": ratio, "model_share": 1.0 - 1.0 / max(ratio, 1e-12),
         "rtf_method": by["method"],
         "energy_j_per_audio_s": b["energy_j_per_audio_s"], "energy_method": b["energy_method"],
@@ -316,7 +316,8 @@ def settings_rtf(bundle, settings: list[dict[str, float]], o: BenchOptions, x: n
     streaming ``x`` in turn, slice by slice (:func:`~vqblur.measure.inturn.in_turn`;
     ``max(repeats, 4)`` passes, the bench's first thread count). Per setting: its RTF, its RTF per
     pass (``runs``) and ``ratio_to_dsp`` (the median over slices of its slice's time over the
-    DSP-only engine's); ``ratio``: the first setting over the second, the same way."""
+    DSP-only engine's); the DSP-only engine's ``dsp_rtf`` and ``dsp_runs``; ``ratio``: the first
+    setting over the second, the same way."""
     P = o.params_cls
     th0 = o.threads[0]
     sr = bundle.sample_rate
@@ -332,6 +333,7 @@ def settings_rtf(bundle, settings: list[dict[str, float]], o: BenchOptions, x: n
     by["runs"] = {lab: per_pass_rtf(v, t["per_pass"], t["n"] / sr) for lab, v in zip(labels, t["block_s"])}
     by["ratio_to_dsp"] = dict(zip(labels, to_dsp[:-1]))
     by["dsp_rtf"] = rtf[-1]
+    by["dsp_runs"] = per_pass_rtf(t["block_s"][-1], t["per_pass"], t["n"] / sr)
     if len(settings) > 1:
         by["ratio"] = slice_ratios(t["block_s"], 1)[0]
         by["ratio_of"] = f"{labels[0]} / {labels[1]}"

@@ -124,6 +124,7 @@ def test_baseline_ratio(bench):
     # the model's engine (timing knobs) against the DSP-only one, both streaming in turn
     by = b["rtf_by_setting"]
     assert base["rtf"] == by["dsp_rtf"] and base["rtf_ratio"] == by["ratio_to_dsp"]["detail=1"]
+    assert base["rtf_runs"] == by["dsp_runs"]
     assert base["model_share"] == pytest.approx(1.0 - 1.0 / base["rtf_ratio"])
     assert base["model_share"] < 1 and "in turn" in base["rtf_method"]
 

@@ -246,4 +246,4 @@ def test_knob_settings_and_dsp_baseline_take_turns(tmp_path, monkeypatch):
     assert r["ratio_to_dsp"]["detail=0"] == pytest.approx(float(np.median(d0 / dsp)))
     audio = r["slices"] * r["slice_s"]
     assert r["detail=1"] == pytest.approx(d1.sum() / audio) and r["dsp_rtf"] == pytest.approx(dsp.sum() / audio)
-    assert len(r["runs"]["detail=0"]) == r["rounds"]
+    assert len(r["runs"]["detail=0"]) == r["rounds"] == len(r["dsp_runs"])
