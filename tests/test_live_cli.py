@@ -69,6 +69,8 @@ def test_timed_run_with_virtual_midi_port(jack_server, toy_bundle):
     assert r.returncode == 0, r.stderr
     err = r.stderr
     assert "latency 527 samples (10.98 ms = engine 399 + one host block 128)" in err, err
+    # the start line says whether the CPUs' wake-up latency is held (PM QoS) or why not
+    assert "; CPU wake-up latency held at 0 us" in err or "; CPUs may sleep: no (" in err, err
     assert "MIDI input 'knobs'" in err and "Korg nanoKONTROL2" in err
     status = [ln for ln in err.splitlines() if "| lat 10.98 ms |" in ln]
     assert status and "zone 0.12" in status[0] and "| midi 0 ign 0" in status[0], err  # preset 'subtle'

@@ -13,7 +13,9 @@ under 1 ms of the worker's CPU time, in runs with MIDI and OSC open. So ``vqblur
   ``OPENBLAS_NUM_THREADS``/``OMP_NUM_THREADS``/``MKL_NUM_THREADS`` 1 unless they are set); the
   garbage collector is off while the stream runs; its memory is locked in RAM (``mlockall``
   where permitted: root, or an unlimited ``RLIMIT_MEMLOCK``) and the shared rings are touched
-  before the stream starts, so that no page fault lands in the callback or the worker. The
+  before the stream starts, so that no page fault lands in the callback or the worker; and it
+  holds the CPUs' wake-up latency at 0 us (PM QoS, where permitted; ``--cpu-idle`` lets them
+  sleep), so no idle CPU wakes late for the next period. The
   worker publishes the counters, the state and the meters' audio to a shared block once per
   block and reads the knobs from it (:mod:`vqblur.engine.stage.share`);
 * the **control process** (the command itself): the status line and the terminal, OSC and
@@ -62,7 +64,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vqblur.engine.stage.realtime import lock_memory, realtime_thread
+from vqblur.engine.stage.realtime import hold_cpu_wakeup, lock_memory, realtime_thread
 from vqblur.engine.stage.ring import Ring
 from vqblur.engine.stage.runner import ring_capacity
 from vqblur.engine.stage.share import COLUMN_RING, SharedKnobs, StageShare
@@ -410,6 +412,14 @@ def main(argv=None) -> int:
             buf.fill(0)
         memlock = ("no (VQBLUR_LIVE_MEMLOCK=0)" if os.environ.get("VQBLUR_LIVE_MEMLOCK") == "0"
                    else lock_memory())
+        # and no CPU that halts when idle and wakes late for the next period (--cpu-idle, or
+        # VQBLUR_LIVE_CPU_WAKEUP=0 to measure, lets the CPUs sleep); held until this process ends
+        if not spec.get("hold_cpu_wakeup", True):
+            wake_fd, wakeup = -1, "no (--cpu-idle)"
+        elif os.environ.get("VQBLUR_LIVE_CPU_WAKEUP") == "0":
+            wake_fd, wakeup = -1, "no (VQBLUR_LIVE_CPU_WAKEUP=0)"
+        else:
+            wake_fd, wakeup = hold_cpu_wakeup(0)
         runner.start()
     except UserError as exc:
         print(f"vqblur live: error: {exc}", file=sys.stderr, flush=True)
@@ -418,7 +428,8 @@ def main(argv=None) -> int:
     share["adapter_latency"] = runner.adapter_latency
     share["started"] = 1.0
     share.publish(runner)
-    info.update(hostapi=runner.hostapi, worker_realtime=runner.worker_realtime, memory_locked=memlock)
+    info.update(hostapi=runner.hostapi, worker_realtime=runner.worker_realtime, memory_locked=memlock,
+                cpu_wakeup_held=wakeup)
     _send({"ready": info})
     # The main thread now sleeps in a blocking read (no lock held) until the control
     # process says stop or goes away (its end of the pipe closes).
@@ -437,6 +448,8 @@ def main(argv=None) -> int:
         if "palette" in msg:
             palettes.switch(msg["palette"], int(msg.get("serial") or 0))
     closed = runner.stop()
+    if wake_fd >= 0:  # the CPUs may sleep again
+        os.close(wake_fd)
     share.publish(runner)
     share["stopped"] = 1.0
     share["abandoned"] = 0.0 if closed else 1.0

@@ -10,6 +10,11 @@ Without permission (no root, no rtprio limit) or off Linux these calls do nothin
 
 :func:`lock_memory` keeps the calling process's memory in RAM (``mlockall``): no page of the
 engine, its tables or the rings is paged out or faulted in again while the stream runs.
+
+:func:`hold_cpu_wakeup` keeps the CPUs out of their deep idle states while the stream runs
+(Linux PM QoS, ``/dev/cpu_dma_latency``): an idle CPU that halts can take milliseconds to wake
+for the next period (measured on a 2-vCPU VM, ``docs/ARCHITECTURE.md``), and an audio thread
+waking on it misses its block.
 """
 
 from __future__ import annotations
@@ -69,6 +74,49 @@ class realtime_thread:
             except OSError:
                 pass
         self.active = False
+
+
+CPU_DMA_LATENCY = "/dev/cpu_dma_latency"
+
+
+def hold_cpu_wakeup(latency_us: int = 0, path: str = CPU_DMA_LATENCY) -> tuple[int, str]:
+    """Ask the kernel to keep every CPU's wake-up latency at most ``latency_us`` (Linux PM QoS:
+    the cpuidle governor then picks only idle states that wake that fast; 0 = poll, never halt)
+    for as long as the returned file descriptor stays open (close it, or exit, to let go).
+
+    Returns ``(fd, what)``: ``what`` is ``"<N> us"`` when held, else ``fd`` is -1 and ``what``
+    ``"no (...)"`` with the reason (not Linux, no permission: the file is root's unless a udev
+    rule opens it to the audio group). Never raises. It costs power: idle CPUs spin instead of
+    sleeping while it is held."""
+    import struct
+
+    try:
+        fd = os.open(path, os.O_WRONLY)
+    except OSError as exc:
+        return -1, f"no ({exc.strerror or exc})"
+    try:
+        os.write(fd, struct.pack("i", int(latency_us)))
+    except OSError as exc:
+        os.close(fd)
+        return -1, f"no ({exc.strerror or exc})"
+    return fd, f"{int(latency_us)} us"
+
+
+def cpu_wakeup_target(path: str = CPU_DMA_LATENCY) -> int | None:
+    """The kernel's current PM QoS CPU wake-up latency target in us (the strictest request
+    held; 2000000000 when none), or None where it cannot be read."""
+    import struct
+
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        return struct.unpack("i", os.read(fd, 4))[0]
+    except (OSError, struct.error):
+        return None
+    finally:
+        os.close(fd)
 
 
 _MCL_CURRENT, _MCL_FUTURE = 1, 2  # <sys/mman.h> on Linux

@@ -46,6 +46,14 @@ def _prefill_text(prefill: int, host_block: int) -> str:
     return f"one host block {prefill}" if blocks <= 1 else f"{blocks} host blocks {prefill}"
 
 
+def _wakeup_note(info: dict | None) -> str:
+    """The start line's word on the CPUs' wake-up latency (the audio process's ``ready`` info)."""
+    held = (info or {}).get("cpu_wakeup_held")
+    if not held:
+        return ""
+    return f"; CPU wake-up latency held at {held}" if not held.startswith("no") else f"; CPUs may sleep: {held}"
+
+
 def run_live(runner, *, midi=None, duration_s: float | None = None,
              out=sys.stderr, refresh_s: float = 0.25, stall_s: float = 2.0, osc=None,
              view=None) -> int:
@@ -67,6 +75,7 @@ def run_live(runner, *, midi=None, duration_s: float | None = None,
           f"{runner.blocksize or 'auto'}; engine latency {runner.engine_latency} samples"
           + (f"; MIDI: {midi.port_name}" if midi is not None and midi.port_name else "")
           + (f"; OSC: {osc.url}" if osc is not None else "")
+          + _wakeup_note(getattr(runner, "info", None))
           + "; Ctrl-C stops", file=out, flush=True)
     if view is not None:
         view.start()

@@ -111,6 +111,12 @@ def register(subparsers) -> None:
                         "stall of the machine that long without an under-run")
     p.add_argument("--no-realtime", action="store_true",
                    help="do not ask for a real-time priority for the worker thread")
+    p.add_argument("--cpu-idle", action="store_true",
+                   help="let idle CPUs sleep deeply while the stream runs. By default the audio "
+                        "process asks the kernel (PM QoS, /dev/cpu_dma_latency, where permitted) to "
+                        "keep the CPUs' wake-up latency at 0 us: an idle CPU that halts can wake "
+                        "milliseconds late for the next period (an under-run); holding it costs "
+                        "power, idle CPUs spin")
     p.set_defaults(func=run)
 
 
@@ -232,7 +238,7 @@ def run(args) -> int:
             params=params.as_dict(), seed=args.seed, threads=args.threads,
             worker_priority=0 if args.no_realtime else 3, view=bool(args.view),
             palette=preset.palette if preset is not None else None,
-            prefill_blocks=args.prefill_blocks,
+            prefill_blocks=args.prefill_blocks, hold_cpu_wakeup=not args.cpu_idle,
         ), knobs=_knobs.NAMES)
         try:
             runner.start()  # the audio process loads the bundle and opens the stream
