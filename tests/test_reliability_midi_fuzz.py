@@ -20,6 +20,7 @@ Counter invariants checked after every run (``m.counters()``):
 
 from __future__ import annotations
 
+import os
 import time
 
 import numpy as np
@@ -29,6 +30,7 @@ from tests.ab_phases import excess_allowed, run_flood_ab
 from tests.toy_bundle import make_toy_bundle
 from vqblur.engine.core import Engine, Params
 from vqblur.engine.stage.midi import KnobReader, MidiInput, load_controller_map
+from vqblur.engine.stage.realtime import hold_cpu_wakeup
 
 
 def _midi():
@@ -170,6 +172,7 @@ def test_flood_over_jack_midi_while_the_engine_keeps_its_schedule(jack_server, t
     m = MidiInput(api="jack", client_name=f"vqfuzz-{time.monotonic_ns() % 100000}")
     port = m.open_virtual("fuzz in")
     out = rtmidi.MidiOut(rtmidi.API_UNIX_JACK, "vqfuzz-src")
+    wake_fd = -1
     try:
         ports = out.get_ports()
         idx = [i for i, p in enumerate(ports) if p.endswith(port)]
@@ -179,6 +182,9 @@ def test_flood_over_jack_midi_while_the_engine_keeps_its_schedule(jack_server, t
         reader = KnobReader(m, cmap, Params().as_dict())
         eng = Engine(toy, Params(zone_size=0.3))
         time.sleep(0.2)
+        # as the live stage does while it streams: idle CPUs must not sleep between blocks
+        # (on a VM a halted vCPU wakes milliseconds late); where not permitted it runs without
+        wake_fd, _ = hold_cpu_wakeup(0)
 
         rng = np.random.default_rng(2)
         msgs = _flood_messages(rng, 10_000)
@@ -213,6 +219,8 @@ def test_flood_over_jack_midi_while_the_engine_keeps_its_schedule(jack_server, t
         time.sleep(0.3)  # let the last messages arrive
         c = check_invariants(m)
     finally:
+        if wake_fd >= 0:
+            os.close(wake_fd)
         out.close_port()
         out.delete()
         m.close()
