@@ -64,7 +64,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vqblur.engine.stage.realtime import hold_cpu_wakeup, lock_memory, realtime_thread
+from vqblur.engine.stage.realtime import lock_memory, realtime_thread
 from vqblur.engine.stage.ring import Ring
 from vqblur.engine.stage.runner import ring_capacity
 from vqblur.engine.stage.share import COLUMN_RING, SharedKnobs, StageShare
@@ -412,15 +412,15 @@ def main(argv=None) -> int:
             buf.fill(0)
         memlock = ("no (VQBLUR_LIVE_MEMLOCK=0)" if os.environ.get("VQBLUR_LIVE_MEMLOCK") == "0"
                    else lock_memory())
-        # and no CPU that halts when idle and wakes late for the next period (--cpu-idle, or
-        # VQBLUR_LIVE_CPU_WAKEUP=0 to measure, lets the CPUs sleep); held until this process ends
-        if not spec.get("hold_cpu_wakeup", True):
-            wake_fd, wakeup = -1, "no (--cpu-idle)"
-        elif os.environ.get("VQBLUR_LIVE_CPU_WAKEUP") == "0":
-            wake_fd, wakeup = -1, "no (VQBLUR_LIVE_CPU_WAKEUP=0)"
-        else:
-            wake_fd, wakeup = hold_cpu_wakeup(0)
+        # and no CPU that halts when idle and wakes late for the next period: the runner holds
+        # that while the stream runs (--cpu-idle, or VQBLUR_LIVE_CPU_WAKEUP=0 to measure, lets
+        # the CPUs sleep)
         runner.start()
+        wakeup = runner.cpu_wakeup_held
+        if not spec.get("hold_cpu_wakeup", True):
+            wakeup = "no (--cpu-idle)"
+        elif os.environ.get("VQBLUR_LIVE_CPU_WAKEUP") == "0":
+            wakeup = "no (VQBLUR_LIVE_CPU_WAKEUP=0)"
     except UserError as exc:
         print(f"vqblur live: error: {exc}", file=sys.stderr, flush=True)
         return 2
@@ -448,8 +448,6 @@ def main(argv=None) -> int:
         if "palette" in msg:
             palettes.switch(msg["palette"], int(msg.get("serial") or 0))
     closed = runner.stop()
-    if wake_fd >= 0:  # the CPUs may sleep again
-        os.close(wake_fd)
     share.publish(runner)
     share["stopped"] = 1.0
     share["abandoned"] = 0.0 if closed else 1.0
@@ -553,7 +551,9 @@ def _build(spec: dict):
                         jack_client_name=spec.get("jack_name"),
                         worker_priority=int(spec.get("worker_priority", 0)),
                         in_ring=in_ring, out_ring=out_ring, share=share,
-                        prefill_blocks=int(spec.get("prefill_blocks", 1)))
+                        prefill_blocks=int(spec.get("prefill_blocks", 1)),
+                        hold_cpu_wakeup=(spec.get("hold_cpu_wakeup", True)
+                                         and os.environ.get("VQBLUR_LIVE_CPU_WAKEUP") != "0"))
     share["engine_latency"] = runner.engine_latency
     share["samplerate"], share["channels"], share["blocksize"] = sr, channels, runner.blocksize
     share["pid_audio"] = os.getpid()

@@ -65,7 +65,7 @@ import numpy as np
 
 from vqblur.common.errors import UserError
 from vqblur.engine.stage import devices
-from vqblur.engine.stage.realtime import drop_realtime, try_realtime
+from vqblur.engine.stage.realtime import drop_realtime, hold_cpu_wakeup, try_realtime
 from vqblur.engine.stage.ring import Ring
 from vqblur.engine.stage.stats import LiveStats, counter_properties
 
@@ -103,7 +103,7 @@ class LiveRunner:
                  capture_seconds: float = 0.0, jack_client_name: str | None = None,
                  latency: str | float = "low", worker_priority: int = 0,
                  in_ring: Ring | None = None, out_ring: Ring | None = None, share=None,
-                 prefill_blocks: int = 1) -> None:
+                 prefill_blocks: int = 1, hold_cpu_wakeup: bool = True) -> None:
         self.processor = processor
         self.samplerate = int(samplerate)
         self.blocksize = int(blocksize or 0)
@@ -126,6 +126,12 @@ class LiveRunner:
         self.worker_demoted = False  # dropped its real-time priority: the engine is too slow
         self.adapter_latency = 0
         self.hostapi = ""
+        # While the stream runs, no CPU may halt when idle and wake late for the next period
+        # (on a VM a halted vCPU wakes milliseconds late): PM QoS, where permitted
+        # (:func:`~vqblur.engine.stage.realtime.hold_cpu_wakeup`); False lets the CPUs sleep.
+        self.hold_cpu_wakeup = bool(hold_cpu_wakeup)
+        self.cpu_wakeup_held = "no (not started)"
+        self._wake_fd = -1
 
         cap = ring_capacity(self.samplerate, ring_seconds)
         self.in_ring = in_ring if in_ring is not None else Ring(cap, self.channels)
@@ -463,6 +469,10 @@ class LiveRunner:
         # The worker is mostly numpy/onnxruntime (GIL released), but its Python glue must
         # hand the GIL to the audio callback quickly: 0.5 ms instead of the default 5 ms.
         sys.setswitchinterval(0.0005)
+        if self.hold_cpu_wakeup:
+            self._wake_fd, self.cpu_wakeup_held = hold_cpu_wakeup(0)
+        else:
+            self.cpu_wakeup_held = "no (asked to let the CPUs sleep)"
         self._running = True
         self._worker = threading.Thread(target=self._worker_loop, name="vqblur-worker", daemon=True)
         self._worker.start()
@@ -525,6 +535,9 @@ class LiveRunner:
             if self._gc_was_enabled:
                 gc.enable()
             self._gc_was_enabled = None
+        if self._wake_fd >= 0:  # the CPUs may sleep again
+            os.close(self._wake_fd)
+            self._wake_fd = -1
 
     def stop(self, timeout_s: float = 3.0) -> bool:
         """Stop and close the stream and the worker. Returns False if closing hung
