@@ -220,6 +220,8 @@ def test_live_keeps_up_under_two_cpu_hogs(jack_server, channels, seconds):
         t_start = time.monotonic() + 1.0  # from the first second on
         phases = 2 * int((seconds - 3.0) / (2 * PHASE_S))
         ab, under, flags, steal = measure(share, t_start, phases, hogs)
+        c = share.counters()  # the worker's chunks over one host period, and those held off the CPU
+        chunks = {"slow": c.slow_chunks, "stalled": c.stalled_chunks, "stall_periods": c.stall_periods}
         out, err = live.communicate(timeout=seconds + 60)
     finally:
         stop_processes(player, live)
@@ -242,7 +244,7 @@ def test_live_keeps_up_under_two_cpu_hogs(jack_server, channels, seconds):
     print("LOAD " + json.dumps({"channels": channels, "on": ab.on_underruns, "off": ab.off_underruns,
                                 "allowed_excess": round(excess_allowed(ab), 1), "after_first_s": total,
                                 "own": own, "stolen": stolen, "steal_ms": round(steal_ms),
-                                "flags": len(flags), "xruns": {k: xr[k] for k in
+                                "flags": len(flags), "chunks": chunks, "xruns": {k: xr[k] for k in
                                                                             ("driver", "graph_env", "dut")}}))
     final = [ln for ln in err.splitlines() if " callbacks, " in ln]
     print(final[-1] if final else err[-2000:])
