@@ -348,8 +348,18 @@ class Engine:
                               f"{b.rows_macro} macro rows) does not fit this model's")
         micro = load_nb_table(b.nb_path)
         macro = load_nb_table(b.nb_macro_path) if b.nb_macro_path is not None else None
+        return self.use_tables(micro, macro, Path(b.root).name)
+
+    def use_tables(self, micro, macro=None, name: str = "tables") -> str:
+        """Switch the blur to these tables (:class:`~vqblur.engine.blur.NBTable` or their
+        dicts: the micro map's, and the macro map's on codec v2), stacked here, swapped in between
+        two code columns as :meth:`load_palette` does; ``name`` becomes :attr:`palette`."""
+        from vqblur.common.errors import BundleError
+
+        if self.samplers is None:
+            raise BundleError("this engine has no blur (no Naive Bayes table) to take tables")
         self._pending_palette = [s.prepare_tables(micro, macro) for s in self.samplers]
-        self.palette = Path(b.root).name
+        self.palette = name
         return self.palette
 
     @property

@@ -41,16 +41,18 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def neighbour_features(maps: list[np.ndarray], K: int, offsets) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Every cell of every map: its code ``[N]``, row ``[N]`` and causal neighbours ``[N, O]``
-    (``K`` where the neighbour is off the map)."""
+    (``K`` where the neighbour is off the map): the NB scorer's own cell indices
+    (``_cell_indices``), less each offset's block start in the stacked table."""
+    from vqblur.training.nb_fit import _cell_indices
+
+    O, B = len(offsets), K + 1
     codes, rows, neigh = [], [], []
     for m in maps:
         m = np.asarray(m, np.int64)
-        R, T = m.shape
-        pad = np.full((R + 2, T + 2), K, np.int64)
-        pad[1:-1, 1:-1] = m
+        idx = _cell_indices(m, offsets, K)  # [R*T, O + 1]: o * B + code, then O * B + row
         codes.append(m.ravel())
-        rows.append(np.repeat(np.arange(R), T))
-        neigh.append(np.stack([pad[1 + dr:1 + dr + R, 1 + dc:1 + dc + T].ravel() for dr, dc in offsets], 1))
+        rows.append(idx[:, O] - O * B)
+        neigh.append(idx[:, :O] - B * np.arange(O))
     return np.concatenate(codes), np.concatenate(rows), np.concatenate(neigh)
 
 
@@ -58,8 +60,10 @@ def causal_start(table: dict, offsets, temperature: float = 1.0) -> tuple[np.nda
     """The NB table's causal factors, tempered (divided by ``temperature``: NB counts correlated
     neighbours as independent evidence and is over-confident), as the log-linear model's start:
     W ``[O, K, K]`` (neighbour code, centre code), b ``[R, K]``."""
-    offs = [tuple(o) for o in np.asarray(table["offsets"]).reshape(-1, 2).tolist()]
-    W = np.stack([np.asarray(table["log_neigh"][offs.index(tuple(o))], np.float32) for o in offsets])
+    from vqblur.engine.blur import select_offsets
+
+    sel = select_offsets(table["offsets"], [tuple(o) for o in offsets])
+    W = np.asarray(table["log_neigh"], np.float32)[sel]
     b = (np.asarray(table["log_prior"], np.float32)[None, :] + np.asarray(table["log_row"], np.float32))
     return W / np.float32(temperature), b / np.float32(temperature)
 
@@ -149,7 +153,6 @@ def grid(table_ll: dict, bundle_dir: Path, log) -> dict:
     from vqblur.measure.run import PLAYABILITY_CLIPS, PLAYABILITY_SECONDS
     from vqblur.measure.sets import real_set
     from vqblur.engine.blur import load_nb_table
-    from vqblur.engine.blur.table import NBTable
     from vqblur.engine.core import Engine
 
     shipped = Engine(str(bundle_dir), seed=0)
@@ -159,11 +162,7 @@ def grid(table_ll: dict, bundle_dir: Path, log) -> dict:
     swapped = Engine(str(bundle_dir), seed=0)
     b = swapped.bundle
     macro = load_nb_table(b.nb_macro_path) if b.nb_macro_path is not None else None
-    ll = NBTable.from_dict(table_ll)
-    ll.validate(rows=b.rows, codebook_size=b.codebook_size)
-    swapped._pending_palette = [s.prepare_tables(ll, macro) for s in swapped.samplers]
-    swapped.process(np.zeros((4 * swapped.config.hop * swapped.config.frames_per_column, 1), np.float32))
-    assert not swapped.palette_pending
+    swapped.use_tables(table_ll, macro, "loglinear")  # checked and stacked here, in at the first column
     runs = len(clips) * (len(playability.GRID) + len(playability.QUIET_SETTINGS))
     for name, eng in (("nb", shipped), ("loglinear", swapped)):
         log(f"playability grid with the {name} micro table: {len(clips)} clips")

@@ -81,3 +81,26 @@ def test_a_table_that_does_not_fit_is_refused(tmp_path):
         eng.load_palette(bad)
     assert "bad" in str(e.value) or "nb_table" in str(e.value)
     assert eng.palette == "default_bundle"
+
+
+def test_tables_in_memory_switch_as_a_palette_does(tmp_path):
+    """``Engine.use_tables``: the same switch from tables in memory (what ``load_palette`` reads
+    from a bundle), same codes as the palette from disk."""
+    from vqblur.engine.blur import load_nb_table
+
+    def reverse_prior(d):
+        d["log_prior"] = d["log_prior"][::-1].copy()
+        d["log_row"] = d["log_row"][:, ::-1].copy()
+
+    pal = load_bundle(_palette(tmp_path, "reversed", reverse_prior))
+    micro = load_nb_table(pal.nb_path)
+    macro = load_nb_table(pal.nb_macro_path) if pal.nb_macro_path is not None else None
+    p = Params(zone_size=0.5, centre=0.4, temperature=0.5)
+    x = _signal(SR // 2)
+    from_disk, in_memory, shipped = (Engine(load_bundle(default_bundle_path()), p, seed=1) for _ in range(3))
+    from_disk.load_palette(pal)
+    assert in_memory.use_tables(micro, macro, "mine") == "mine" and in_memory.palette_pending
+    y_disk, y_mem, y_shipped = (e.process(x) for e in (from_disk, in_memory, shipped))
+    assert not in_memory.palette_pending
+    np.testing.assert_array_equal(y_mem, y_disk)
+    assert np.abs(y_mem - y_shipped).max() > 1e-3  # the tables were switched
