@@ -416,11 +416,8 @@ def main(argv=None) -> int:
         # that while the stream runs (--cpu-idle, or VQBLUR_LIVE_CPU_WAKEUP=0 to measure, lets
         # the CPUs sleep)
         runner.start()
-        wakeup = runner.cpu_wakeup_held
-        if not spec.get("hold_cpu_wakeup", True):
-            wakeup = "no (--cpu-idle)"
-        elif os.environ.get("VQBLUR_LIVE_CPU_WAKEUP") == "0":
-            wakeup = "no (VQBLUR_LIVE_CPU_WAKEUP=0)"
+        idle = _cpu_idle_reason(spec)
+        wakeup = runner.cpu_wakeup_held if idle is None else f"no ({idle})"
     except UserError as exc:
         print(f"vqblur live: error: {exc}", file=sys.stderr, flush=True)
         return 2
@@ -525,6 +522,16 @@ class PaletteSwitcher:
             time.sleep(0.002)
 
 
+def _cpu_idle_reason(spec: dict) -> str | None:
+    """Why the CPUs may sleep during the stream (``--cpu-idle``, or ``VQBLUR_LIVE_CPU_WAKEUP=0``
+    to measure), or None: the runner holds their wake-up latency."""
+    if not spec.get("hold_cpu_wakeup", True):
+        return "--cpu-idle"
+    if os.environ.get("VQBLUR_LIVE_CPU_WAKEUP") == "0":
+        return "VQBLUR_LIVE_CPU_WAKEUP=0"
+    return None
+
+
 def _build(spec: dict):
     from vqblur.engine import knobs as _knobs
     from vqblur.engine.bundle import default_bundle_path, load_bundle
@@ -552,8 +559,7 @@ def _build(spec: dict):
                         worker_priority=int(spec.get("worker_priority", 0)),
                         in_ring=in_ring, out_ring=out_ring, share=share,
                         prefill_blocks=int(spec.get("prefill_blocks", 1)),
-                        hold_cpu_wakeup=(spec.get("hold_cpu_wakeup", True)
-                                         and os.environ.get("VQBLUR_LIVE_CPU_WAKEUP") != "0"))
+                        hold_cpu_wakeup=_cpu_idle_reason(spec) is None)
     share["engine_latency"] = runner.engine_latency
     share["samplerate"], share["channels"], share["blocksize"] = sr, channels, runner.blocksize
     share["pid_audio"] = os.getpid()
