@@ -21,9 +21,10 @@ Guarantees
 * Detail: two decoder streams per channel (``codec.decode_pair``): b = the blurred codes,
   c = the encoder's codes; per column, in log-magnitude at the model's bins,
   ``out = dec(b) + detail * (L_in - dec(c))`` (:func:`apply_detail`), ``L_in`` the column's
-  input log-magnitude. Detail 1 with zone 0 gives ``y[n] = x[n - D]`` (float precision,
-  below the limiter's knee); detail 0 is the codec's resynthesis, exactly as without the
-  second stream.
+  input log-magnitude (blur v2 shapes the change first: :mod:`vqblur.engine.blur.shaping`).
+  Detail 1 with zone 0 gives ``y[n] = x[n - D]`` (float precision, below the limiter's knee);
+  detail 0 is the codec's resynthesis, held to the input's level in each of four bands frame
+  by frame (``hold_codec_level=False``: the codec's own level, as ``dec(c)`` alone).
 * Safety: NaN/Inf input samples become 0; decoded log-magnitudes are sanitised and clamped;
   the output goes through a memoryless soft limiter (identity up to ``LIMIT_KNEE`` = 0.89,
   about -1 dBFS, then a tanh knee that never reaches 1) and a final clip, so every output
@@ -206,7 +207,8 @@ class Engine:
     """One model, any number of channels, any host block size. See the module docstring."""
 
     def __init__(self, bundle_or_codec, params: Params | None = None, channels: int = 1,
-                 seed: int = 0, threads: int = 1, blur_version: int = 2, stereo: str = "linked"):
+                 seed: int = 0, threads: int = 1, blur_version: int = 2, stereo: str = "linked",
+                 hold_codec_level: bool = True):
         from vqblur.engine.codec import OnnxCodec
 
         if isinstance(bundle_or_codec, (str, Path)):
@@ -263,7 +265,11 @@ class Engine:
         self.zone = PerceptualZone(cfg.sample_rate, cfg.n_fft, cfg.model_bins, edges,
                                    b.macro_factor if b is not None else 0, bin_freqs=bin_freqs)
         frame_rate = cfg.sample_rate / cfg.hop
-        self.shapers = [ChangeShaper(cfg.frames_per_column, self.zone.position, frame_rate)
+        #: below detail 1 (blur v2), the codec's resynthesis is held to the input's level per band
+        #: and frame (``ChangeShaper``'s ``h``); False: the codec's own level (the model alone)
+        self.hold_codec_level = bool(hold_codec_level)
+        self.shapers = [ChangeShaper(cfg.frames_per_column, self.zone.position, frame_rate,
+                                     hold_base_level=self.hold_codec_level)
                         for _ in range(streams)]
         self._smear = 0.0  # the smear knob's smoothed value in the current column
         if b is not None:

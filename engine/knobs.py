@@ -100,7 +100,8 @@ ALL: tuple[Knob, ...] = (
          "(1 = untouched outside what the blur changes, 0 = the codec's resynthesis)",
          "per code column, in log-magnitude at the model's bins: "
          "`out = dec(b) + detail * (L_in - dec(c))` (c = the encoder's codes, b = after the "
-         "blur); 1 with zone 0 = the input, delayed; 0 = the codec alone",
+         "blur); 1 with zone 0 = the input, delayed; 0 = the codec's resynthesis, its level held "
+         "to the input's in each of four bands, frame by frame",
          "detail", metavar="D"),
     Knob("scale", 0.0, "column", 76,
          "which codemap the zone resamples (codec v2): off = micro (fine grain), "

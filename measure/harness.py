@@ -72,9 +72,12 @@ def params_dict(p: Params) -> dict[str, float]:
     return {f.name: getattr(p, f.name) for f in dataclasses.fields(p)}
 
 
-def model_engine(bundle: Bundle, params: Params, threads: int = 1, seed: int = 0) -> Engine:
-    """A mono engine on the bundle's ONNX codec."""
-    return Engine(bundle, params, channels=1, seed=seed, threads=threads)
+def model_engine(bundle: Bundle, params: Params, threads: int = 1, seed: int = 0,
+                 hold_codec_level: bool = True) -> Engine:
+    """A mono engine on the bundle's ONNX codec (``hold_codec_level=False``: below detail 1 the
+    codec's own level, the model alone, instead of the input's band levels)."""
+    return Engine(bundle, params, channels=1, seed=seed, threads=threads,
+                  hold_codec_level=hold_codec_level)
 
 
 def dsp_engine(bundle: Bundle, params: Params) -> Engine:

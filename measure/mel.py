@@ -10,7 +10,8 @@ spectrum (12-24 kHz at 48 kHz) half its weight.
 
 :func:`codec_quality` renders clips through :class:`vqblur.engine.core.Engine` at zone 0 and
 ``detail = 0`` (the pure codec: what the decoder makes of the encoder's codes, with the input's
-phase), latency-aligned, and returns the median mel-LSD, level change, SC and LSD over the clips.
+phase; by default with the engine's band level hold off, so the figures are the model's own),
+latency-aligned, and returns the median mel-LSD, level change, SC and LSD over the clips.
 Used by ``vqblur make-bundle``'s card. numpy + onnxruntime only.
 """
 
@@ -67,9 +68,12 @@ def _median(v: Sequence[float]) -> float | None:
     return float(np.median(a)) if a.size else None
 
 
-def codec_quality(bundle, clips: Sequence[tuple[str, np.ndarray]], progress: bool = False) -> dict:
+def codec_quality(bundle, clips: Sequence[tuple[str, np.ndarray]], progress: bool = False,
+                  hold_codec_level: bool = False) -> dict:
     """The pure codec on ``clips`` [(name, mono float32 at the bundle's rate)]: medians of
-    mel-LSD, level change, SC and LSD (80 dB range), and the per-clip figures."""
+    mel-LSD, level change, SC and LSD (80 dB range), and the per-clip figures. The model alone
+    by default: the engine at detail 0 with its band level hold off (``hold_codec_level=True``:
+    detail 0 as a user hears it, the codec's band levels held to the input's)."""
     from vqblur.engine.bundle import Bundle, load_bundle
     from vqblur.measure.harness import model_engine, render_aligned, zone0_params
 
@@ -82,7 +86,8 @@ def codec_quality(bundle, clips: Sequence[tuple[str, np.ndarray]], progress: boo
     rows = []
     for name, a in it:
         a = np.asarray(a, np.float32)
-        y = render_aligned(model_engine(b, zone0_params(setting={"detail": 0.0})), a)
+        eng = model_engine(b, zone0_params(setting={"detail": 0.0}), hold_codec_level=hold_codec_level)
+        y = render_aligned(eng, a)
         s, s_hat = stft_magnitude(a), stft_magnitude(y)
         rows.append({"name": name, "seconds": round(a.size / b.sample_rate, 2),
                      "mel_lsd_db": mel_lsd_db(a, y, b.sample_rate),

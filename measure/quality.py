@@ -11,6 +11,12 @@ the input, zone size 0, mix 1):
 * ``sine_440``: the level change of a steady 440 Hz sine (2 s; the middle 1.5 s) at -24, -12 and
   -3 dBFS peak; ``level_change_db`` is the one furthest from 0.
 
+Below detail 1 the engine holds the codec's resynthesis to the input's level in each of four
+bands, frame by frame (``Engine(hold_codec_level=True)``, the default: what a user hears). The
+bench also measures the codec's setting with that hold off (``hold_codec_level=False``, the
+label ``CODEC_ALONE``): the model's own quality, comparable with bundles measured before the
+hold.
+
 Blur strength (:func:`blur_strength`): for each zone size, the mean absolute change in dB
 (power, floored 80 dB below the zone-0 output's loudest bin) of the blurred output against the
 zone-0 output at the same other knobs, inside the zone's frequency bands and outside them. A
@@ -57,14 +63,20 @@ def _median(v: Sequence[float]) -> float | None:
     return float(np.median(a)) if a.size else None
 
 
+#: appended to the codec setting's label for the same setting with the level hold off
+CODEC_ALONE = ", codec alone (level hold off)"
+
+
 def zone0_quality(bundle: Bundle, clips: list[tuple[str, np.ndarray]], setting: Mapping[str, float],
-                  params_cls: type = Params, seed: int = 0) -> dict:
+                  params_cls: type = Params, seed: int = 0, hold_codec_level: bool = True) -> dict:
     """Zone-0 quality of one knob setting on one set of clips (medians and per clip)."""
     if not clips:
         return {"clips": 0}
     rows = []
     for name, a in clips:
-        y = render_aligned(model_engine(bundle, zone0_params(params_cls, setting), seed=seed), a)
+        eng = model_engine(bundle, zone0_params(params_cls, setting), seed=seed,
+                           hold_codec_level=hold_codec_level)
+        y = render_aligned(eng, a)
         q = audio_quality(a, y)
         rows.append({"name": name, **q})
     out: dict = {"clips": len(rows)}
@@ -80,7 +92,8 @@ SINE_LEVELS_DBFS = (-24.0, -12.0, -3.0)
 
 
 def sine_level(bundle: Bundle, setting: Mapping[str, float], params_cls: type = Params,
-               freq: float = 440.0, levels: Sequence[float] = SINE_LEVELS_DBFS, seed: int = 0) -> dict:
+               freq: float = 440.0, levels: Sequence[float] = SINE_LEVELS_DBFS, seed: int = 0,
+               hold_codec_level: bool = True) -> dict:
     """Level change (dB) of a steady sine through the engine at zone 0 (middle 1.5 s of a 2 s
     tone), at each peak level in ``levels``; ``level_change_db`` is the one furthest from 0."""
     sr = bundle.sample_rate
@@ -88,7 +101,9 @@ def sine_level(bundle: Bundle, setting: Mapping[str, float], params_cls: type = 
     by = {}
     for db in levels:
         x = sine(freq, 2.0, sr, db)
-        y = render_aligned(model_engine(bundle, zone0_params(params_cls, setting), seed=seed), x)
+        eng = model_engine(bundle, zone0_params(params_cls, setting), seed=seed,
+                           hold_codec_level=hold_codec_level)
+        y = render_aligned(eng, x)
         by[f"{db:g}"] = level_change_db(x[a:b], y[a:b])
     worst = max(by.values(), key=lambda v: abs(v) if np.isfinite(v) else np.inf)
     return {"freq_hz": freq, "by_dbfs": by, "level_change_db": worst}

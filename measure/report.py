@@ -709,6 +709,10 @@ def write_markdown(out: Path, bench: dict, figs: dict[str, str], info: dict) -> 
                              " / ".join(_f(v, "{:+.2f}") for v in q["sine_440"].get(lab, {}).get("by_dbfs", {}).values())])
     L += [b0["quality"]["method"] + " (`measure/quality.py`, `common/spectral.py`). Sets: "
           + "; ".join(f"{st['title']}: {st['source']}" for st in b0["quality"]["sets"].values()) + ".", "",
+          "Below detail 1 the engine holds the codec's resynthesis to the input's level in each of four "
+          "bands, frame by frame (what a user hears, and what the targets read); the rows "
+          "whose knobs end in *codec alone (level hold off)* are the same setting with that hold off: "
+          "the model on its own, comparable with bundles measured before the hold.", "",
           md_table(["bundle", "set", "knobs", "clips", "SC dB", "LSD dB (80 dB range)", "LSD dB (old, -100 dB floor)",
                     "level change dB", "440 Hz sine dB at -24 / -12 / -3 dBFS"], rows), "",
           f"![spectrograms](figures/{figs['spectrograms']})", "",

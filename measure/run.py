@@ -64,7 +64,8 @@ from vqblur.measure.latency import bench_latency
 from vqblur.measure import playability
 from vqblur.measure.macs import bundle_macs
 from vqblur.measure.nb import manifest_nb_metrics, nb_heldout
-from vqblur.measure.quality import QUALITY_METHOD, blur_curve, blur_strength, sine_level, zone0_quality
+from vqblur.measure.quality import (CODEC_ALONE, QUALITY_METHOD, blur_curve, blur_strength, sine_level,
+                                    zone0_quality)
 from vqblur.measure.sets import SET_KEYS, EvalSet, excerpt, folder_set, gm_test_set, real_set
 from vqblur.measure.targets import TARGETS, check_targets
 
@@ -259,13 +260,20 @@ def bench_bundle(path: Path, o: BenchOptions, sets: list[EvalSet], before: bool 
     res["peak_rss_mb"] = res["memory"].get("peak_rss_mb")
 
     q: dict[str, Any] = {"method": QUALITY_METHOD, "settings": labels, "codec_setting": codec, "sets": {}}
+    alone = codec_setting(settings).get("detail", 1.0) < 1.0  # a level hold to switch off
     for s in sets:
         log(f"[{res['name']}] zone-0 quality: {s.title} ({len(s.clips)} clips) at {', '.join(labels)}")
         d = {**s.describe(sr), "by_setting": {}}
         for st, lab in zip(settings, labels):
             d["by_setting"][lab] = zone0_quality(bundle, s.clips, st, P, o.seed)
+        if alone:  # the codec's setting with its level hold off: the model alone (not a knob setting)
+            d["by_setting"][codec + CODEC_ALONE] = zone0_quality(
+                bundle, s.clips, codec_setting(settings), P, o.seed, hold_codec_level=False)
         q["sets"][s.key] = d
     q["sine_440"] = {lab: sine_level(bundle, st, P, seed=o.seed) for st, lab in zip(settings, labels)}
+    if alone:
+        q["sine_440"][codec + CODEC_ALONE] = sine_level(bundle, codec_setting(settings), P, seed=o.seed,
+                                                        hold_codec_level=False)
     res["quality"] = q
     prim = _primary(sets)
     head = (q["sets"].get(prim.key, {}).get("by_setting", {}).get(codec, {}) if prim else {})

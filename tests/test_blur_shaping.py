@@ -37,7 +37,7 @@ def _frames(rng, n):
 
 
 def test_shut_zone_is_the_base_exactly():
-    sh = _shaper(_zone(0.0, 0.5))
+    sh = _shaper(_zone(0.0, 0.5), hold_base_level=False)
     rng = np.random.default_rng(0)
     lin, lc, lb = _frames(rng, 3)
     out = np.zeros((2, 160))
@@ -46,6 +46,43 @@ def test_shut_zone_is_the_base_exactly():
         assert np.array_equal(out, lc[i] + (lin[i] - lc[i]))
         sh.apply(lb[i], lc[i], lin[i], 0.0, out)
         assert np.array_equal(out, lc[i])
+
+
+@pytest.mark.parametrize("detail", [0.0, 0.4])
+def test_base_below_detail_1_has_the_inputs_band_levels(detail):
+    """Below detail 1 the base (here with the zone shut: the output) keeps its own shape inside
+    each level band and the input's energy in each band, every frame; detail 1 is the input."""
+    z = _zone(0.0, 0.5)
+    sh = _shaper(z)
+    B = band_matrix(z.position)
+    rng = np.random.default_rng(3)
+    lin, lc, lb = _frames(rng, 3)
+    lc = lc + np.where(z.position < 0.5, -1.0, 0.7)  # the codec 8.7 dB too quiet / 6 dB too loud
+    out = np.zeros((2, 160))
+    for i in range(3):
+        sh.apply(lb[i], lc[i], lin[i], detail, out)
+        base = lc[i] + detail * (lin[i] - lc[i])
+        e_out, e_in, e_base = (np.exp(2 * v) @ B.T for v in (out, lin[i], base))
+        assert np.allclose(e_out, e_in, rtol=1e-9)  # every band of every frame as loud as the input
+        assert np.max(np.abs(e_base / e_in - 1)) > 0.5  # (and without the hold it was not)
+        for b in range(B.shape[0]):  # the base's own shape inside the band: one gain per band
+            d = (out - base)[:, B[b] > 0]
+            assert np.allclose(d, d[:, :1])
+        sh.apply(lb[i], lc[i], lin[i], 1.0, out)
+        assert np.array_equal(out, lin[i])
+
+
+def test_base_level_hold_keeps_silence_silent():
+    """Digital silence in (the engine's floor: log 1e-300) cuts the base as far as the hold goes
+    (80 dB), without a division by zero; a band the codec left silent is raised by at most 20 dB."""
+    z = _zone(0.0, 0.5)
+    sh = _shaper(z)
+    lc = np.full((2, 160), -3.0)
+    out = np.zeros((2, 160))
+    sh.apply(lc, lc, np.full((2, 160), np.log(1e-300)), 0.0, out)
+    assert np.all(np.isfinite(out)) and np.allclose(out, -3.0 - 0.5 * 18.4)
+    sh.apply(np.full((2, 160), -30.0), np.full((2, 160), -30.0), np.full((2, 160), -2.0), 0.0, out)
+    assert np.allclose(out, -30.0 + 0.5 * 4.6)
 
 
 @pytest.mark.parametrize("level_tau", [0.0, 1e-6], ids=["default, no window", "window 1 us"])

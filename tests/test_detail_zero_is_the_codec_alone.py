@@ -1,7 +1,10 @@
-"""Detail 0 is the codec alone. With the zone shut it gives exactly (bit for bit) what the engine
-gave before the detail knob: the codes through one decoder stream, nothing else (the reference
-is the same Engine driving a codec with no second stream: its ``decode_pair`` decodes once and
-returns that twice). With the zone open, blur v2 adds the blur's change to that resynthesis
+"""Detail 0 is the codec alone (with its level held to the input's per band: that hold has its
+own test, tests/test_detail_zero_holds_the_level.py). With the zone shut and the hold off
+(``hold_codec_level=False``) it gives exactly (bit for bit) what the engine gave before the
+detail knob: the codes through one decoder stream, nothing else (the reference is the same
+Engine driving a codec with no second stream: its ``decode_pair`` decodes once and returns
+that twice); with the hold on, the two engines agree too (the hold reads only the input and
+that resynthesis). With the zone open, blur v2 adds the blur's change to that resynthesis
 level-true: the output is as loud as the zone-0 codec output (within 1.5 dB), where the
 pre-v2 ``out = decode(blurred codes)`` was not."""
 
@@ -56,12 +59,14 @@ def bundles(tmp_path_factory):
 @pytest.mark.parametrize("which", ["shipped", "toy"])
 @pytest.mark.parametrize("knobs", [dict(zone_size=0.0, mix=0.8), dict(zone_size=0.0, temperature=0.9)],
                          ids=["zone0-mix", "zone0-temperature"])
-def test_detail0_equals_one_decoder_stream(bundles, which, knobs):
+@pytest.mark.parametrize("hold", [False, True], ids=["codec-level", "level-held"])
+def test_detail0_equals_one_decoder_stream(bundles, which, knobs, hold):
     channels = 2
     x = _signal(SR // 2, channels)
     p = Params(detail=0.0, **knobs)
-    new = Engine(bundles[which], p, channels=channels, seed=4)
-    old = Engine(SingleStream(OnnxCodec(bundles[which])), p, channels=channels, seed=4)
+    new = Engine(bundles[which], p, channels=channels, seed=4, hold_codec_level=hold)
+    old = Engine(SingleStream(OnnxCodec(bundles[which])), p, channels=channels, seed=4,
+                 hold_codec_level=hold)
     y_new = np.concatenate([new.process(x[i : i + 480]) for i in range(0, len(x), 480)])
     y_old = np.concatenate([old.process(x[i : i + 480]) for i in range(0, len(x), 480)])
     assert np.array_equal(y_new, y_old)

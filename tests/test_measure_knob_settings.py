@@ -12,6 +12,7 @@ import pytest
 from tests.toy_bundle import make_toy_bundle
 from vqblur.engine.core import Params
 from vqblur.measure.harness import codec_setting, knob_settings, setting_label, timing_params, zone0_params
+from vqblur.measure.quality import CODEC_ALONE
 
 
 @dataclass(frozen=True)
@@ -58,8 +59,11 @@ def test_quality_blur_and_rtf_at_both_settings(detail_bench):
     assert b["knob_settings"] == ["detail=1", "detail=0"]
     q = b["quality"]
     assert q["codec_setting"] == "detail=0"
-    assert set(q["sets"]["gm_test"]["by_setting"]) == {"detail=1", "detail=0"}
-    assert set(q["sine_440"]) == {"detail=1", "detail=0"}
+    # and the codec's setting once more with the engine's band level hold off: the model alone
+    alone = "detail=0" + CODEC_ALONE
+    assert set(q["sets"]["gm_test"]["by_setting"]) == {"detail=1", "detail=0", alone}
+    assert set(q["sine_440"]) == {"detail=1", "detail=0", alone}
+    assert q["sets"]["gm_test"]["by_setting"][alone]["clips"] == q["sets"]["gm_test"]["by_setting"]["detail=0"]["clips"]
     assert set(b["blur_strength"]) == {"detail=1", "detail=0"}
     r = b["rtf_by_setting"]
     assert r["detail=1"] > 0 and r["detail=0"] > 0

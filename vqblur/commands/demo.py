@@ -34,7 +34,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="render the bundled clip with a knob automation (no audio interface needed)",
         description=(
             "Render the bundled 6 s clip (or --input) through the streaming engine twice: at "
-            "zone size 0 and detail 0 (the codec alone) and with a knob automation that opens "
+            "zone size 0 and detail 0 (the codec's resynthesis, its band levels held to the input's) and with a knob automation that opens "
             "the blur zone while the temperature rises (the knob options set the knobs the "
             "automation does not name, e.g. --detail). Writes OUT/demo_input.wav, demo_zone0.wav, "
             "demo_blurred.wav and demo_spectrogram.png, and prints declared vs measured latency, "
@@ -126,7 +126,7 @@ def run(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     seconds = len(audio) / sr
 
-    # 1) zone 0 and detail 0: the codec alone, and the latency measured by cross-correlation
+    # 1) zone 0 and detail 0: the codec (its band levels held), and the latency measured by cross-correlation
     engine = Engine(bundle, Params(zone_size=0.0, mix=1.0, detail=0.0), seed=args.seed)
     engine.process(np.zeros(1, np.float32))  # warm the sessions
     engine.reset()
@@ -159,7 +159,7 @@ def run(args: argparse.Namespace) -> int:
           f"measured {measured} samples")
     print("knobs        " + "  ".join(f"{k} {v:g}" for k, v in p.as_dict().items() if k not in automation.curves)
           + f"  (automated: {', '.join(automation.knobs)})")
-    print(f"zone 0       (detail 0, the codec alone) spectral convergence {quality['sc_db']:.1f} dB, "
+    print(f"zone 0       (detail 0, the codec, band levels held) spectral convergence {quality['sc_db']:.1f} dB, "
           f"log-spectral distance {quality['lsd_db']:.2f} dB")
     print(f"level        zone 0 (detail 0) {level_change_db(audio, zone0):+.1f} dB, blurred "
           f"{level_change_db(audio, blurred):+.1f} dB (output RMS against input RMS)")
