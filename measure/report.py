@@ -872,7 +872,7 @@ def build_report(out_dir=None, *, bench: dict | None = None, bench_path=None, ru
                      f"{bnd.root.name}: spectrograms (top) and code grids (bottom; codes coloured by the mean "
                      "input level they encode, the blurred zone's rows between cyan lines)", code_rank=code_rank)
     figs["spectrograms"] = FIGURES["spectrograms"]
-    info["spectro_caption"] = (f"Top: spectrograms (dB, 90 dB range) of the input clip, the zone-0 output at detail 0 (the codec alone) and the "
+    info["spectro_caption"] = (f"Top: spectrograms (dB, 90 dB range) of the input clip, the zone-0 output at detail 0 (the codec, its band levels held) and the "
                                f"blurred output at three preset settings, fully wet, detail 1: {', '.join(labels)}. Bottom: "
                                "the code grids (rows = frequency bands, low at the bottom; one column per "
                                f"{1000 * bnd.column_samples / sr:.2f} ms): the encoder's codes, then the "

@@ -202,7 +202,7 @@ def make_figure(sr: int, audio: np.ndarray, zone0: np.ndarray, blurred: np.ndarr
     vals = [automation.values_at(float(x)) for x in t]
     for ax, sig, title in zip(axes, (audio, zone0, blurred),
                               (f"input (frequency: {axis_label()}, the knobs' axis)",
-                               "zone 0, detail 0 (the codec alone)",
+                               "zone 0, detail 0 (the codec, band levels held)",
                                "blurred (automation below; dashed: the zone's centre)")):
         # 0 Hz to the Nyquist frequency on the knob axis: a centre value is a height here
         image = draw_spectrogram(ax, sig, sr, SPEC_NFFT, SPEC_HOP, label=False)

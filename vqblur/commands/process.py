@@ -65,7 +65,7 @@ def register(subparsers) -> None:
             "  vqblur process in.flac out.wav --zone-size 0.4 --temperature 0.6 --seed 7\n"
             "  vqblur process in.wav out.wav --automation knobs.json\n"
             '     knobs.json: [{"time": 0, "zone_size": 0}, {"time": 4, "zone_size": 0.8}]\n'
-            "  vqblur process in.wav out.wav --preset codec           # the codec alone (detail 0)\n"
+            "  vqblur process in.wav out.wav --preset codec           # the codec (detail 0)\n"
             "  vqblur process in.wav out.wav --automation moves.mid   # CCs: "
             + ", ".join(f"{k.cc} {k.name}" for k in _knobs.ALL) + "\n"
             "  vqblur process in.wav out.wav --preset smear --png grid.png   # + the codemap before/after"
