@@ -492,8 +492,11 @@ class MidiInput:
             self.cc_value[ch, cc] = value
             if value >= 64 and prev < 64:
                 self.presses[ch, cc] += 1
-            self.events += 1
-            self.cc_seq[ch, cc] = self.events
+            # the sequence number first, then the count: a reader that sees ``events`` reach k
+            # (another thread) also sees the k-th CC's value and sequence number
+            seq = self.events + 1
+            self.cc_seq[ch, cc] = seq
+            self.events = seq
             if not self.mapped[ch, cc]:
                 self.unmapped += 1
                 self.ignored += 1
