@@ -260,7 +260,8 @@ def bench_bundle(path: Path, o: BenchOptions, sets: list[EvalSet], before: bool 
     res["peak_rss_mb"] = res["memory"].get("peak_rss_mb")
 
     q: dict[str, Any] = {"method": QUALITY_METHOD, "settings": labels, "codec_setting": codec, "sets": {}}
-    alone = codec_setting(settings).get("detail", 1.0) < 1.0  # a level hold to switch off
+    codec_knobs = codec_setting(settings)
+    alone = codec_knobs.get("detail", 1.0) < 1.0  # a level hold to switch off
     for s in sets:
         log(f"[{res['name']}] zone-0 quality: {s.title} ({len(s.clips)} clips) at {', '.join(labels)}")
         d = {**s.describe(sr), "by_setting": {}}
@@ -268,11 +269,11 @@ def bench_bundle(path: Path, o: BenchOptions, sets: list[EvalSet], before: bool 
             d["by_setting"][lab] = zone0_quality(bundle, s.clips, st, P, o.seed)
         if alone:  # the codec's setting with its level hold off: the model alone (not a knob setting)
             d["by_setting"][codec + CODEC_ALONE] = zone0_quality(
-                bundle, s.clips, codec_setting(settings), P, o.seed, hold_codec_level=False)
+                bundle, s.clips, codec_knobs, P, o.seed, hold_codec_level=False)
         q["sets"][s.key] = d
     q["sine_440"] = {lab: sine_level(bundle, st, P, seed=o.seed) for st, lab in zip(settings, labels)}
     if alone:
-        q["sine_440"][codec + CODEC_ALONE] = sine_level(bundle, codec_setting(settings), P, seed=o.seed,
+        q["sine_440"][codec + CODEC_ALONE] = sine_level(bundle, codec_knobs, P, seed=o.seed,
                                                         hold_codec_level=False)
     res["quality"] = q
     prim = _primary(sets)

@@ -173,6 +173,7 @@ class ChangeShaper:
         self._Eh = np.zeros((F, 2 * NB))
         self._h = np.zeros((F, NB))
         self._half_bands = 0.5 * self._bands  # a band's log power gain onto its bins, as log-magnitude
+        self._in_power = 0.0  # the input's total power in the last held column
         self.is_open = False
         self._ratio = 1.0  # the base's energy over the input's in the last column (detail < 1)
         self._silent = True  # nothing has come through since a start from silence
@@ -269,7 +270,8 @@ class ChangeShaper:
             Es = E
         smearing = self._smear and self._amount > 0.0  # (the smear sets the loop's reference)
         if detail != 1.0 and self.loop and not smearing:  # the reference: the base's level, not the input's
-            self._ratio = float(E[:, 2 * NB].sum()) / (self._power_sum(lin) + _EPS)
+            e_in = self._in_power if self.hold_base_level else self._power_sum(lin)  # (held: known)
+            self._ratio = float(E[:, 2 * NB].sum()) / (e_in + _EPS)
         else:
             self._ratio = 1.0
         g = self._g  # G = 1 + (T - O) / Z, at least GAIN_FLOOR
@@ -305,6 +307,7 @@ class ChangeShaper:
         np.multiply(base, 2.0, out=X[:, :bins])
         np.multiply(lin, 2.0, out=X[:, bins:])
         np.exp(X, out=X)
+        self._in_power = float(X[:, bins:].sum())  # the input's total power (the loop's reference reads it)
         E, h = self._Eh, self._h
         np.matmul(X, self._Wh, out=E)  # [base | input] energy per band and frame
         E += _EPS
