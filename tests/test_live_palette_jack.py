@@ -321,7 +321,7 @@ def test_palette_switches_cost_no_underruns(jack_server, reversed_palette, tmp_p
         client = SimpleUDPClient("127.0.0.1", port)
         sw = _Switcher(lambda p: client.send_message(PALETTE_ADDRESS, p), [str(reversed_palette), ""])
         phases = 2 * int((seconds - 4.0) / (2 * PHASE_S))
-        ab, under, flags, _steal = measure(share, time.monotonic() + 1.0, phases, sw)
+        ab, under, flags, _steal, _held = measure(share, time.monotonic() + 1.0, phases, sw)
         assert _wait(lambda: (share.palette_state() or {}).get("serial") == sw.sent, 5.0), \
             (sw.sent, share.palette_state())
         st = share.palette_state()

@@ -70,6 +70,12 @@ from vqblur.engine.stage.ring import Ring
 from vqblur.engine.stage.stats import LiveStats, counter_properties
 
 
+try:
+    import resource
+    _RUSAGE_THREAD = getattr(resource, "RUSAGE_THREAD", None)  # Linux
+except ImportError:  # not on Windows
+    _RUSAGE_THREAD = None
+
 _clock = time.perf_counter
 
 
@@ -88,6 +94,15 @@ class PassThrough:
 
 
 @counter_properties
+def _context_switches() -> int:
+    """The calling thread's context switches so far, voluntary and involuntary (Linux; 0
+    where ``RUSAGE_THREAD`` is missing)."""
+    if _RUSAGE_THREAD is None:
+        return 0
+    ru = resource.getrusage(_RUSAGE_THREAD)
+    return ru.ru_nvcsw + ru.ru_nivcsw
+
+
 class LiveRunner:
     """Duplex audio stream + worker thread around a processor (the Engine).
 
@@ -390,6 +405,7 @@ class LiveRunner:
                     self.knob_values = self._last_knobs
                     if self._set_params is not None:
                         self._set_params(**self._last_knobs)
+            csw0 = _context_switches()
             t0 = time.perf_counter()
             cpu0 = time.thread_time()
             y = proc.process(x)
@@ -415,6 +431,12 @@ class LiveRunner:
                 if time.thread_time() - cpu0 < 0.5 * dt:
                     c.stalled_chunks += 1
                     c.stall_periods += math.ceil(dt / self._slow_chunk_s)
+                    # ... and the guest kernel never switched it out (no wait for the GIL, a
+                    # lock or a thread, no preemption by a higher-priority thread): its virtual
+                    # CPU was not running, the hypervisor's time (the kernel's thread clock
+                    # leaves out steal time).
+                    if _context_switches() == csw0:
+                        c.machine_stalls += 1
             if dt > c.worker_max_chunk_s:
                 c.worker_max_chunk_s = dt
         self._next_in = next_in

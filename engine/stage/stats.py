@@ -39,6 +39,7 @@ class LiveStats:
     slow_chunks: int = 0  # chunks whose processing took longer than one host period
     stalled_chunks: int = 0  # slow chunks whose thread ran for under half their wall time (held off the CPU)
     stall_periods: int = 0  # host periods those stalled chunks spanned (each rounded up)
+    machine_stalls: int = 0  # stalled chunks the guest kernel never switched out: the hypervisor's
     # filled in by a snapshot
     latency_samples: int = 0
     elapsed_s: float = 0.0
