@@ -93,7 +93,6 @@ class PassThrough:
         return np.array(x, dtype=np.float32, copy=True)
 
 
-@counter_properties
 def _context_switches() -> int:
     """The calling thread's context switches so far, voluntary and involuntary (Linux; 0
     where ``RUSAGE_THREAD`` is missing)."""
@@ -103,6 +102,7 @@ def _context_switches() -> int:
     return ru.ru_nvcsw + ru.ru_nivcsw
 
 
+@counter_properties
 class LiveRunner:
     """Duplex audio stream + worker thread around a processor (the Engine).
 
