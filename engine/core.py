@@ -32,9 +32,10 @@ Guarantees
 * Channels: every channel has its own STFT history and keeps its own phase. ``stereo="linked"``
   (the default for more than one channel): one stream -- the codes and the blur come from one
   shared analysis, the channels' power mean ``L_mid = 0.5 ln(mean_ch |X_ch|^2)`` -- and the same
-  change reaches every channel: ``out_ch = out_mid + detail * (L_ch - L_mid)`` (at detail 1
-  and zone 0 each channel is its own delayed input; with the blur on, the left/right level
-  difference of every bin is the input's). ``stereo="independent"``: a stream per channel,
+  change reaches every channel: ``out_ch = out_mid + detail * (L_ch - L_mid) + (1 - detail) *
+  B_ch`` (at detail 1 and zone 0 each channel is its own delayed input; with the blur on, the
+  left/right level difference of every bin is the input's; below detail 1 ``B_ch``,
+  :class:`~vqblur.engine.balance.ChannelBalance`, keeps each channel's own level per band). ``stereo="independent"``: a stream per channel,
   its own codec state (``codec.fork()``: the ONNX sessions are shared, the state arrays are
   not) and its own blur sampler (seed ``seed + 1_000_003 * channel``): a wide, decorrelated
   effect. Its channels' decoder streams run in one batched onnxruntime call per column when
@@ -62,6 +63,7 @@ import numpy as np
 
 from vqblur.engine import knobs as _knobs
 from vqblur.common.freqaxis import row_edges_hz
+from vqblur.engine.balance import ChannelBalance
 from vqblur.engine.blur import load_nb_table
 from vqblur.engine.blur.codeblur import CodeBlur
 from vqblur.engine.blur.shaping import ChangeShaper
@@ -307,6 +309,8 @@ class Engine:
         self._lm2 = np.zeros_like(self._codes_out)  # linked: the channels' powers
         self._lmid = np.zeros(self._codes_out.shape[1:])  # linked: the shared analysis
         self._out_mid = np.zeros(self._codes_out.shape[1:])
+        #: linked stereo below detail 1: each channel's own level per band (engine/balance.py)
+        self._balance = ChannelBalance(channels, self.config.frames_per_column, self.zone.position)
         n_codes = self.bundle.n_codes if self.bundle is not None else getattr(codec, "n_codes", self.config.rows)
         self._blurred = np.zeros((streams, n_codes), np.int64)
         self._pair_b: list = [None] * streams  # _stream_columns: each channel's code columns
@@ -464,6 +468,10 @@ class Engine:
                     if detail != 1.0:
                         out[ch] *= detail
                     out[ch] += self._out_mid
+                if detail != 1.0:  # + (1 - detail) B_ch: each channel's own level per band
+                    bal = self._balance.compute(self._lm2)
+                    bal *= 1.0 - detail
+                    out += bal
             elif self._streams is not None:  # independent, one decoder run for every channel
                 self._stream_columns(lm, out, zone, centre, temp, scale, detail)
             else:
