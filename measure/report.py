@@ -444,6 +444,12 @@ def _nb_rows(b: dict) -> list[list[str]]:
                      _f(h["nll_nats"], "{:.3f}"), _f(h["unigram_nll_nats"], "{:.3f}"),
                      _f(h["top1"], "{:.1%}"), _f(h["top5"], "{:.1%}"),
                      f"{_f(h['unigram_top1'], '{:.1%}')} / {_f(h['unigram_top5'], '{:.1%}')}"])
+        t = h.get("tempered") or {}
+        if "calibrated_nll_nats" in t:
+            rows.append([f"the same, tempered: P ∝ exp(L / T), T = {t['best_T']:g} chosen on half the clips, "
+                         f"read on the other half", f"{t['calibrated_cells']}",
+                         _f(t["calibrated_nll_nats"], "{:.3f}"), _f(t["calibrated_unigram_nll_nats"], "{:.3f}"),
+                         "-", "-", "-"])
     from vqblur.measure.nb import nb_fit_splits
 
     for split, ev in nb_fit_splits(b["nb"].get("fit")).items():
@@ -749,6 +755,12 @@ def write_markdown(out: Path, bench: dict, figs: dict[str, str], info: dict) -> 
         rows += [[f"{b['name']}: {r[0]}"] + r[1:] for r in _nb_rows(b)]
     L += [md_table(["evaluation", "cells", "NLL", "unigram NLL", "top-1", "top-5", "unigram top-1 / top-5"], rows)
           if rows else "No NB evaluation available.", ""]
+    for b in bs:  # the tempered reading's curve: how over-confident the table is at T 1
+        t = (b["nb"].get("heldout") or {}).get("tempered") or {}
+        if t.get("nll_nats"):
+            L += [f"{b['name']}, NLL over the temperature (P ∝ exp(L / T), the bench's clips): " + ", ".join(
+                f"T {T:g}: {v:.2f}" for T, v in zip(t["T"], t["nll_nats"])) + " nats/cell. Naive Bayes counts "
+                "the 8 neighbours' shared evidence 8 times, so at T 1 it is over-confident.", ""]
 
     L += ["## Training curves", ""]
     if "training" in figs:

@@ -26,6 +26,16 @@ def setting_rtfs(b: dict, sep: str = ", ") -> str:
     return sep.join(f"{k} {r[k]:.4f}" for k in labels if isinstance(r.get(k), float))
 
 
+def _tempered(h: dict) -> str:
+    """The NB's tempered held-out reading: NLL at T* (chosen on half the grids, read on the
+    other half) and the unigram's on the same cells; '-' for a bench file without it."""
+    t = h.get("tempered") or {}
+    if "calibrated_nll_nats" not in t:
+        return "-"
+    return (f"{_f(t['calibrated_nll_nats'], '{:.3f}')} at T {t['best_T']:g} "
+            f"({_f(t['calibrated_unigram_nll_nats'], '{:.3f}')}) nats/cell")
+
+
 def _qual(r: dict) -> str:
     if not r.get("clips"):
         return "-"
@@ -108,6 +118,7 @@ def format_table(res: dict) -> str:
         for lab, v in b["quality"]["sine_440"].items()) + " dB")
     add("NB held-out NLL (unigram)", lambda b: f"{_f(b['nb']['heldout'].get('nll_nats'), '{:.3f}')} "
         f"({_f(b['nb']['heldout'].get('unigram_nll_nats'), '{:.3f}')}) nats/cell")
+    add("NB held-out NLL tempered, T* (unigram, same cells)", lambda b: _tempered(b['nb']['heldout']))
     add("NB held-out top-1 / top-5", lambda b: f"{_f(b['nb']['heldout'].get('top1'), '{:.1%}')} / "
         f"{_f(b['nb']['heldout'].get('top5'), '{:.1%}')} (unigram {_f(b['nb']['heldout'].get('unigram_top1'), '{:.1%}')} / "
         f"{_f(b['nb']['heldout'].get('unigram_top5'), '{:.1%}')})")
