@@ -46,6 +46,29 @@ def _prefill_text(prefill: int, host_block: int) -> str:
     return f"one host block {prefill}" if blocks <= 1 else f"{blocks} host blocks {prefill}"
 
 
+def underrun_note(st, samplerate: int, prefill: int) -> str | None:
+    """After a run with under-runs: why the engine's blocks were late, from the worker's own
+    counters (``LiveStats``: blocks over one host period, those held off the CPU, those the
+    hypervisor held), and the slack to try; None for a clean run."""
+    if st.underruns == 0:
+        return None
+    held = st.stalled_chunks
+    busy = max(st.slow_chunks - held, 0)
+    period_ms = 1000.0 * st.host_block / samplerate if st.host_block and samplerate else 0.0
+    line = (f"vqblur live: {st.underruns} under-runs (the dry input played instead); of the engine's "
+            f"blocks, {st.slow_chunks} took over one host period: {busy} busy on the CPU (the engine "
+            f"too slow for this block size, or the CPU itself slowed down), {held} held off the CPU "
+            f"(a wait, or the machine; {st.machine_stalls} by the hypervisor)")
+    blocks = prefill // st.host_block if st.host_block else 1
+    if st.slow_chunks == 0:
+        line += ("; none was slow, so the late blocks started late (the worker woke late, or the "
+                 "server's cycles came back to back after a late one)")
+    if blocks <= 1 and period_ms:
+        line += (f". On a busy or shared machine --prefill-blocks 2 gives the engine one more block of "
+                 f"slack ({period_ms:.2f} ms more latency)")
+    return line
+
+
 def _wakeup_note(info: dict | None) -> str:
     """The start line's word on the CPUs' wake-up latency (the audio process's ``ready`` info)."""
     held = (info or {}).get("cpu_wakeup_held")
@@ -161,4 +184,7 @@ def run_live(runner, *, midi=None, duration_s: float | None = None,
           + (f", view frames {view.frames}" + (f" ({view.errors} drawing errors)" if view.errors else "")
              if view is not None else ""),
           file=out, flush=True)
+    note = underrun_note(st, runner.samplerate, runner.prefill)
+    if note:
+        print(note, file=out, flush=True)
     return code
