@@ -96,3 +96,16 @@ def test_stalled_chunks_are_the_ones_held_off_the_cpu(jack_server, tmp_path, mod
     # the thread was switched out (or never held off): none of these is the machine's, bar its
     # own few (a paused virtual CPU during a chunk)
     assert stats.machine_stalls <= 0.1 * long_chunks, stats
+
+
+def test_without_thread_rusage_no_block_is_the_machines(jack_server, tmp_path, monkeypatch):
+    """Where the thread's context switches cannot be read (no ``RUSAGE_THREAD``: macOS), a
+    stalled block is never put down to the hypervisor."""
+    import vqblur.engine.stage.runner as runner_mod
+
+    monkeypatch.setattr(runner_mod, "_RUSAGE_THREAD", None)
+    sig = make_signal(1.0, channels=1, seed=9)
+    runner, stats, _, _ = run_through_jack(EveryNth("asleep"), sig, blocksize=0, tmp_path=str(tmp_path),
+                                           server=jack_server, prefill_blocks=2)
+    assert stats.stalled_chunks >= 5, stats
+    assert stats.machine_stalls == 0, stats

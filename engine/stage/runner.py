@@ -94,10 +94,10 @@ class PassThrough:
 
 
 def _context_switches() -> int:
-    """The calling thread's context switches so far, voluntary and involuntary (Linux; 0
-    where ``RUSAGE_THREAD`` is missing)."""
+    """The calling thread's context switches so far, voluntary and involuntary (Linux; -1
+    where ``RUSAGE_THREAD`` is missing: no block is then put down to the hypervisor)."""
     if _RUSAGE_THREAD is None:
-        return 0
+        return -1
     ru = resource.getrusage(_RUSAGE_THREAD)
     return ru.ru_nvcsw + ru.ru_nivcsw
 
@@ -435,7 +435,7 @@ class LiveRunner:
                     # lock or a thread, no preemption by a higher-priority thread): its virtual
                     # CPU was not running, the hypervisor's time (the kernel's thread clock
                     # leaves out steal time).
-                    if _context_switches() == csw0:
+                    if csw0 >= 0 and _context_switches() == csw0:
                         c.machine_stalls += 1
             if dt > c.worker_max_chunk_s:
                 c.worker_max_chunk_s = dt
