@@ -17,10 +17,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from vqblur.engine.blur.shaping import band_matrix
+from vqblur.engine.blur.shaping import BASE_GAIN_MIN, band_matrix
 
 BALANCE_BANDS = 8  # bands of equal width on the perceptual axis (about an octave each above 1 kHz)
-BALANCE_MIN = -18.4  # nats of power: a channel's band is cut by at most 80 dB (a silent channel)
 _EPS = 1e-30
 
 
@@ -44,6 +43,6 @@ class ChannelBalance:
         np.mean(e, axis=0, out=self._e_mid)
         np.divide(e, self._e_mid, out=e)
         np.log(e, out=e)
-        np.maximum(e, BALANCE_MIN, out=e)
+        np.maximum(e, BASE_GAIN_MIN, out=e)  # a silent channel's band: cut by at most 80 dB, as the level hold
         np.matmul(e, self._half, out=self.offset)
         return self.offset

@@ -310,7 +310,8 @@ class Engine:
         self._lmid = np.zeros(self._codes_out.shape[1:])  # linked: the shared analysis
         self._out_mid = np.zeros(self._codes_out.shape[1:])
         #: linked stereo below detail 1: each channel's own level per band (engine/balance.py)
-        self._balance = ChannelBalance(channels, self.config.frames_per_column, self.zone.position)
+        self._balance = (ChannelBalance(channels, self.config.frames_per_column, self.zone.position)
+                         if self.linked else None)
         n_codes = self.bundle.n_codes if self.bundle is not None else getattr(codec, "n_codes", self.config.rows)
         self._blurred = np.zeros((streams, n_codes), np.int64)
         self._pair_b: list = [None] * streams  # _stream_columns: each channel's code columns

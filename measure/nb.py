@@ -33,7 +33,7 @@ def nb_heldout(bundle: Bundle, grids: list[np.ndarray]) -> dict:
     neigh = [np.vstack([np.asarray(t.log_neigh[o], np.float32), np.zeros((1, K), np.float32)])
              for o in range(len(offs))]
     base = (np.asarray(t.log_prior, np.float64)[None, :] + np.asarray(t.log_row, np.float64)).astype(np.float32)
-    nll = nll_u = 0.0
+    nll = 0.0
     top1 = top5 = top1_u = top5_u = 0
     n = 0
     prior_rank = np.argsort(-prior)
@@ -61,10 +61,9 @@ def nb_heldout(bundle: Bundle, grids: list[np.ndarray]) -> dict:
                 LT = L / T
                 nll_t[half, j] -= float((LT[idx, truth] - np.logaddexp.reduce(LT, axis=1)).sum())
             cells_half[half] += len(truth)
-            nll_u_half[half] += float(-prior[truth].sum())
+            nll_u_half[half] += float(-prior[truth].sum())  # (their sum is the unigram's NLL)
             L -= np.logaddexp.reduce(L, axis=1, keepdims=True)
             nll += float(-L[idx, truth].sum())
-            nll_u += float(-prior[truth].sum())
             rank5 = np.argpartition(-L, min(5, K - 1), axis=1)[:, :5]
             top1 += int((np.argmax(L, axis=1) == truth).sum())
             top5 += int((rank5 == truth[:, None]).any(axis=1).sum())
@@ -73,6 +72,7 @@ def nb_heldout(bundle: Bundle, grids: list[np.ndarray]) -> dict:
             n += len(truth)
     if n == 0:
         return {"cells": 0}
+    nll_u = float(nll_u_half.sum())
     tempered = {"T": temps.tolist(), "nll_nats": (nll_t.sum(axis=0) / n).tolist()}
     if cells_half.min() > 0:  # T* on the even grids, read on the odd ones
         best = int(np.argmin(nll_t[0] / cells_half[0]))
