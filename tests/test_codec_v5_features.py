@@ -109,7 +109,8 @@ def test_v5_config_file_and_old_configs():
     a = cfg.audio
     assert (a.n_fft, a.long_n_fft, a.crossover_hz, a.synthesis_len, a.model_bins) == (320, 1280, 1500.0, 0, 190)
     assert (cfg.model.row_points, cfg.rows, cfg.latency_samples, cfg.model.row_warp) == (160, 20, 399, "log")
-    assert cfg.train.init_from == "runs/v3/model.pt" and cfg.train.threads == 1
+    assert cfg.train.init_from == "training/default_run/model.pt" and cfg.train.threads == 1
+    assert (REPO / cfg.train.init_from).is_file()  # a fresh checkout can start it
     assert (cfg.train.lr, cfg.train.lr_min, cfg.train.max_minutes, cfg.train.checkpoint_every) == (3e-4, 3e-5, 600, 200)
     assert a.split and a.split_layout().model_bins == 190
     # a codec-v3 config (no new keys) loads unchanged: one window
