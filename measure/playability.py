@@ -233,21 +233,26 @@ def run_grid(bundle, clips: list[tuple[str, np.ndarray]], settings=None, quiet_s
     f_max = float(eng.zone.bin_hz[-1]) if getattr(eng, "zone", None) is not None else sr / 2.0
     clips = [(n, normalise(a)) for n, a in clips]
     jobs = [(s, False) for s in settings] + [(s, True) for s in quiet_settings]
-    out = []
-    for s, quiet in jobs:
-        runs = []
-        for name, x in clips:
-            xi = (x * np.float32(10 ** (QUIET_DB / 20))) if quiet else x
-            y = render(eng, xi, s, seed=seed)
-            f = compare(xi, y, sr, fb)
-            runs.append(RunFigures(clip=name, setting=setting_label(s), quiet=quiet, level_db=f["level_db"],
-                                   peak=f["peak"], limited=f["peak"] > KNEE, flux_ratio=f["flux_ratio"],
-                                   change_db=f["change_db"], band_change_db=f["band_change_db"],
-                                   contrast_ratio=f["contrast_ratio"]))
-            if progress is not None:
-                progress()
-        out.append(summarise(runs, s, centres, f_max))
-    return out
+    return [summarise(run_setting(eng, clips, s, quiet, fb, progress, seed), s, centres, f_max)
+            for s, quiet in jobs]
+
+
+def run_setting(eng, clips: list[tuple[str, np.ndarray]], setting: dict[str, float], quiet: bool,
+                fb: np.ndarray, progress=None, seed: int = 0) -> list[RunFigures]:
+    """Every clip (already normalised; ``quiet``: its copy 30 dB down) through one setting of
+    the engine ``eng`` -> one :class:`RunFigures` per clip (``fb``: :func:`mel_filterbank`)."""
+    runs = []
+    for name, x in clips:
+        xi = (x * np.float32(10 ** (QUIET_DB / 20))) if quiet else x
+        y = render(eng, xi, setting, seed=seed)
+        f = compare(xi, y, eng.sample_rate, fb)
+        runs.append(RunFigures(clip=name, setting=setting_label(setting), quiet=quiet, level_db=f["level_db"],
+                               peak=f["peak"], limited=f["peak"] > KNEE, flux_ratio=f["flux_ratio"],
+                               change_db=f["change_db"], band_change_db=f["band_change_db"],
+                               contrast_ratio=f["contrast_ratio"]))
+        if progress is not None:
+            progress()
+    return runs
 
 
 def as_dicts(rows: list[SettingSummary]) -> list[dict]:

@@ -54,9 +54,7 @@ def patch(assignments: list[str]) -> None:
 def tail_share(band: np.ndarray, centres: np.ndarray) -> tuple[float, float]:
     """(share of the change's mass above TAIL_HZ, the centroid in Hz of the part below it)."""
     lo = centres < TAIL_HZ
-    mel = 2595.0 * np.log10(1.0 + centres / 700.0)
-    c = (band[lo] * mel[lo]).sum() / max(band[lo].sum(), 1e-12)
-    return float(band[~lo].sum() / max(band.sum(), 1e-12)), float(700.0 * (10 ** (c / 2595.0) - 1.0))
+    return float(band[~lo].sum() / max(band.sum(), 1e-12)), P.centroid(band[lo], centres[lo])[0]
 
 
 def constant_gain(bundle, clips, fb, centres) -> None:
@@ -100,22 +98,27 @@ def main() -> None:
     if args.constant_gain:
         constant_gain(bundle, clips, fb, centres)
         return
+    from vqblur.engine.core import Engine
+
+    eng = Engine(bundle)
+    f_max = float(eng.zone.bin_hz[-1])
+    clips = [(n, P.normalise(a)) for n, a in clips]
     settings = [P._base(zone_size=0.1, centre=c) for c in (0.1, 0.15, 0.2)] + [
         P._base(zone_size=0.3, centre=0.15), P._base(zone_size=0.3, centre=0.5),
         P._base(zone_size=1.0, temperature=0.9)]
-    rows = P.run_grid(bundle, clips, settings=settings, quiet_settings=[])
-    for r in rows:
+    low_bands = {}  # zone 0.1 @ centre: the median change per mel band
+    for s in settings:
+        runs = P.run_setting(eng, clips, s, False, fb)
+        r = P.summarise(runs, s, centres, f_max)
         print(f"{r.setting:45s} change {r.change_median_db:.2f} in-zone {r.zone_change_median_db:.2f} "
               f"centroid {r.centroid_hz:.0f} Hz level {r.level_median_abs_db:.2f} / {r.level_worst_db:.2f} dB "
               f"limiter {r.limited_runs} flux {r.flux_median:.3f}")
-    for c in (0.1, 0.2):
-        s = P._base(zone_size=0.1, centre=c)
-        band = np.median([P.compare(P.normalise(x), P.render(bundle, P.normalise(x), s), SR, fb)["band_change_db"]
-                          for _, x in clips], axis=0)
+        if s["zone_size"] == 0.1 and s["centre"] in (0.1, 0.2):
+            low_bands[s["centre"]] = np.median([run.band_change_db for run in runs], axis=0)
+    for c, band in low_bands.items():
         share, below = tail_share(band, centres)
         print(f"zone 0.1 @ {c:g}: {100 * share:.0f} % of the change above {TAIL_HZ:g} Hz; below it, centroid {below:.0f} Hz")
         print("  " + " ".join(f"{centres[i]:.0f}:{band[i]:.2f}" for i in range(18)))
-
 
 if __name__ == "__main__":
     main()
