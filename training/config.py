@@ -226,19 +226,32 @@ def load_config(path: str | Path | None, overrides: list[str] | None = None) -> 
             raise UserError(f"{p}: malformed TOML: {exc}") from exc
     cfg = Config()
     _apply(cfg, values, str(path or "config"))
+    apply_overrides(cfg, overrides)
+    validate(cfg)
+    return cfg
+
+
+#: the tables a resumed run may change: the model's shapes (``model``, ``audio``) are the checkpoint's
+RESUMABLE_TABLES = ("train", "data", "vq")
+
+
+def apply_overrides(cfg: Config, overrides: list[str] | None, tables: tuple[str, ...] | None = None) -> None:
+    """``key.sub=value`` overrides (``--set``) onto ``cfg``, in place; ``tables``: the only
+    top-level tables they may name (a resume's :data:`RESUMABLE_TABLES`), None: any."""
     for item in overrides or []:
         if "=" not in item:
             raise UserError(f"--set expects key=value, got {item!r}")
         key, raw = item.split("=", 1)
         parts = key.strip().split(".")
+        if tables is not None and parts[0] not in tables:
+            raise UserError(f"--set {key.strip()}: a resumed run keeps its checkpoint's {parts[0]} table "
+                            f"(only {', '.join(t + '.*' for t in tables)} can change on --resume)")
         nested: dict[str, Any] = {}
         cur = nested
         for part in parts[:-1]:
             cur = cur.setdefault(part, {})
         cur[parts[-1]] = raw.strip()
         _apply(cfg, nested, "--set")
-    validate(cfg)
-    return cfg
 
 
 def _validate_split(cfg: Config) -> None:

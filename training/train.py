@@ -21,7 +21,7 @@ from torch.nn.parallel import DistributedDataParallel
 
 from vqblur.common.spectral import log_spectral_distance_db, spectral_convergence_db
 from vqblur.training.checkpoint import save_checkpoint
-from vqblur.training.config import Config, from_dict
+from vqblur.training.config import RESUMABLE_TABLES, Config, apply_overrides, from_dict, validate
 from vqblur.common.energy import EnergyMeter, co2e_grams
 from vqblur.training.features import log_magnitude
 from vqblur.training.model import VQVAE
@@ -183,7 +183,7 @@ def _load_data(cfg: Config, rank: int):
 
 
 def train(cfg: Config, out_dir: str | Path, resume: str | Path | None = None, progress: bool = True,
-          hooks: Any = None) -> dict[str, Any]:
+          hooks: Any = None, resume_overrides: list[str] | None = None) -> dict[str, Any]:
     """Train the VQ-VAE; returns the summary written to summary.json.
 
     ``hooks`` (rank 0; e.g. ``vqblur make-bundle``'s progress display, which replaces the bar):
@@ -191,7 +191,10 @@ def train(cfg: Config, out_dir: str | Path, resume: str | Path | None = None, pr
     ``evaluated(step, metrics, patience_state)``, and optionally ``validate(model) -> dict`` of
     more validation figures (lower is better), merged into each evaluation before the stopping
     rule reads ``train.patience_metric``. A fine-tune (``train.init_from``) with a stopping rule
-    evaluates its starting weights at step 0 too, so ``best.pt`` may be them."""
+    evaluates its starting weights at step 0 too, so ``best.pt`` may be them.
+
+    ``resume``: the checkpoint's config is used, with ``resume_overrides`` (``--set``; only the
+    ``train``, ``data`` and ``vq`` tables, e.g. a lower ``train.lr`` for the rest of the run)."""
     rank, world, device = _setup_distributed()
     out = Path(out_dir)
     if rank == 0:
@@ -200,6 +203,9 @@ def train(cfg: Config, out_dir: str | Path, resume: str | Path | None = None, pr
     if resume:
         ckpt = torch.load(resume, map_location="cpu", weights_only=False)
         cfg = from_dict(ckpt["config"], str(resume))
+        if resume_overrides:
+            apply_overrides(cfg, resume_overrides, RESUMABLE_TABLES)
+            validate(cfg)
         start_step = int(ckpt["step"])
     if cfg.train.threads:  # the resumed run's own setting (not the defaults --resume is given with)
         torch.set_num_threads(cfg.train.threads)
