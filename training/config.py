@@ -96,8 +96,8 @@ class VQConfig:
 
 @dataclass
 class DataConfig:
-    source: str = "gm"  # gm | nsynth | folder | mix (gm + second soundfont + packaged recordings)
-    path: str = ""  # cache root (gm, mix) or folder
+    source: str = "gm"  # gm | nsynth | folder | mix (gm + second soundfont + packaged recordings) | packed (vqblur pack-data)
+    path: str = ""  # cache root (gm, mix), folder, or the pack (.npz)
     train_count: int = 2000  # examples rendered for the gm source
     second_soundfont: str = "/usr/share/sounds/sf3/MuseScore_General_Full.sf3"  # mix only
     second_count: int = 600  # examples rendered from the second soundfont (mix only)

@@ -168,6 +168,10 @@ def _load_data(cfg: Config, rank: int):
         from vqblur.training.data.mix import load_mix
 
         return _rank0_first(rank, lambda: load_mix(cfg))
+    if cfg.data.source == "packed":  # one compact file (vqblur pack-data): numpy alone
+        from vqblur.training.data.packed import load_packed
+
+        return load_packed(cfg)
     path = cfg.data.path or None
     sr, seed = cfg.audio.sample_rate, cfg.train.seed
     render = {"count": cfg.data.train_count, "workers": cfg.data.workers}

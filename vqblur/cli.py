@@ -24,6 +24,7 @@ COMMAND_MODULES: dict[str, str] = {
     "live": "vqblur.commands.live",
     "blur": "vqblur.commands.blur",
     "render-data": "vqblur.commands.render_data",
+    "pack-data": "vqblur.commands.pack_data",
     "train": "vqblur.commands.train",
     "fit-nb": "vqblur.commands.fit_nb",
     "export": "vqblur.commands.export",
