@@ -25,10 +25,18 @@ out=$(realpath -m "${OUT:-runs/device}/run")
 config=$(realpath "$config") pack=$(realpath "$pack")
 [ -z "$resume" ] || resume=$(realpath "$resume")
 stage=$(mktemp -d /tmp/vqblur_stage.XXXXXX)
-# the package as pyproject.toml's package-dir lays it out: vqblur/ plus the top-level folders
-mkdir -p "$stage/vqblur"
-for f in "$root"/vqblur/*; do ln -s "$f" "$stage/vqblur/"; done
-for d in common engine export training presets measure; do ln -s "$root/$d" "$stage/vqblur/$d"; done
+# the package laid out as pyproject.toml's package-dir maps it (vqblur/ plus top-level folders)
+"$PY" - "$root" "$stage" <<'PY'
+import os, sys, tomllib
+root, stage = sys.argv[1:]
+dirs = tomllib.load(open(os.path.join(root, "pyproject.toml"), "rb"))["tool"]["setuptools"]["package-dir"]
+os.mkdir(os.path.join(stage, "vqblur"))
+for f in os.listdir(os.path.join(root, dirs["vqblur"])):
+    os.symlink(os.path.join(root, dirs["vqblur"], f), os.path.join(stage, "vqblur", f))
+for name, d in dirs.items():  # vqblur.X -> a folder; deeper packages lie inside their parent's
+    if name.count(".") == 1 and not os.path.exists(os.path.join(stage, *name.split("."))):
+        os.symlink(os.path.join(root, d), os.path.join(stage, *name.split(".")))
+PY
 export PYTHONPATH="$stage${PYTHONPATH:+:$PYTHONPATH}"
 cd "$stage"  # (from the checkout's root, python -m would find its bare vqblur/ folder first)
 "$PY" - <<'PY'
@@ -37,14 +45,14 @@ print(f"vqblur from {t.__file__}; torch {torch.__version__}; cuda {torch.cuda.is
       torch.cuda.get_device_name(0) if torch.cuda.is_available() else "")
 PY
 mkdir -p "$out"
-sets=(--set data.source=packed --set "data.path=$pack" --set "train.max_minutes=$minutes")
 if [ -n "$resume" ]; then
     [ "$resume" -ef "$out" ] || cp -r "$resume"/. "$out"/
     # train.max_minutes counts the run's wall time over all its stretches: this one adds MINUTES
     minutes=$("$PY" -c "import torch, sys; c = torch.load(sys.argv[1], map_location='cpu', weights_only=False); print(round(c.get('wall_seconds', 0) / 60 + float(sys.argv[2]), 2))" "$out/checkpoint.pt" "$minutes")
-    sets+=(--set "train.max_minutes=$minutes")
-    "$PY" -m vqblur train --resume "$out/checkpoint.pt" "${sets[@]}" "$@" --no-progress --out "$out"
+    start=(--resume "$out/checkpoint.pt")
 else
-    "$PY" -m vqblur train --config "$config" "${sets[@]}" "$@" --no-progress --out "$out"
+    start=(--config "$config")
 fi
+"$PY" -m vqblur train "${start[@]}" --set data.source=packed --set "data.path=$pack" \
+    --set "train.max_minutes=$minutes" "$@" --no-progress --out "$out"
 rm -rf "$stage"

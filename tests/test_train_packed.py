@@ -120,8 +120,8 @@ if a[0] == '-m':
     sys.argv = a[1:]; runpy.run_module(a[1], run_name='__main__', alter_sys=True)
 elif a[0] == '-c':
     sys.argv = ['-c'] + a[2:]; exec(compile(a[1], '<c>', 'exec'))
-else:
-    sys.argv = a[1:]; exec(compile(sys.stdin.read(), '<stdin>', 'exec'))
+else:  # '-': the script on stdin, sys.argv as python gives it ('-', args...)
+    sys.argv = a; exec(compile(sys.stdin.read(), '<stdin>', 'exec'))
 " "$@"
 '''
 

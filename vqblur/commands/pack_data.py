@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import textwrap
 
+from vqblur.commands.argtypes import positive_float as _positive_float
+
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(
@@ -33,11 +35,11 @@ def register(subparsers) -> None:
     p.add_argument("--config", help="TOML config whose data table is packed (default: built-in defaults)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override one config value, e.g. --set data.train_count=1000 (repeatable)")
-    p.add_argument("--max-mb", type=float, default=36.0, metavar="MB",
+    p.add_argument("--max-mb", type=_positive_float, default=36.0, metavar="MB",
                    help="size of the samples in all, in 10^6 bytes (default: 36)")
-    p.add_argument("--excerpt", type=float, default=0.4, metavar="SECONDS",
+    p.add_argument("--excerpt", type=_positive_float, default=0.4, metavar="SECONDS",
                    help="length of each excerpt (default: 0.4; longer: fewer clips)")
-    p.add_argument("--valid-seconds", type=float, default=2.0, metavar="SECONDS",
+    p.add_argument("--valid-seconds", type=_positive_float, default=2.0, metavar="SECONDS",
                    help="seconds kept of each validation clip, from its start (default: 2)")
     p.add_argument("--seed", type=int, default=0, help="seed of which clips and excerpts (default: 0)")
     p.set_defaults(func=run)
@@ -53,8 +55,6 @@ def run(args: argparse.Namespace) -> int:
     from vqblur.training.data.packed import write_pack
     from vqblur.training.train import segment_samples
 
-    if args.max_mb <= 0 or args.excerpt <= 0 or args.valid_seconds <= 0:
-        raise UserError("--max-mb, --excerpt and --valid-seconds must be positive")
     cfg = load_config(args.config, args.overrides)
     seg = segment_samples(cfg) / cfg.audio.sample_rate
     if args.excerpt < seg:
@@ -78,17 +78,13 @@ def run(args: argparse.Namespace) -> int:
 
 def load_source_groups(cfg) -> tuple[list[list], list[float], list]:
     """The config's own training data as groups (mix: three; any other source: one) with their
-    weights and validation clips, as the trainer would load them."""
+    weights and validation clips, loaded as the trainer loads them."""
     from vqblur.common.errors import UserError
-
-    if cfg.data.source == "mix":
-        from vqblur.training.data.mix import load_mix
-
-        groups, _, valid, _ = load_mix(cfg)
-        return [list(g) for g in groups], list(cfg.data.mix_weights), list(valid)
-    if cfg.data.source == "packed":
-        raise UserError("the config's data is already a pack")
     from vqblur.training.train import _load_data
 
-    clips, _, valid, _ = _load_data(cfg, 0)
-    return [list(clips)], [1.0], list(valid)
+    if cfg.data.source == "packed":
+        raise UserError("the config's data is already a pack")
+    data, _, valid, _ = _load_data(cfg, 0)
+    if cfg.data.source == "mix":  # (the mix's data is its groups)
+        return [list(g) for g in data], list(cfg.data.mix_weights), list(valid)
+    return [list(data)], [1.0], list(valid)
